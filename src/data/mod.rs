@@ -1,0 +1,175 @@
+//! MNIST on disk → verified bytes in memory → Burn batches.
+//!
+//! Images stay `u8` in memory (47 MB for the training set) and are scaled to
+//! [0, 1] only when a batch is built.
+
+mod batcher;
+mod fetch;
+pub mod idx;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use sha2::{Digest, Sha256};
+
+pub use batcher::{MnistBatch, MnistBatcher, MnistItem, SplitDataset};
+pub use fetch::{FetchReport, fetch_missing};
+
+pub const IMAGE_SIDE: usize = 28;
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+pub const CLASSES: usize = 10;
+pub const TRAIN_IMAGES: usize = 60_000;
+
+/// One of the four files, with the SHA-256 of its uncompressed bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct MnistFile {
+    pub name: &'static str,
+    pub sha256: &'static str,
+}
+
+/// The official MNIST files (hashes of the raw, uncompressed IDX bytes).
+pub const FILES: [MnistFile; 4] = [
+    MnistFile {
+        name: "train-images-idx3-ubyte",
+        sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    },
+    MnistFile {
+        name: "train-labels-idx1-ubyte",
+        sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    },
+    MnistFile {
+        name: "t10k-images-idx3-ubyte",
+        sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    },
+    MnistFile {
+        name: "t10k-labels-idx1-ubyte",
+        sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+];
+
+/// Environment variable that overrides `[data] dir`.
+pub const DATA_DIR_ENV: &str = "MNIST_DATA_DIR";
+
+/// The data folder: `MNIST_DATA_DIR` if set, else the configured one.
+pub fn resolve_dir(configured: &Path) -> PathBuf {
+    std::env::var_os(DATA_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| configured.to_path_buf())
+}
+
+/// Images and labels of one split; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// `len × 784` pixels, row-major.
+    pub images: Arc<[u8]>,
+    pub labels: Arc<[u8]>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The 784 pixels of image `index`.
+    pub fn image(&self, index: usize) -> &[u8] {
+        &self.images[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    pub train: Split,
+    pub test: Split,
+}
+
+impl Mnist {
+    /// Loads the four files from `dir`, fetching any that are missing when
+    /// `fetch` is true, and checking each against its SHA-256 when `verify` is.
+    pub fn load(dir: &Path, fetch: bool, verify: bool) -> Result<Self> {
+        if fetch {
+            fetch_missing(dir)?;
+        }
+        let read = |file: &MnistFile| -> Result<(PathBuf, Vec<u8>)> {
+            let path = locate(dir, file.name)?;
+            let bytes = idx::read_maybe_gz(&path)?;
+            if verify {
+                check_sha256(&bytes, file, &path)?;
+            }
+            Ok((path, bytes))
+        };
+        let [train_images, train_labels, test_images, test_labels] = FILES.map(|f| read(&f));
+        Ok(Self {
+            train: split(train_images?, train_labels?)?,
+            test: split(test_images?, test_labels?)?,
+        })
+    }
+}
+
+/// Finds `name` or `name.gz` in `dir`.
+fn locate(dir: &Path, name: &str) -> Result<PathBuf> {
+    let raw = dir.join(name);
+    let gz = dir.join(format!("{name}.gz"));
+    if raw.is_file() {
+        Ok(raw)
+    } else if gz.is_file() {
+        Ok(gz)
+    } else {
+        bail!(
+            "{} is missing: run `mnist-mlp fetch` (or set {DATA_DIR_ENV} / [data] dir to the folder holding the MNIST files)",
+            raw.display()
+        )
+    }
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check_sha256(bytes: &[u8], file: &MnistFile, path: &Path) -> Result<()> {
+    let actual = sha256_hex(bytes);
+    if actual != file.sha256 {
+        bail!(
+            "{}: SHA-256 {actual} does not match MNIST's {}: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch` (or set [data] verify = false for another dataset in MNIST's format)",
+            path.display(),
+            file.sha256
+        );
+    }
+    Ok(())
+}
+
+fn split(images: (PathBuf, Vec<u8>), labels: (PathBuf, Vec<u8>)) -> Result<Split> {
+    let parsed = idx::parse_images(&images.1, &images.0)?;
+    if (parsed.rows, parsed.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+        bail!(
+            "{}: images are {}×{} but this model needs {IMAGE_SIDE}×{IMAGE_SIDE}: use MNIST-format files",
+            images.0.display(),
+            parsed.rows,
+            parsed.cols
+        );
+    }
+    let labels_parsed = idx::parse_labels(&labels.1, CLASSES, &labels.0)?;
+    if labels_parsed.len() != parsed.count {
+        bail!(
+            "{} holds {} images but {} holds {} labels: the two files must come from the same split",
+            images.0.display(),
+            parsed.count,
+            labels.0.display(),
+            labels_parsed.len()
+        );
+    }
+    if parsed.count == 0 {
+        bail!("{} holds no images", images.0.display());
+    }
+    Ok(Split {
+        images: parsed.pixels.into(),
+        labels: labels_parsed.into(),
+    })
+}

@@ -1,0 +1,61 @@
+//! Whole-split evaluation outside the Learner: predictions for every image, the
+//! mean loss and the accuracy, in large batches on the inference device.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+
+use crate::data::{MnistBatcher, Split};
+use crate::model::Mlp;
+
+/// Images per forward pass when evaluating; a divisor of both split sizes so
+/// every batch has the same shape (GPU backends compile one kernel per shape).
+pub const EVAL_BATCH: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub predictions: Vec<u8>,
+    pub labels: Vec<u8>,
+    /// Mean softmax cross-entropy.
+    pub loss: f64,
+    /// Percent correct.
+    pub accuracy: f64,
+}
+
+/// Runs `model` over every image of `split`.
+pub fn evaluate(model: &Mlp, split: &Split, device: &Device) -> Evaluation {
+    let batcher = MnistBatcher::new(split.clone());
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let indices: Vec<usize> = (0..split.len()).collect();
+    let mut predictions = Vec::with_capacity(split.len());
+    let mut loss_sum = 0.0;
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let batch = batcher.gather(chunk, device);
+        let logits = model.forward(batch.images); // [batch, 10]
+        let loss = loss_fn
+            .forward(logits.clone(), batch.targets)
+            .into_scalar::<f64>();
+        loss_sum += loss * chunk.len() as f64;
+        let predicted = logits.argmax(1).flatten::<1>(0, 1); // [batch]
+        predictions.extend(
+            predicted
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .expect("argmax yields integers")
+                .into_iter()
+                .map(|class| class as u8),
+        );
+    }
+    let labels = split.labels.to_vec();
+    let correct = predictions
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    Evaluation {
+        loss: loss_sum / split.len() as f64,
+        accuracy: 100.0 * correct as f64 / split.len() as f64,
+        predictions,
+        labels,
+    }
+}

@@ -1,0 +1,152 @@
+//! What a run records as it goes: the cost every `log_interval` iterations and
+//! the per-epoch losses and accuracies, kept as `metrics.csv` in the run folder.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+
+/// The training cost (softmax cross-entropy of one batch) at one logged iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostPoint {
+    pub epoch: usize,
+    /// Iteration within the epoch, counted from 1, as the assignment prints it.
+    pub iteration: usize,
+    pub cost: f64,
+}
+
+/// End-of-epoch figures; losses are means, accuracies in percent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub costs: Vec<CostPoint>,
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// One CSV row; `kind` tells a cost row (`cost`) from an epoch row (`epoch`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Row {
+    kind: String,
+    epoch: usize,
+    iteration: Option<usize>,
+    cost: Option<f64>,
+    train_loss: Option<f64>,
+    train_accuracy: Option<f64>,
+    test_loss: Option<f64>,
+    test_accuracy: Option<f64>,
+    seconds: Option<f64>,
+}
+
+impl History {
+    /// Keeps only what epochs `..=last_epoch` recorded (used when resuming).
+    pub fn truncate_to(&mut self, last_epoch: usize) {
+        self.costs.retain(|point| point.epoch <= last_epoch);
+        self.epochs.retain(|record| record.epoch <= last_epoch);
+    }
+
+    pub fn last_epoch(&self) -> Option<&EpochRecord> {
+        self.epochs.last()
+    }
+
+    pub fn save_csv(&self, path: &Path) -> Result<()> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        for point in &self.costs {
+            writer.serialize(Row {
+                kind: "cost".into(),
+                epoch: point.epoch,
+                iteration: Some(point.iteration),
+                cost: Some(point.cost),
+                ..Row::default()
+            })?;
+        }
+        for record in &self.epochs {
+            writer.serialize(Row {
+                kind: "epoch".into(),
+                epoch: record.epoch,
+                train_loss: Some(record.train_loss),
+                train_accuracy: Some(record.train_accuracy),
+                test_loss: Some(record.test_loss),
+                test_accuracy: Some(record.test_accuracy),
+                seconds: Some(record.seconds),
+                ..Row::default()
+            })?;
+        }
+        write_atomic(path, &writer.into_inner()?)
+    }
+
+    pub fn load_csv(path: &Path) -> Result<Self> {
+        let context = || format!("cannot read {}: the file is corrupt", path.display());
+        let mut history = Self::default();
+        let mut reader = csv::Reader::from_path(path).with_context(context)?;
+        for row in reader.deserialize::<Row>() {
+            let row = row.with_context(context)?;
+            match row.kind.as_str() {
+                "cost" => history.costs.push(CostPoint {
+                    epoch: row.epoch,
+                    iteration: row.iteration.unwrap_or_default(),
+                    cost: row.cost.unwrap_or(f64::NAN),
+                }),
+                _ => history.epochs.push(EpochRecord {
+                    epoch: row.epoch,
+                    train_loss: row.train_loss.unwrap_or(f64::NAN),
+                    train_accuracy: row.train_accuracy.unwrap_or(f64::NAN),
+                    test_loss: row.test_loss.unwrap_or(f64::NAN),
+                    test_accuracy: row.test_accuracy.unwrap_or(f64::NAN),
+                    seconds: row.seconds.unwrap_or(f64::NAN),
+                }),
+            }
+        }
+        Ok(history)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_round_trip_and_truncate() {
+        let mut history = History {
+            costs: vec![
+                CostPoint {
+                    epoch: 1,
+                    iteration: 200,
+                    cost: 0.5,
+                },
+                CostPoint {
+                    epoch: 2,
+                    iteration: 200,
+                    cost: 0.25,
+                },
+            ],
+            epochs: (1..=2)
+                .map(|epoch| EpochRecord {
+                    epoch,
+                    train_loss: 0.3,
+                    train_accuracy: 91.0,
+                    test_loss: 0.2,
+                    test_accuracy: 94.5,
+                    seconds: 1.5,
+                })
+                .collect(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        history.save_csv(&path).unwrap();
+        assert_eq!(History::load_csv(&path).unwrap(), history);
+        history.truncate_to(1);
+        assert_eq!(history.costs.len(), 1);
+        assert_eq!(history.epochs.len(), 1);
+    }
+}

@@ -1,0 +1,19 @@
+//! mnist-mlp: train, evaluate and explain multilayer perceptrons on MNIST with Burn.
+//!
+//! Data flows one way: [`config`] → [`data`] → [`model`] → [`train`] (Burn's
+//! Learner, reporting through [`progress`]) → [`eval`] → [`report`] → [`run`]
+//! (the run folder under `artifacts/`).
+
+pub mod backend;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod fsutil;
+pub mod history;
+pub mod model;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod train;
+pub mod weights;

