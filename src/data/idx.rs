@@ -89,15 +89,10 @@ pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
 
 fn parse_header(bytes: &[u8], magic: u32, rank: usize, origin: &Path) -> Result<Vec<usize>> {
     let header_len = 4 + 4 * rank;
-    if bytes.len() < header_len {
-        bail!(
-            "{}: only {} bytes, shorter than the {header_len}-byte IDX header: the file is truncated; delete it and run `mnist-mlp fetch`",
-            origin.display(),
-            bytes.len()
-        );
-    }
-    let found = u32::from_be_bytes(bytes[0..4].try_into().expect("4 bytes"));
-    if found != magic {
+    let found = bytes
+        .get(0..4)
+        .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+    if let Some(found) = found.filter(|&found| found != magic) {
         bail!(
             "{}: magic number 0x{found:08x} where an IDX {} file has 0x{magic:08x}: wrong or corrupt file; delete it and run `mnist-mlp fetch`",
             origin.display(),
@@ -106,6 +101,13 @@ fn parse_header(bytes: &[u8], magic: u32, rank: usize, origin: &Path) -> Result<
             } else {
                 "label"
             }
+        );
+    }
+    if bytes.len() < header_len {
+        bail!(
+            "{}: only {} bytes, shorter than the {header_len}-byte IDX header: the file is truncated; delete it and run `mnist-mlp fetch`",
+            origin.display(),
+            bytes.len()
         );
     }
     Ok((0..rank)

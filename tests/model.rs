@@ -1,0 +1,108 @@
+//! The model's initialisation and its L2 gradient, on tiny layers.
+
+use burn::prelude::*;
+use mnist_mlp::config::{ActivationKind, InitKind};
+use mnist_mlp::data::MnistBatch;
+use mnist_mlp::model::MlpSpec;
+
+fn spec(layer_sizes: Vec<usize>, init: InitKind, l2: f64) -> MlpSpec {
+    MlpSpec {
+        layer_sizes,
+        activation: ActivationKind::Relu,
+        init,
+        l2,
+    }
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+#[test]
+fn xavier_uniform_weights_lie_in_bounds_and_biases_are_zero() {
+    let device = mnist_mlp::backend::device();
+    let model = spec(vec![784, 500, 250, 100, 10], InitKind::XavierUniform, 0.0).init(7, &device);
+    for layer in &model.layers {
+        let [fan_in, fan_out] = layer.weight.dims();
+        let bound = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+        let weights = values(layer.weight.val());
+        let max = weights.iter().fold(0f32, |m, w| m.max(w.abs()));
+        assert!(
+            max <= bound,
+            "layer {fan_in}→{fan_out}: |w| {max} > {bound}"
+        );
+        // Uniform on [-b, b]: the extremes come close to the bound and the variance is b²/3.
+        assert!(
+            max > 0.95 * bound,
+            "layer {fan_in}→{fan_out}: max {max} far below {bound}"
+        );
+        let variance = weights.iter().map(|w| (w * w) as f64).sum::<f64>() / weights.len() as f64;
+        let expected = (bound as f64).powi(2) / 3.0;
+        assert!(
+            (variance / expected - 1.0).abs() < 0.1,
+            "variance {variance} vs {expected}"
+        );
+        let bias = values(layer.bias.as_ref().expect("bias").val());
+        assert!(bias.iter().all(|&b| b == 0.0), "bias not zero");
+    }
+}
+
+#[test]
+fn same_seed_same_weights_other_seed_other_weights() {
+    let device = mnist_mlp::backend::device();
+    let s = spec(vec![20, 8, 10], InitKind::HeNormal, 0.0);
+    let a = values(s.init(1, &device).layers[0].weight.val());
+    let b = values(s.init(1, &device).layers[0].weight.val());
+    let c = values(s.init(2, &device).layers[0].weight.val());
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+/// Autodiff of the training objective with and without λ differs by (λ/m)·W on
+/// every weight matrix and by nothing on the biases.
+#[test]
+fn l2_adds_lambda_over_m_times_w_to_weight_gradients_only() {
+    let device = mnist_mlp::backend::device().autodiff();
+    let (lambda, batch_size) = (0.8, 4);
+    let batch = || MnistBatch {
+        images: Tensor::from_data(
+            TensorData::new(
+                (0..batch_size * 6)
+                    .map(|i| (i % 7) as f32 / 7.0)
+                    .collect::<Vec<_>>(),
+                [batch_size, 6],
+            ),
+            &device,
+        ),
+        targets: Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 1], [batch_size]), &device),
+    };
+    let gradients = |l2: f64| {
+        let model = spec(vec![6, 5, 3], InitKind::XavierUniform, l2).init(3, &device);
+        let mut loss = model.forward_classification(batch()).loss;
+        if let Some(penalty) = model.l2_penalty(batch_size) {
+            loss = loss + penalty;
+        }
+        let grads = loss.backward();
+        model
+            .layers
+            .iter()
+            .map(|layer| {
+                let weight = values(layer.weight.val().grad(&grads).unwrap());
+                let bias = values(layer.bias.as_ref().unwrap().val().grad(&grads).unwrap());
+                (values(layer.weight.val()), weight, bias)
+            })
+            .collect::<Vec<_>>()
+    };
+    let plain = gradients(0.0);
+    let regularised = gradients(lambda);
+    for ((w, g0, b0), (_, g1, b1)) in plain.iter().zip(&regularised) {
+        for ((w, g0), g1) in w.iter().zip(g0).zip(g1) {
+            let expected = (lambda / batch_size as f64) as f32 * w;
+            assert!(
+                (g1 - g0 - expected).abs() < 1e-5,
+                "{g1} - {g0} != {expected}"
+            );
+        }
+        assert_eq!(b0, b1, "biases must not be decayed");
+    }
+}
