@@ -15,5 +15,6 @@ pub mod model;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod saved;
 pub mod train;
 pub mod weights;

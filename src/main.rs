@@ -34,6 +34,14 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Evaluate a saved model on the test set: accuracy, loss, classification report.
+    Eval {
+        /// A run folder (artifacts/<name>) or a model.safetensors file.
+        model: PathBuf,
+        /// Data folder (default: $MNIST_DATA_DIR or the model's config).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Compare finished runs: a table, artifacts/comparison.md and comparison.png.
     Compare {
         /// Run folders (default: every finished run under the artifacts folder).
@@ -86,6 +94,7 @@ fn main() -> ExitCode {
     let result = match (cli.command, cli.train) {
         (Some(Command::Train(args)), _) | (None, Some(args)) => train(args),
         (Some(Command::Fetch { data_dir }), _) => fetch(data_dir),
+        (Some(Command::Eval { model, data_dir }), _) => eval(&model, data_dir),
         (Some(Command::Compare { runs, artifacts }), _) => compare(&runs, artifacts),
         (
             Some(Command::Samples {
@@ -142,6 +151,28 @@ fn train(args: TrainArgs) -> Result<()> {
 
 fn default_data_dir(data_dir: Option<PathBuf>) -> PathBuf {
     data_dir.unwrap_or_else(|| data::resolve_dir(&PathBuf::from("data")))
+}
+
+fn eval(target: &std::path::Path, data_dir: Option<PathBuf>) -> Result<()> {
+    let device = mnist_mlp::backend::device();
+    let saved = mnist_mlp::saved::load(target, &device)?;
+    let data_dir = data_dir.unwrap_or_else(|| data::resolve_dir(&saved.config.data.dir));
+    let mnist = data::Mnist::load(&data_dir, true, saved.config.data.verify)?;
+    let test = mnist_mlp::eval::evaluate(&saved.model, &mnist.test, &device);
+    let report =
+        mnist_mlp::report::ClassificationReport::from_predictions(&test.labels, &test.predictions);
+    println!(
+        "{} ({}, {} epochs)\n",
+        saved.path.display(),
+        saved.config.experiment.name,
+        saved.config.training.epochs
+    );
+    println!("{}", report.to_text());
+    println!(
+        "test loss {:.4}, test accuracy {:.2}%",
+        test.loss, test.accuracy
+    );
+    Ok(())
 }
 
 fn compare(runs: &[PathBuf], artifacts: Option<PathBuf>) -> Result<()> {

@@ -197,7 +197,7 @@ impl TrainingProgressLogger for ProgressRenderer {
         }
         self.iteration += 1;
         self.bar.set_position(items_processed as u64);
-        if self.iteration % self.log_interval == 0 {
+        if self.iteration.is_multiple_of(self.log_interval) {
             let point = CostPoint {
                 epoch: self.epoch,
                 iteration: self.iteration,

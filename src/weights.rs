@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+use anyhow::{Context, Result, anyhow, bail};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 
 use crate::fsutil::write_atomic;
 use crate::model::Mlp;
@@ -39,4 +39,48 @@ pub fn save_pytorch_safetensors(
         .get_bytes()
         .map_err(|err| anyhow!("cannot serialise the weights: {err}"))?;
     write_atomic(path, &bytes).with_context(|| format!("saving {}", path.display()))
+}
+
+/// Reads the metadata of a safetensors file, checking that it is one.
+pub fn read_metadata(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|err| {
+        anyhow!(
+            "{} is not a valid safetensors file ({err}): point at a run folder or its model.safetensors",
+            path.display()
+        )
+    })?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
+/// Loads PyTorch-layout weights into `model` (same architecture), failing on
+/// any missing, unexpected or mis-shaped tensor.
+pub fn load_pytorch_safetensors(model: &mut Mlp, bytes: Vec<u8>, path: &Path) -> Result<()> {
+    let layers = model.layers.len();
+    let mut store = (0..layers).fold(
+        SafetensorsStore::from_bytes(Some(bytes))
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .skip_enum_variants(true),
+        |store, i| store.with_key_remapping(format!(r"^{}\.", 2 * i), format!("layers.{i}.")),
+    );
+    let result = model
+        .load_from(&mut store)
+        .map_err(|err| anyhow!("cannot load {}: {err}", path.display()))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        bail!(
+            "{} does not fit a {layers}-layer MLP of this architecture (missing {:?}, unexpected {:?}, errors {:?})",
+            path.display(),
+            result
+                .missing
+                .iter()
+                .map(|(name, _)| name)
+                .collect::<Vec<_>>(),
+            result.unused,
+            result
+                .errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(())
 }

@@ -262,7 +262,8 @@ fn bad_configs_get_one_clear_line() {
 
 #[test]
 fn damaged_data_files_are_named_with_the_fix() {
-    let cases: &[(&str, fn(&mut Vec<u8>), &str)] = &[
+    type Damage = fn(&mut Vec<u8>);
+    let cases: &[(&str, Damage, &str)] = &[
         (
             "train-images-idx3-ubyte",
             |b| b.truncate(b.len() - 100),
@@ -366,4 +367,39 @@ fn resume_continues_from_the_last_complete_epoch() {
         .collect();
     assert_eq!(epochs.len(), 3, "{metrics}");
     assert!(project.run_dir().join("checkpoint/model-3.bpk").is_file());
+}
+
+#[test]
+fn eval_reproduces_the_runs_test_accuracy_from_safetensors() {
+    let project = Project::new();
+    assert!(project.run(&["tiny.toml"]).status.success());
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.run_dir().join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    let expected = format!(
+        "test accuracy {:.2}%",
+        summary["test_accuracy"].as_f64().unwrap()
+    );
+    let output = project.run(&["eval", "artifacts/tiny"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(&expected), "want {expected}: {stdout}");
+    // A damaged file is one clear line.
+    let weights = project.run_dir().join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    assert_clean_failure(
+        &project.run(&["eval", "artifacts/tiny"]),
+        "model.safetensors",
+    );
+    std::fs::write(&weights, b"not safetensors").unwrap();
+    assert_clean_failure(
+        &project.run(&["eval", "artifacts/tiny"]),
+        "not a valid safetensors",
+    );
 }
