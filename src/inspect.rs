@@ -1,0 +1,236 @@
+//! What is inside a saved model: the format, the metadata, and per tensor its
+//! name, shape, dtype and summary statistics; for a run folder also the
+//! checkpoints with their epochs' figures.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::store::{BurnpackStore, ModuleStore, SafetensorsStore};
+use burn::tensor::DType;
+
+use crate::checkpoint::{PARTS, checkpoint_path, model_epochs};
+use crate::history::History;
+use crate::weights::read_metadata;
+
+/// Summary statistics of one tensor (`None` for non-float dtypes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorStats {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub dtype: String,
+    pub values: Option<Stats>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    pub l2_norm: f64,
+}
+
+impl Stats {
+    pub fn of(values: impl Iterator<Item = f64>) -> Option<Self> {
+        let (mut n, mut sum, mut squares) = (0usize, 0.0, 0.0);
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for v in values {
+            n += 1;
+            sum += v;
+            squares += v * v;
+            min = min.min(v);
+            max = max.max(v);
+        }
+        (n > 0).then(|| {
+            let mean = sum / n as f64;
+            Self {
+                mean,
+                std: (squares / n as f64 - mean * mean).max(0.0).sqrt(),
+                min,
+                max,
+                l2_norm: squares.sqrt(),
+            }
+        })
+    }
+}
+
+/// Reads every tensor of a store and computes its statistics.
+fn collect_stats<S: ModuleStore>(store: &mut S, path: &Path) -> Result<Vec<TensorStats>>
+where
+    S::Error: std::fmt::Display,
+{
+    let damaged = |err: S::Error| {
+        anyhow!(
+            "{} is corrupt or truncated ({err}): retrain, or resume from an earlier checkpoint",
+            path.display()
+        )
+    };
+    let tensors = store.get_all_tensors().map_err(damaged)?;
+    tensors
+        .values()
+        .map(|tensor| {
+            let bytes = tensor.to_bytes().map_err(|err| {
+                anyhow!(
+                    "{}: tensor {} cannot be read ({err})",
+                    path.display(),
+                    tensor.name
+                )
+            })?;
+            let values = match tensor.dtype {
+                DType::F32 => Stats::of(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64),
+                ),
+                DType::F64 => Stats::of(
+                    bytes
+                        .chunks_exact(8)
+                        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+                ),
+                _ => None,
+            };
+            Ok(TensorStats {
+                name: tensor.name.clone(),
+                shape: tensor.shape.to_vec(),
+                dtype: format!("{:?}", tensor.dtype),
+                values,
+            })
+        })
+        .collect()
+}
+
+/// A safetensors file's metadata (sorted by key) and tensors.
+pub struct SafetensorsContents {
+    pub metadata: Vec<(String, String)>,
+    pub tensors: Vec<TensorStats>,
+}
+
+pub fn safetensors_stats(path: &Path) -> Result<SafetensorsContents> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut metadata: Vec<(String, String)> = read_metadata(&bytes, path)?.into_iter().collect();
+    metadata.sort();
+    let tensors = collect_stats(&mut SafetensorsStore::from_bytes(Some(bytes)), path)?;
+    Ok(SafetensorsContents { metadata, tensors })
+}
+
+/// The tensors of one of Burn's burnpack checkpoint files.
+pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
+    if !path.is_file() {
+        bail!("{} does not exist", path.display());
+    }
+    collect_stats(
+        &mut BurnpackStore::from_file(path).auto_extension(false),
+        path,
+    )
+}
+
+fn tensor_table(stats: &[TensorStats]) -> String {
+    let mut out = format!(
+        "{:<28} {:<12} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+        "tensor", "shape", "dtype", "mean", "std", "min", "max", "L2 norm"
+    );
+    for t in stats {
+        let shape = format!("{:?}", t.shape);
+        let _ = match t.values {
+            Some(s) => writeln!(
+                out,
+                "{:<28} {:<12} {:<6} {:>10.5} {:>10.5} {:>10.5} {:>10.5} {:>10.4}",
+                t.name, shape, t.dtype, s.mean, s.std, s.min, s.max, s.l2_norm
+            ),
+            None => writeln!(out, "{:<28} {:<12} {:<6}", t.name, shape, t.dtype),
+        };
+    }
+    out
+}
+
+/// The full description of a run folder, a checkpoint or a safetensors file.
+pub fn describe(target: &Path) -> Result<String> {
+    let mut out = String::new();
+    if target.is_dir() {
+        let checkpoints = target.join("checkpoint");
+        let epochs = model_epochs(&checkpoints);
+        let history = History::load_csv(&target.join("metrics.csv")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "run folder {}\n\ncheckpoints ({}):",
+            target.display(),
+            checkpoints.display()
+        );
+        if epochs.is_empty() {
+            out += "  none\n";
+        }
+        for epoch in epochs {
+            let parts: Vec<&str> = PARTS
+                .into_iter()
+                .filter(|part| checkpoint_path(&checkpoints, part, epoch).is_file())
+                .collect();
+            let figures =
+                history
+                    .epochs
+                    .iter()
+                    .find(|e| e.epoch == epoch)
+                    .map_or(String::new(), |e| {
+                        format!(
+                            "  train loss {:.4}  test loss {:.4}  test acc {:.2}%",
+                            e.train_loss, e.test_loss, e.test_accuracy
+                        )
+                    });
+            let _ = writeln!(out, "  epoch {epoch:>3}  [{}]{figures}", parts.join(", "));
+        }
+        out.push('\n');
+        let weights = target.join("model.safetensors");
+        if weights.is_file() {
+            out += &describe(&weights)?;
+        } else {
+            out += "no model.safetensors yet (the run has not finished)\n";
+        }
+        return Ok(out);
+    }
+    if target.extension().is_some_and(|ext| ext == "bpk") {
+        let stats = burnpack_stats(target)?;
+        let _ = writeln!(
+            out,
+            "{}: burnpack (Burn checkpoint), {} tensors\n",
+            target.display(),
+            stats.len()
+        );
+        out += &tensor_table(&stats);
+        return Ok(out);
+    }
+    let SafetensorsContents {
+        metadata,
+        tensors: stats,
+    } = safetensors_stats(target)?;
+    let _ = writeln!(
+        out,
+        "{}: safetensors, {} tensors\n\nmetadata:",
+        target.display(),
+        stats.len()
+    );
+    for (key, value) in metadata {
+        let value = if value.contains('\n') {
+            format!("\n    {}", value.trim_end().replace('\n', "\n    "))
+        } else {
+            value
+        };
+        let _ = writeln!(out, "  {key}: {value}");
+    }
+    out.push('\n');
+    out += &tensor_table(&stats);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_by_hand() {
+        let s = Stats::of([1.0, -1.0, 3.0, 1.0].into_iter()).unwrap();
+        assert_eq!((s.mean, s.min, s.max), (1.0, -1.0, 3.0));
+        assert!((s.std - 2f64.sqrt()).abs() < 1e-12);
+        assert!((s.l2_norm - 12f64.sqrt()).abs() < 1e-12);
+        assert_eq!(Stats::of(std::iter::empty()), None);
+    }
+}
