@@ -126,8 +126,9 @@ pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
 }
 
 fn tensor_table(stats: &[TensorStats]) -> String {
+    let width = stats.iter().map(|t| t.name.len()).max().unwrap_or(0).max(6);
     let mut out = format!(
-        "{:<28} {:<12} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+        "{:<width$} {:<12} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
         "tensor", "shape", "dtype", "mean", "std", "min", "max", "L2 norm"
     );
     for t in stats {
@@ -135,10 +136,10 @@ fn tensor_table(stats: &[TensorStats]) -> String {
         let _ = match t.values {
             Some(s) => writeln!(
                 out,
-                "{:<28} {:<12} {:<6} {:>10.5} {:>10.5} {:>10.5} {:>10.5} {:>10.4}",
+                "{:<width$} {:<12} {:<6} {:>10.5} {:>10.5} {:>10.5} {:>10.5} {:>10.4}",
                 t.name, shape, t.dtype, s.mean, s.std, s.min, s.max, s.l2_norm
             ),
-            None => writeln!(out, "{:<28} {:<12} {:<6}", t.name, shape, t.dtype),
+            None => writeln!(out, "{:<width$} {:<12} {:<6}", t.name, shape, t.dtype),
         };
     }
     out

@@ -106,6 +106,10 @@ struct TrainArgs {
 fn main() -> ExitCode {
     // Errors are reported as one line; a panic (a bug) gets one line too.
     std::panic::set_hook(Box::new(|info| {
+        // `mnist-mlp inspect … | head` closes our stdout early: stop quietly, as `cat` would.
+        if info.to_string().contains("Broken pipe") {
+            std::process::exit(141);
+        }
         eprintln!("error: internal failure ({info}); please report it");
     }));
     let cli = Cli::parse();
