@@ -10,6 +10,7 @@ compile_error!("enable one backend feature: flex (default), ndarray or wgpu");
 
 /// The device training and evaluation run on.
 pub fn device() -> Device {
+    flush_denormals_to_zero();
     #[cfg(feature = "wgpu")]
     return Device::wgpu(Default::default());
     #[cfg(all(feature = "flex", not(feature = "wgpu")))]
@@ -27,5 +28,34 @@ pub fn name() -> &'static str {
         "flex"
     } else {
         "ndarray"
+    }
+}
+
+/// Makes the CPU treat denormal floats as zero, on this thread and on the rayon
+/// workers Burn's CPU backends compute on.
+///
+/// Adam's second moments and ReLU's rare tiny gradients decay into the denormal range
+/// (below 1.2e-38), where x86 arithmetic is ~100× slower: ReLU+Adam ran at 15.6 s/epoch
+/// instead of 3.8 s. PyTorch offers the same switch (`torch.set_flush_denormal`), and
+/// GPUs flush by default; the effect on results is below f32 resolution.
+pub fn flush_denormals_to_zero() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    set_ftz_daz();
+    ONCE.call_once(|| {
+        // Fails harmlessly if the global pool already exists (its workers then keep the default).
+        let _ = rayon::ThreadPoolBuilder::new()
+            .start_handler(|_| set_ftz_daz())
+            .build_global();
+    });
+}
+
+/// Sets MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) flags.
+fn set_ftz_daz() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: only changes how this thread's SSE unit rounds denormals; SSE2 is part of x86-64.
+    #[allow(deprecated)] // _mm_setcsr is the only stable way to reach MXCSR
+    unsafe {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        _mm_setcsr(_mm_getcsr() | 0x8040);
     }
 }

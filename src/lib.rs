@@ -5,6 +5,7 @@
 //! (the run folder under `artifacts/`).
 
 pub mod backend;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

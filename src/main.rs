@@ -60,6 +60,24 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Time training epochs and test-set evaluation for each activation × optimizer.
+    Bench {
+        /// Timed epochs per setting, after one warm-up epoch.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Only these activations (comma-separated), e.g. relu,tanh.
+        #[arg(long, value_delimiter = ',')]
+        activations: Vec<String>,
+        /// Only these optimizers (comma-separated), e.g. sgd.
+        #[arg(long, value_delimiter = ',')]
+        optimizers: Vec<String>,
+        /// Print one JSON object per setting instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Data folder (default: $MNIST_DATA_DIR or ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Compare finished runs: a table, artifacts/comparison.md and comparison.png.
     Compare {
         /// Run folders (default: every finished run under the artifacts folder).
@@ -127,6 +145,16 @@ fn main() -> ExitCode {
             }),
             _,
         ) => predict(&model, &images, index, data_dir),
+        (
+            Some(Command::Bench {
+                epochs,
+                activations,
+                optimizers,
+                json,
+                data_dir,
+            }),
+            _,
+        ) => bench(epochs, &activations, &optimizers, json, data_dir),
         (Some(Command::Compare { runs, artifacts }), _) => compare(&runs, artifacts),
         (
             Some(Command::Samples {
@@ -262,6 +290,50 @@ fn predict(
             .map(|(d, p)| format!("{d}: {p:.4}"))
             .collect();
         println!("  {}", all.join("  "));
+    }
+    Ok(())
+}
+
+fn bench(
+    epochs: usize,
+    activations: &[String],
+    optimizers: &[String],
+    json: bool,
+    data_dir: Option<PathBuf>,
+) -> Result<()> {
+    use mnist_mlp::bench::{assignment_settings, bench_setting};
+    let mnist = data::Mnist::load(&default_data_dir(data_dir), true, true)?;
+    let device = mnist_mlp::backend::device();
+    let base = "[experiment]\nname = \"bench\"\n";
+    if !json {
+        println!("setting        median s/epoch  eval images/s  peak RSS MB");
+    }
+    for (activation, optimizer) in assignment_settings() {
+        let wanted = |list: &[String], name: String| list.is_empty() || list.contains(&name);
+        if !wanted(activations, activation.to_string())
+            || !wanted(optimizers, optimizer.to_string())
+        {
+            continue;
+        }
+        let config = ExperimentConfig::parse(
+            base,
+            &[
+                format!("model.activation={activation}"),
+                format!("optimizer.name={optimizer}"),
+            ],
+        )?;
+        let result = bench_setting(&config, &mnist, &device, epochs.max(1));
+        if json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!(
+                "{:<14} {:>14.3} {:>14.0} {:>12.0}",
+                format!("{activation}/{optimizer}"),
+                result.median_epoch_seconds,
+                result.eval_images_per_second,
+                result.peak_rss_mb
+            );
+        }
     }
     Ok(())
 }

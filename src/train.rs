@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use burn::data::dataloader::DataLoader;
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::optim::{AdamConfig, SgdConfig};
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LossMetric};
@@ -16,7 +17,7 @@ use burn::train::{Interrupter, Learner, SupervisedTraining};
 
 use crate::checkpoint::AtomicCheckpointer;
 use crate::config::{ExperimentConfig, OptimizerKind};
-use crate::data::{Mnist, MnistBatcher, SplitDataset};
+use crate::data::{Mnist, MnistBatch, MnistBatcher, SplitDataset};
 use crate::eval::EVAL_BATCH;
 use crate::history::History;
 use crate::model::{Mlp, MlpSpec};
@@ -54,6 +55,29 @@ pub fn model_spec(config: &ExperimentConfig) -> MlpSpec {
     }
 }
 
+/// SGD or Adam as the config says (Adam with PyTorch's defaults unless overridden).
+pub fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
+    let o = &config.optimizer;
+    match o.name {
+        OptimizerKind::Sgd => SgdConfig::new().init(),
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_beta_1(o.beta1)
+            .with_beta_2(o.beta2)
+            .with_epsilon(o.epsilon)
+            .init(),
+    }
+}
+
+/// Batches of the training set, reshuffled every pass from the experiment's seed.
+pub fn train_loader(config: &ExperimentConfig, data: &Mnist) -> Arc<dyn DataLoader<MnistBatch>> {
+    let mut builder = DataLoaderBuilder::new(MnistBatcher::new(data.train.clone()))
+        .batch_size(config.training.batch_size);
+    if config.training.shuffle {
+        builder = builder.shuffle(config.experiment.seed);
+    }
+    builder.build(SplitDataset::new(&data.train))
+}
+
 /// Trains `config` on `data`; `resume` names the completed epoch to continue from,
 /// with `history` holding what the earlier run recorded up to it.
 pub fn train(
@@ -65,25 +89,10 @@ pub fn train(
     interrupter: Interrupter,
 ) -> Result<Trained> {
     let t = &config.training;
-    let o = &config.optimizer;
     // Built on the autodiff device: forking a plain-device model would drop its gradients.
     let model = model_spec(config).init(config.experiment.seed, &device.clone().autodiff());
-    let optimizer = match o.name {
-        OptimizerKind::Sgd => SgdConfig::new().init(),
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_beta_1(o.beta1)
-            .with_beta_2(o.beta2)
-            .with_epsilon(o.epsilon)
-            .init(),
-    };
-    let learner = Learner::new(model, optimizer, o.learning_rate);
-
-    let mut train_loader =
-        DataLoaderBuilder::new(MnistBatcher::new(data.train.clone())).batch_size(t.batch_size);
-    if t.shuffle {
-        train_loader = train_loader.shuffle(config.experiment.seed);
-    }
-    let train_loader = train_loader.build(SplitDataset::new(&data.train));
+    let learner = Learner::new(model, optimizer(config), config.optimizer.learning_rate);
+    let train_loader = train_loader(config, data);
     let test_loader = DataLoaderBuilder::new(MnistBatcher::new(data.test.clone()))
         .batch_size(EVAL_BATCH)
         .build(SplitDataset::new(&data.test));

@@ -106,3 +106,19 @@ fn l2_adds_lambda_over_m_times_w_to_weight_gradients_only() {
         assert_eq!(b0, b1, "biases must not be decayed");
     }
 }
+
+#[test]
+fn tanh_activation_matches_the_definition() {
+    use mnist_mlp::model::Activation;
+    let device = mnist_mlp::backend::device();
+    let xs: Vec<f32> = (-60..=60).map(|i| i as f32 / 6.0).collect();
+    let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device);
+    let ours = values(Activation::new(ActivationKind::Tanh).forward(x));
+    for (x, y) in xs.iter().zip(ours) {
+        assert!(
+            (y - x.tanh()).abs() < 1e-6,
+            "tanh({x}) = {}, got {y}",
+            x.tanh()
+        );
+    }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `mnist-mlp bench`: the same MLP (784-500-250-100-10, Xavier-uniform
+weights, zero biases), batch 64, lr 0.01, SGD or Adam (PyTorch defaults), in-memory u8
+images scaled per batch, threads = cores. Prints one JSON object per setting, with the
+keys `mnist-mlp bench --json` uses.
+
+Usage: bench/pytorch_reference.py [--epochs 3] [--data-dir data] [--activations relu,tanh]
+Needs: pip install torch numpy
+"""
+import argparse
+import gzip
+import json
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+SETTINGS = [(a, o) for o in ("sgd", "adam") for a in ("relu", "tanh", "sigmoid")]
+
+
+def read_idx(folder: Path, name: str) -> np.ndarray:
+    path = folder / name
+    if not path.exists():
+        path = folder / (name + ".gz")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    rank = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims).copy()
+
+
+def model_for(activation: str) -> nn.Module:
+    sizes = [784, 500, 250, 100, 10]
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        linear = nn.Linear(fan_in, fan_out)
+        nn.init.xavier_uniform_(linear.weight)
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def bench(activation, optimizer_name, epochs, train_x, train_y, test_x, test_y):
+    torch.manual_seed(42)
+    model = model_for(activation)
+    if optimizer_name == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    n = train_x.shape[0]
+    epoch_seconds = []
+    for epoch in range(epochs + 1):  # the first epoch warms up
+        started = time.perf_counter()
+        order = torch.randperm(n)
+        for start in range(0, n, 64):
+            index = order[start : start + 64]
+            x = train_x[index].float().div_(255.0)
+            loss = loss_fn(model(x), train_y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if epoch > 0:
+            epoch_seconds.append(time.perf_counter() - started)
+    eval_seconds = []
+    with torch.no_grad():
+        for _ in range(3):
+            started = time.perf_counter()
+            correct = 0
+            for start in range(0, test_x.shape[0], 1000):
+                x = test_x[start : start + 1000].float().div_(255.0)
+                correct += (model(x).argmax(1) == test_y[start : start + 1000]).sum().item()
+            eval_seconds.append(time.perf_counter() - started)
+    return {
+        "framework": f"pytorch-{torch.__version__}",
+        "activation": activation,
+        "optimizer": optimizer_name,
+        "epoch_seconds": epoch_seconds,
+        "median_epoch_seconds": statistics.median(epoch_seconds),
+        "eval_images_per_second": test_x.shape[0] / statistics.median(eval_seconds),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
+    parser.add_argument("--activations", default="")
+    parser.add_argument("--optimizers", default="")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    data = Path(args.data_dir)
+    train_x = torch.from_numpy(read_idx(data, "train-images-idx3-ubyte").reshape(-1, 784))
+    train_y = torch.from_numpy(read_idx(data, "train-labels-idx1-ubyte").astype(np.int64))
+    test_x = torch.from_numpy(read_idx(data, "t10k-images-idx3-ubyte").reshape(-1, 784))
+    test_y = torch.from_numpy(read_idx(data, "t10k-labels-idx1-ubyte").astype(np.int64))
+    wanted_a = set(filter(None, args.activations.split(",")))
+    wanted_o = set(filter(None, args.optimizers.split(",")))
+    for activation, optimizer_name in SETTINGS:
+        if (wanted_a and activation not in wanted_a) or (wanted_o and optimizer_name not in wanted_o):
+            continue
+        result = bench(activation, optimizer_name, args.epochs, train_x, train_y, test_x, test_y)
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

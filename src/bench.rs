@@ -1,0 +1,117 @@
+//! The speed instrument: steady-state training epochs through the Learner's own
+//! step (`Learner::train_step` + `optimizer_step`, as burn-train's epoch loop runs
+//! them) and test-set evaluation throughput, per activation × optimizer.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::train::Learner;
+use serde::Serialize;
+
+use crate::config::{ActivationKind, ExperimentConfig, OptimizerKind};
+use crate::data::Mnist;
+use crate::eval::evaluate;
+use crate::train::{model_spec, optimizer, train_loader};
+
+/// One benchmarked setting.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub framework: String,
+    pub activation: String,
+    pub optimizer: String,
+    pub epoch_seconds: Vec<f64>,
+    pub median_epoch_seconds: f64,
+    pub eval_images_per_second: f64,
+    pub peak_rss_mb: f64,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Times `epochs` training epochs (after one warm-up epoch) and three evaluations of the
+/// test set for the setting `config` describes.
+pub fn bench_setting(
+    config: &ExperimentConfig,
+    data: &Mnist,
+    device: &Device,
+    epochs: usize,
+) -> BenchResult {
+    let model = model_spec(config).init(config.experiment.seed, &device.clone().autodiff());
+    let mut learner = Learner::new(model, optimizer(config), config.optimizer.learning_rate);
+    let loader = train_loader(config, data).to_device(&device.clone().autodiff());
+    let mut epoch_seconds = Vec::new();
+    for epoch in 0..=epochs {
+        let started = Instant::now();
+        for batch in loader.iter() {
+            let batch = batch.expect("in-memory batches do not fail");
+            learner.lr_step();
+            let output = learner.train_step(batch);
+            learner.optimizer_step(output.grads);
+        }
+        device.sync().expect("the device finishes its work");
+        if epoch > 0 {
+            epoch_seconds.push(started.elapsed().as_secs_f64());
+        }
+    }
+    let model = learner.model().valid();
+    let eval_seconds: Vec<f64> = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            evaluate(&model, &data.test, device);
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    BenchResult {
+        framework: format!("burn-{}", crate::backend::name()),
+        activation: config.model.activation.to_string(),
+        optimizer: config.optimizer.name.to_string(),
+        median_epoch_seconds: median(&epoch_seconds),
+        epoch_seconds,
+        eval_images_per_second: data.test.len() as f64 / median(&eval_seconds),
+        peak_rss_mb: peak_rss_mb(),
+    }
+}
+
+/// The settings the assignment uses: every activation with SGD, and ReLU with Adam.
+pub fn assignment_settings() -> Vec<(ActivationKind, OptimizerKind)> {
+    let mut settings: Vec<_> = [
+        ActivationKind::Relu,
+        ActivationKind::Tanh,
+        ActivationKind::Sigmoid,
+    ]
+    .into_iter()
+    .flat_map(|a| [(a, OptimizerKind::Sgd), (a, OptimizerKind::Adam)])
+    .collect();
+    settings.sort_by_key(|&(a, o)| (o as u8, a as u8));
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
