@@ -31,6 +31,25 @@ pub fn name() -> &'static str {
     }
 }
 
+/// Runs `work` (a training loop) on one CPU thread.
+///
+/// Measured on 2 cores (`mnist-mlp bench`, ReLU/SGD): flex splits every matmul above
+/// 192³ multiply-adds across rayon workers, and for this model's batch-64 products the
+/// fork/join and wake-ups cost more than the second core gives: 2.42 s/epoch on two
+/// threads, 2.24 s on one, 1.69 s on one with AVX-512 kernels. Evaluation's 1000-image
+/// products do gain from threads, so only training is confined. Upstream fix: a size-
+/// and core-aware parallel threshold in burn-flex's matmul.
+pub fn on_training_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .start_handler(|_| set_ftz_daz())
+        .build()
+    {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
+    }
+}
+
 /// Makes the CPU treat denormal floats as zero, on this thread and on the rayon
 /// workers Burn's CPU backends compute on.
 ///

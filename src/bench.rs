@@ -59,19 +59,21 @@ pub fn bench_setting(
     let mut learner = Learner::new(model, optimizer(config), config.optimizer.learning_rate);
     let loader = train_loader(config, data).to_device(&device.clone().autodiff());
     let mut epoch_seconds = Vec::new();
-    for epoch in 0..=epochs {
-        let started = Instant::now();
-        for batch in loader.iter() {
-            let batch = batch.expect("in-memory batches do not fail");
-            learner.lr_step();
-            let output = learner.train_step(batch);
-            learner.optimizer_step(output.grads);
+    crate::backend::on_training_thread(|| {
+        for epoch in 0..=epochs {
+            let started = Instant::now();
+            for batch in loader.iter() {
+                let batch = batch.expect("in-memory batches do not fail");
+                learner.lr_step();
+                let output = learner.train_step(batch);
+                learner.optimizer_step(output.grads);
+            }
+            device.sync().expect("the device finishes its work");
+            if epoch > 0 {
+                epoch_seconds.push(started.elapsed().as_secs_f64());
+            }
         }
-        device.sync().expect("the device finishes its work");
-        if epoch > 0 {
-            epoch_seconds.push(started.elapsed().as_secs_f64());
-        }
-    }
+    });
     let model = learner.model().valid();
     let eval_seconds: Vec<f64> = (0..3)
         .map(|_| {

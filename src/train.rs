@@ -110,30 +110,34 @@ pub fn train(
         t.log_interval,
         interrupter.clone(),
     );
-    let checkpointer = |name| AtomicCheckpointer::new(paths.checkpoint_dir, name);
-    let mut training = SupervisedTraining::new(paths.run_dir, train_loader, test_loader)
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
-        .with_custom_checkpointers(
-            checkpointer("model"),
-            checkpointer("optim"),
-            checkpointer("scheduler"),
-        )
-        .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
-        .with_interrupter(interrupter.clone())
-        .renderer(Box::new(renderer))
-        .num_epochs(t.epochs);
-    if start_epoch > 0 {
-        training = training.checkpoint(start_epoch);
-    }
-
     let started = Instant::now();
-    let result = training.launch(learner);
+    let stop = interrupter.clone();
+    // Built inside: SupervisedTraining cannot move between threads.
+    let (model, error, interrupted) = crate::backend::on_training_thread(move || {
+        let checkpointer = |name| AtomicCheckpointer::new(paths.checkpoint_dir, name);
+        let mut training = SupervisedTraining::new(paths.run_dir, train_loader, test_loader)
+            .metrics((AccuracyMetric::new(), LossMetric::new()))
+            .with_custom_checkpointers(
+                checkpointer("model"),
+                checkpointer("optim"),
+                checkpointer("scheduler"),
+            )
+            .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
+            .with_interrupter(stop)
+            .renderer(Box::new(renderer))
+            .num_epochs(t.epochs);
+        if start_epoch > 0 {
+            training = training.checkpoint(start_epoch);
+        }
+        let result = training.launch(learner);
+        (result.model, result.error, result.interrupted)
+    });
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(error) = result.error {
+    if let Some(error) = error {
         bail!("training failed: {error}");
     }
     let history = history.lock().expect("history lock").clone();
-    let outcome = match result.interrupted {
+    let outcome = match interrupted {
         Some(interruption) => Outcome::Interrupted(
             interruption
                 .reason
@@ -142,7 +146,7 @@ pub fn train(
         None => Outcome::Completed,
     };
     Ok(Trained {
-        model: result.model,
+        model,
         history,
         seconds,
         outcome,
