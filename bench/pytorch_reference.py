@@ -8,10 +8,10 @@ Usage: bench/pytorch_reference.py [--epochs 3] [--data-dir data] [--activations 
 Needs: pip install torch numpy
 """
 import argparse
-import gzip
 import json
 import os
 import resource
+import sys
 import statistics
 import time
 from pathlib import Path
@@ -20,20 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from mnist_idx import read_idx  # noqa: E402
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 SETTINGS = [(a, o) for o in ("sgd", "adam") for a in ("relu", "tanh", "sigmoid")]
-
-
-def read_idx(folder: Path, name: str) -> np.ndarray:
-    path = folder / name
-    if not path.exists():
-        path = folder / (name + ".gz")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    rank = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims).copy()
 
 
 def model_for(activation: str) -> nn.Module:

@@ -6,7 +6,6 @@ Usage: scripts/check_safetensors.py artifacts/relu [--data-dir data]
 Needs: pip install numpy safetensors
 """
 import argparse
-import gzip
 import os
 import sys
 from pathlib import Path
@@ -14,24 +13,13 @@ from pathlib import Path
 import numpy as np
 from safetensors import safe_open
 
+from mnist_idx import read_idx
+
 ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0.0),
     "tanh": np.tanh,
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
 }
-
-
-def read_idx(folder: Path, name: str) -> np.ndarray:
-    """Reads an IDX file (raw or .gz) into an array shaped by its header."""
-    path = folder / name
-    if not path.exists():
-        path = folder / (name + ".gz")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    rank = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
 def main() -> int:

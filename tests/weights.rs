@@ -5,43 +5,43 @@ use std::collections::HashMap;
 use mnist_mlp::saved;
 use safetensors::tensor::{Dtype, TensorView};
 
+fn to_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A 784→3→10 network in PyTorch's layout (weights `[out, in]`) with `config` as metadata.
+fn pytorch_file(w0: &[f32], b0: &[f32], w2: &[f32], b2: &[f32], config: &str) -> Vec<u8> {
+    let (w0, b0, w2, b2) = (to_bytes(w0), to_bytes(b0), to_bytes(w2), to_bytes(b2));
+    let tensors = vec![
+        (
+            "0.weight",
+            TensorView::new(Dtype::F32, vec![3, 784], &w0).unwrap(),
+        ),
+        ("0.bias", TensorView::new(Dtype::F32, vec![3], &b0).unwrap()),
+        (
+            "2.weight",
+            TensorView::new(Dtype::F32, vec![10, 3], &w2).unwrap(),
+        ),
+        (
+            "2.bias",
+            TensorView::new(Dtype::F32, vec![10], &b2).unwrap(),
+        ),
+    ];
+    let metadata = HashMap::from([("config".to_string(), config.to_string())]);
+    safetensors::serialize(tensors, Some(metadata)).unwrap()
+}
+
 #[test]
 fn a_pytorch_layout_file_loads_with_weights_transposed() {
     let config =
         "[experiment]\nname = \"external\"\n[model]\nhidden = [3]\nactivation = \"tanh\"\n";
-    // PyTorch stores Linear weights as [out, in].
     let w0: Vec<f32> = (0..3 * 784).map(|i| (i % 97) as f32 / 97.0 - 0.5).collect();
     let b0: Vec<f32> = vec![0.1, -0.2, 0.3];
     let w2: Vec<f32> = (0..10 * 3).map(|i| i as f32 / 30.0).collect();
     let b2: Vec<f32> = (0..10).map(|i| i as f32).collect();
-    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let (w0b, b0b, w2b, b2b) = (bytes(&w0), bytes(&b0), bytes(&w2), bytes(&b2));
-    let tensors = vec![
-        (
-            "0.weight",
-            TensorView::new(Dtype::F32, vec![3, 784], &w0b).unwrap(),
-        ),
-        (
-            "0.bias",
-            TensorView::new(Dtype::F32, vec![3], &b0b).unwrap(),
-        ),
-        (
-            "2.weight",
-            TensorView::new(Dtype::F32, vec![10, 3], &w2b).unwrap(),
-        ),
-        (
-            "2.bias",
-            TensorView::new(Dtype::F32, vec![10], &b2b).unwrap(),
-        ),
-    ];
-    let metadata = HashMap::from([("config".to_string(), config.to_string())]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("external.safetensors");
-    std::fs::write(
-        &path,
-        safetensors::serialize(tensors, Some(metadata)).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&path, pytorch_file(&w0, &b0, &w2, &b2, config)).unwrap();
 
     let device = mnist_mlp::backend::device();
     let loaded = saved::load(&path, &device).unwrap();
@@ -60,30 +60,7 @@ fn a_pytorch_layout_file_loads_with_weights_transposed() {
 
     // A file of another architecture is refused with its path.
     let other = "[experiment]\nname = \"x\"\n[model]\nhidden = [4]\n";
-    let metadata = HashMap::from([("config".to_string(), other.to_string())]);
-    let tensors = vec![
-        (
-            "0.weight",
-            TensorView::new(Dtype::F32, vec![3, 784], &w0b).unwrap(),
-        ),
-        (
-            "0.bias",
-            TensorView::new(Dtype::F32, vec![3], &b0b).unwrap(),
-        ),
-        (
-            "2.weight",
-            TensorView::new(Dtype::F32, vec![10, 3], &w2b).unwrap(),
-        ),
-        (
-            "2.bias",
-            TensorView::new(Dtype::F32, vec![10], &b2b).unwrap(),
-        ),
-    ];
-    std::fs::write(
-        &path,
-        safetensors::serialize(tensors, Some(metadata)).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&path, pytorch_file(&w0, &b0, &w2, &b2, other)).unwrap();
     let err = format!(
         "{:#}",
         saved::load(&path, &device).err().expect("a mismatch")

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the ndarray and wgpu backends beside the default flex build, trains the same short
+# config with the same seed on each (wgpu through whatever Vulkan device is present; on CI,
+# Mesa's software lavapipe), and checks that they agree.
+# Usage: scripts/backend-agreement.sh WORK_DIR   (needs MNIST in $MNIST_DATA_DIR or ./data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="$1"
+mkdir -p "$work"
+target="${CARGO_TARGET_DIR:-target}"
+data="${MNIST_DATA_DIR:-$PWD/data}"
+# wgpu probes for a display server and complains without a runtime folder; give it one.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
+# batch 100 divides 60 000: no partial batch, so the GPU compiles one set of kernels.
+printf '[experiment]\nname = "agree"\nseed = 5\n[data]\ndir = "%s"\n[model]\nhidden = [128, 64]\n[training]\nepochs = 1\nbatch_size = 100\n' \
+  "$data" > "$work/agree.toml"
+
+for backend in flex ndarray wgpu; do
+  if [ "$backend" = flex ]; then features=(); else features=(--no-default-features --features "$backend"); fi
+  cargo build --release --quiet "${features[@]}"
+  cp "$target/release/mnist-mlp" "$work/mnist-mlp-$backend"
+  "$work/mnist-mlp-$backend" train "$work/agree.toml" --artifacts "$work/$backend" | tail -1
+done
+cargo build --release --quiet # leave the default binary in place
+
+python3 - "$work" <<'PY'
+import csv, json, sys
+work = sys.argv[1]
+def figures(backend):
+    summary = json.load(open(f"{work}/{backend}/agree/summary.json"))
+    rows = [r for r in csv.DictReader(open(f"{work}/{backend}/agree/metrics.csv")) if r["kind"] == "epoch"]
+    return float(rows[0]["train_loss"]), summary["test_accuracy"], summary["backend"]
+reference = figures("flex")
+failed = 0
+for backend in ("ndarray", "wgpu"):
+    loss, accuracy, name = figures(backend)
+    ok = name == backend and abs(loss - reference[0]) <= 1e-3 and abs(accuracy - reference[1]) <= 0.2
+    failed += not ok
+    print(f"{backend}: first-epoch train loss {loss:.6f} (flex {reference[0]:.6f}), "
+          f"test accuracy {accuracy:.2f}% (flex {reference[1]:.2f}%): {'agrees' if ok else 'DISAGREES'}")
+print(f"backend-agreement: {2 - failed} passed, {failed} failed")
+sys.exit(failed)
+PY
