@@ -305,6 +305,10 @@ fn damaged_data_files_are_named_with_the_fix() {
             String::from_utf8_lossy(&output.stderr).contains(file),
             "{file}"
         );
+        assert!(
+            !project.run_dir().exists(),
+            "a refused run leaves no run folder"
+        );
     }
 }
 
@@ -319,6 +323,10 @@ fn checksums_reject_files_that_are_not_mnist() {
     )
     .unwrap();
     assert_clean_failure(&project.run(&["tiny.toml"]), "SHA-256");
+    assert!(
+        !project.run_dir().exists(),
+        "a refused run leaves no run folder"
+    );
 }
 
 #[test]
@@ -448,6 +456,15 @@ fn missing_data_and_no_way_to_fetch_it() {
         .unwrap();
     assert_clean_failure(&output, "cannot fetch MNIST");
     assert!(String::from_utf8_lossy(&output.stderr).contains("download the four files by hand"));
+    assert!(
+        !project.run_dir().exists(),
+        "a refused run leaves no run folder"
+    );
+    let left: Vec<_> = std::fs::read_dir(project.data())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "no partial download left behind: {left:?}");
 }
 
 #[test]

@@ -92,7 +92,14 @@ pub fn line_chart(
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            // x is an epoch or an iteration: label whole numbers only.
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-9 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_error)?;

@@ -14,7 +14,7 @@ use super::{ClassificationReport, ConfusionMatrix};
 use crate::config::ExperimentConfig;
 use crate::data::Split;
 use crate::fsutil::write_atomic;
-use crate::history::History;
+use crate::history::{EpochRecord, History};
 
 /// What the report is made from.
 pub struct RunReport<'a> {
@@ -77,41 +77,45 @@ impl RunReport<'_> {
             "cost (batch cross-entropy)",
             &shown,
         )?;
-        let per_epoch = |f: fn(&crate::history::EpochRecord) -> f64| -> Vec<(f64, f64)> {
-            h.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
-        };
-        line_chart(
-            &dir.join(FIGURES[1]),
-            &format!("{name}: loss per epoch"),
-            "epoch",
-            "mean cross-entropy",
-            &[
+        type Field = fn(&EpochRecord) -> f64;
+        let train_and_test: [(&str, &str, &str, Field, Field); 2] = [
+            (
+                "loss",
+                "mean cross-entropy",
+                "train",
+                |e| e.train_loss,
+                |e| e.test_loss,
+            ),
+            (
+                "accuracy",
+                "accuracy (%)",
+                "train (during the epoch)",
+                |e| e.train_accuracy,
+                |e| e.test_accuracy,
+            ),
+        ];
+        for ((what, y_label, train_name, train, test), file) in
+            train_and_test.into_iter().zip(&FIGURES[1..3])
+        {
+            let points = |f: Field| h.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+            let series = [
                 Series {
-                    name: "train".into(),
-                    points: per_epoch(|e| e.train_loss),
+                    name: train_name.into(),
+                    points: points(train),
                 },
                 Series {
                     name: "test".into(),
-                    points: per_epoch(|e| e.test_loss),
+                    points: points(test),
                 },
-            ],
-        )?;
-        line_chart(
-            &dir.join(FIGURES[2]),
-            &format!("{name}: accuracy per epoch"),
-            "epoch",
-            "accuracy (%)",
-            &[
-                Series {
-                    name: "train (during the epoch)".into(),
-                    points: per_epoch(|e| e.train_accuracy),
-                },
-                Series {
-                    name: "test".into(),
-                    points: per_epoch(|e| e.test_accuracy),
-                },
-            ],
-        )?;
+            ];
+            line_chart(
+                &dir.join(file),
+                &format!("{name}: {what} per epoch"),
+                "epoch",
+                y_label,
+                &series,
+            )?;
+        }
         let labels = &self.test_split.labels;
         let confusion = ConfusionMatrix::new(labels, self.test_predictions, crate::data::CLASSES);
         confusion_heatmap(
