@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::data::dataloader::DataLoader;
@@ -41,8 +40,6 @@ pub struct Trained {
     /// The final weights, without autodiff.
     pub model: Mlp,
     pub history: History,
-    /// Wall time of this call's training (excluding a resumed run's earlier part).
-    pub seconds: f64,
     pub outcome: Outcome,
 }
 
@@ -110,7 +107,6 @@ pub fn train(
         t.log_interval,
         interrupter.clone(),
     );
-    let started = Instant::now();
     let stop = interrupter.clone();
     // Built inside: SupervisedTraining cannot move between threads.
     let (model, error, interrupted) = crate::backend::on_training_thread(move || {
@@ -132,7 +128,6 @@ pub fn train(
         let result = training.launch(learner);
         (result.model, result.error, result.interrupted)
     });
-    let seconds = started.elapsed().as_secs_f64();
     if let Some(error) = error {
         bail!("training failed: {error}");
     }
@@ -148,7 +143,6 @@ pub fn train(
     Ok(Trained {
         model,
         history,
-        seconds,
         outcome,
     })
 }
