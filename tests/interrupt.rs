@@ -49,14 +49,18 @@ fn finish(output: Output) -> f64 {
         .unwrap()
 }
 
-/// Waits until the run has completed `epochs` epochs (by its metrics.csv), then a little into the next.
+/// Waits until the run has completed and checkpointed `epochs` epochs, then a little into the next.
 fn wait_for_epochs(child: &mut Child, run_dir: &Path, epochs: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let done = std::fs::read_to_string(run_dir.join("metrics.csv"))
             .map(|m| m.lines().filter(|l| l.starts_with("epoch,")).count())
             .unwrap_or(0);
-        if done >= epochs {
+        // The Learner checkpoints after the epoch's metrics; the scheduler's file comes last.
+        let saved = run_dir
+            .join(format!("checkpoint/scheduler-{epochs}.bpk"))
+            .is_file();
+        if done >= epochs && saved {
             break;
         }
         assert!(
