@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Builds the ndarray and wgpu backends beside the default flex build, trains the same short
-# config with the same seed on each (wgpu through whatever Vulkan device is present; on CI,
-# Mesa's software lavapipe), and checks that they agree.
-# Usage: scripts/backend-agreement.sh WORK_DIR   (needs MNIST in $MNIST_DATA_DIR or ./data)
+# Trains the same short config with the same seed on every backend of one binary built with
+# all of them (`cargo build --release --all-features`), and checks that ndarray and wgpu agree
+# with flex. wgpu runs on whatever Vulkan device is present; on CI, Mesa's software lavapipe.
+# Usage: scripts/backend-agreement.sh BINARY WORK_DIR   (needs MNIST in $MNIST_DATA_DIR or ./data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work="$1"
+bin="$1"
+work="$2"
 mkdir -p "$work"
-target="${CARGO_TARGET_DIR:-target}"
 data="${MNIST_DATA_DIR:-$PWD/data}"
 # wgpu probes for a display server and complains without a runtime folder; give it one.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
@@ -17,12 +17,8 @@ printf '[experiment]\nname = "agree"\nseed = 5\n[data]\ndir = "%s"\n[model]\nhid
   "$data" > "$work/agree.toml"
 
 for backend in flex ndarray wgpu; do
-  if [ "$backend" = flex ]; then features=(); else features=(--no-default-features --features "$backend"); fi
-  cargo build --release --quiet "${features[@]}"
-  cp "$target/release/mnist-mlp" "$work/mnist-mlp-$backend"
-  "$work/mnist-mlp-$backend" train "$work/agree.toml" --artifacts "$work/$backend" | tail -1
+  "$bin" train "$work/agree.toml" --backend "$backend" --artifacts "$work/$backend" | tail -1
 done
-cargo build --release --quiet # leave the default binary in place
 
 python3 - "$work" <<'PY'
 import csv, json, sys

@@ -1,33 +1,92 @@
-//! The one place where cargo features become a Burn `Device`.
+//! The one place where a backend name becomes a Burn `Device`.
 //!
-//! Features: `flex` (default, pure-Rust CPU), `ndarray` (the older CPU backend),
-//! `wgpu` (GPU through Vulkan/Metal/DX12). When several are compiled in, the GPU wins.
+//! Cargo features decide which backends are compiled in: `flex` (default,
+//! pure-Rust CPU), `ndarray` (the older CPU backend), `wgpu` (GPU through
+//! Vulkan/Metal/DX12). Burn's dispatch `Device` then lets one binary holding
+//! several pick one at run time (`--backend`, or `[training] backend`).
 
+use std::fmt;
+
+use anyhow::{Result, bail};
 use burn::prelude::Device;
+use serde::{Deserialize, Serialize};
 
 #[cfg(not(any(feature = "flex", feature = "ndarray", feature = "wgpu")))]
 compile_error!("enable one backend feature: flex (default), ndarray or wgpu");
 
-/// The device training and evaluation run on.
-pub fn device() -> Device {
-    flush_denormals_to_zero();
-    #[cfg(feature = "wgpu")]
-    return Device::wgpu(Default::default());
-    #[cfg(all(feature = "flex", not(feature = "wgpu")))]
-    return Device::flex();
-    #[cfg(all(feature = "ndarray", not(any(feature = "flex", feature = "wgpu"))))]
-    #[allow(deprecated)] // kept working because the design card names burn-ndarray
-    return Device::ndarray();
+/// A Burn backend this program can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Burn's pure-Rust CPU backend (the default feature).
+    Flex,
+    /// The older ndarray CPU backend.
+    Ndarray,
+    /// The GPU through wgpu (Vulkan, Metal or DX12).
+    Wgpu,
 }
 
-/// The backend's name, as recorded in `summary.json`.
-pub fn name() -> &'static str {
-    if cfg!(feature = "wgpu") {
-        "wgpu"
-    } else if cfg!(feature = "flex") {
-        "flex"
-    } else {
-        "ndarray"
+impl BackendKind {
+    pub const ALL: [Self; 3] = [Self::Flex, Self::Ndarray, Self::Wgpu];
+
+    /// Whether this binary was built with the backend's cargo feature.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Self::Flex => cfg!(feature = "flex"),
+            Self::Ndarray => cfg!(feature = "ndarray"),
+            Self::Wgpu => cfg!(feature = "wgpu"),
+        }
+    }
+
+    /// The backends this binary holds.
+    pub fn compiled() -> Vec<Self> {
+        Self::ALL.into_iter().filter(|b| b.is_compiled()).collect()
+    }
+
+    /// What runs when none is asked for: flex where it is compiled in (the
+    /// tested CPU default), else the only other backend the build holds.
+    pub fn default_compiled() -> Self {
+        Self::compiled()[0]
+    }
+
+    /// `asked`, or the default; refuses one this binary was built without.
+    pub fn resolve(asked: Option<Self>) -> Result<Self> {
+        let backend = asked.unwrap_or_else(Self::default_compiled);
+        if !backend.is_compiled() {
+            let compiled: Vec<String> = Self::compiled().iter().map(|b| b.to_string()).collect();
+            bail!(
+                "backend `{backend}` is not compiled into this binary (it has {}): rebuild with `cargo build --release --features {backend}`",
+                compiled.join(", ")
+            );
+        }
+        Ok(backend)
+    }
+
+    /// The device training and evaluation run on, with the CPU set up for them.
+    pub fn device(self) -> Device {
+        flush_denormals_to_zero();
+        match self {
+            #[cfg(feature = "flex")]
+            Self::Flex => Device::flex(),
+            #[cfg(feature = "ndarray")]
+            #[allow(deprecated)]
+            // kept working because the design card names burn-ndarray
+            Self::Ndarray => Device::ndarray(),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => Device::wgpu(Default::default()),
+            #[allow(unreachable_patterns)] // every backend compiled in
+            other => unreachable!("{other} is not compiled in; `resolve` refuses it"),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Flex => "flex",
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+        })
     }
 }
 
@@ -76,5 +135,31 @@ fn set_ftz_daz() {
     unsafe {
         use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
         _mm_setcsr(_mm_getcsr() | 0x8040);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_compiled_in_and_flex_wins_where_present() {
+        let default = BackendKind::default_compiled();
+        assert!(default.is_compiled());
+        assert_eq!(default == BackendKind::Flex, cfg!(feature = "flex"));
+        assert_eq!(BackendKind::resolve(None).unwrap(), default);
+    }
+
+    #[test]
+    fn a_backend_left_out_of_the_build_names_its_feature() {
+        for backend in BackendKind::ALL {
+            match BackendKind::resolve(Some(backend)) {
+                Ok(resolved) => assert!(resolved.is_compiled() && resolved == backend),
+                Err(err) => {
+                    assert!(!backend.is_compiled());
+                    assert!(err.to_string().contains(&format!("--features {backend}")));
+                }
+            }
+        }
     }
 }

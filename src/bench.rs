@@ -4,10 +4,12 @@
 
 use std::time::Instant;
 
+use burn::data::dataloader::DataLoader;
 use burn::prelude::*;
 use burn::train::Learner;
 use serde::Serialize;
 
+use crate::backend::BackendKind;
 use crate::config::{ActivationKind, ExperimentConfig, OptimizerKind};
 use crate::data::Mnist;
 use crate::eval::evaluate;
@@ -52,12 +54,13 @@ pub fn peak_rss_mb() -> f64 {
 pub fn bench_setting(
     config: &ExperimentConfig,
     data: &Mnist,
-    device: &Device,
+    backend: BackendKind,
     epochs: usize,
 ) -> BenchResult {
+    let device = &backend.device();
     let model = model_spec(config).init(config.experiment.seed, &device.clone().autodiff());
     let mut learner = Learner::new(model, optimizer(config), config.optimizer.learning_rate);
-    let loader = train_loader(config, data).to_device(&device.clone().autodiff());
+    let loader = train_loader(config, data, 0, &device.clone().autodiff());
     let mut epoch_seconds = Vec::new();
     crate::backend::on_training_thread(|| {
         for epoch in 0..=epochs {
@@ -83,7 +86,7 @@ pub fn bench_setting(
         })
         .collect();
     BenchResult {
-        framework: format!("burn-{}", crate::backend::name()),
+        framework: format!("burn-{backend}"),
         activation: config.model.activation.to_string(),
         optimizer: config.optimizer.name.to_string(),
         median_epoch_seconds: median(&epoch_seconds),

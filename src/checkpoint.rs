@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::optim::OptimizerRecord;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::store::{ModuleRecord, RecordError};
@@ -80,18 +80,16 @@ pub fn model_epochs(directory: &Path) -> Vec<usize> {
     epochs
 }
 
-/// The newest epoch whose three records exist and decode, checked up front so
-/// that a damaged file is reported here rather than as a panic inside the Learner.
-pub fn last_complete_epoch(directory: &Path) -> Result<usize> {
+/// The newest epoch whose three records exist and decode (`None` when no epoch
+/// was completed), checked up front so that a damaged file is reported here
+/// rather than as a panic inside the Learner.
+pub fn last_complete_epoch(directory: &Path) -> Result<Option<usize>> {
     let Some(&epoch) = model_epochs(directory).iter().rev().find(|&&epoch| {
         PARTS
             .iter()
             .all(|part| checkpoint_path(directory, part, epoch).is_file())
     }) else {
-        bail!(
-            "no complete checkpoint in {}: nothing to resume; run without --resume to start training",
-            directory.display()
-        );
+        return Ok(None);
     };
     let check = |part: &str, result: Result<(), RecordError>| {
         result.with_context(|| {
@@ -119,5 +117,5 @@ pub fn last_complete_epoch(directory: &Path) -> Result<usize> {
         "scheduler",
         LrSchedulerRecord::checkpoint_from_bytes(read("scheduler")?).map(drop),
     )?;
-    Ok(epoch)
+    Ok(Some(epoch))
 }

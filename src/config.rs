@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendKind;
+
 /// A whole experiment: everything needed to reproduce a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,9 +93,12 @@ pub struct TrainingSection {
     pub log_interval: usize,
     #[serde(default = "default_true")]
     pub shuffle: bool,
+    /// The backend to train on, among those compiled in (default: flex where present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendKind>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ActivationKind {
     Sigmoid,
@@ -195,6 +200,7 @@ impl Default for TrainingSection {
             batch_size: default_batch_size(),
             log_interval: default_log_interval(),
             shuffle: true,
+            backend: None,
         }
     }
 }
@@ -206,6 +212,19 @@ impl fmt::Display for ActivationKind {
             Self::Tanh => "tanh",
             Self::Relu => "relu",
         })
+    }
+}
+
+impl std::str::FromStr for ActivationKind {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "sigmoid" => Ok(Self::Sigmoid),
+            "tanh" => Ok(Self::Tanh),
+            "relu" => Ok(Self::Relu),
+            other => bail!("unknown activation {other:?}: use relu, tanh or sigmoid"),
+        }
     }
 }
 

@@ -1,12 +1,15 @@
 //! Crash-safe file writing: a reader never sees a half-written file, and a kill
-//! at any moment leaves either the old file or the new one.
+//! at any moment leaves either the old file or the new one. The files come out
+//! with the permissions `File::create` would give them (0666 less the umask), not
+//! the 0600 of a private temporary file, so teammates and servers can read them.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path`
+/// and syncs the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -18,11 +21,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             path.display()
         )
     };
-    let mut temp = tempfile::NamedTempFile::new_in(dir).with_context(fail)?;
+    let mut temp = temp_file_builder().tempfile_in(dir).with_context(fail)?;
     temp.write_all(bytes).with_context(fail)?;
     temp.as_file().sync_all().with_context(fail)?;
     temp.persist(path).map_err(|e| e.error).with_context(fail)?;
+    // The rename itself survives a power cut only once the folder is synced too.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|folder| folder.sync_all())
+        .with_context(fail)?;
     Ok(())
+}
+
+/// Temporary files created like `File::create` creates files: the kernel applies the umask.
+fn temp_file_builder() -> tempfile::Builder<'static, 'static> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
 }
 
 #[cfg(test)]
@@ -37,6 +56,19 @@ mod tests {
         write_atomic(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_get_the_permissions_file_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, b"x").unwrap();
+        let atomic = dir.path().join("atomic.txt");
+        write_atomic(&atomic, b"x").unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
     }
 
     #[test]

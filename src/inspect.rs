@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use burn::store::{BurnpackStore, ModuleStore, SafetensorsStore};
+use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
 use crate::checkpoint::{PARTS, checkpoint_path, model_epochs};
 use crate::history::History;
+use crate::state_dict::{self, WeightsFormat};
 use crate::weights::read_metadata;
 
 /// Summary statistics of one tensor (`None` for non-float dtypes).
@@ -199,16 +200,39 @@ pub fn describe(target: &Path) -> Result<String> {
         out += &tensor_table(&stats);
         return Ok(out);
     }
-    let SafetensorsContents {
-        metadata,
-        tensors: stats,
-    } = safetensors_stats(target)?;
+    let format = state_dict::detect_format(target)?;
+    let (metadata, stats) = match format {
+        WeightsFormat::Safetensors => {
+            let contents = safetensors_stats(target)?;
+            (contents.metadata, contents.tensors)
+        }
+        WeightsFormat::PyTorchPickle => {
+            let mut store = PytorchStore::from_file(target).map_indices_contiguous(false);
+            (Vec::new(), collect_stats(&mut store, target)?)
+        }
+    };
     let _ = writeln!(
         out,
-        "{}: safetensors, {} tensors\n\nmetadata:",
+        "{}: {format}, {} tensors",
         target.display(),
         stats.len()
     );
+    let _ = match state_dict::read(target) {
+        Ok(weights) => {
+            let sizes: Vec<String> = weights.layer_sizes().iter().map(usize::to_string).collect();
+            let names: Vec<&str> = weights.layers.iter().map(|l| l.name.as_str()).collect();
+            writeln!(
+                out,
+                "MLP {} (layers {})",
+                sizes.join(" → "),
+                names.join(", ")
+            )
+        }
+        Err(err) => writeln!(out, "not loadable as an MNIST MLP: {err:#}"),
+    };
+    if !metadata.is_empty() {
+        out += "\nmetadata:\n";
+    }
     for (key, value) in metadata {
         let value = if value.contains('\n') {
             format!("\n    {}", value.trim_end().replace('\n', "\n    "))

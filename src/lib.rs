@@ -19,5 +19,6 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod saved;
+pub mod state_dict;
 pub mod train;
 pub mod weights;

@@ -8,10 +8,13 @@ use anyhow::Result;
 use burn::train::Interrupter;
 use clap::{Args, Parser, Subcommand};
 
-use mnist_mlp::config::ExperimentConfig;
+use burn::prelude::Device;
+use mnist_mlp::backend::BackendKind;
+use mnist_mlp::config::{ActivationKind, ExperimentConfig};
 use mnist_mlp::data::{self, fetch_missing};
 use mnist_mlp::report::{compare, write_samples};
 use mnist_mlp::run::{self, RunOptions, run_experiment};
+use mnist_mlp::saved::{self, SavedModel};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and explain MLPs on MNIST with Burn")]
@@ -35,30 +38,21 @@ enum Command {
         data_dir: Option<PathBuf>,
     },
     /// Evaluate a saved model on the test set: accuracy, loss, classification report.
-    Eval {
-        /// A run folder (artifacts/<name>) or a model.safetensors file.
-        model: PathBuf,
-        /// Data folder (default: $MNIST_DATA_DIR or the model's config).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Eval(ModelArgs),
     /// Show a saved model's format, metadata and per-tensor statistics (and a run's checkpoints).
     Inspect {
-        /// A run folder, a checkpoint (.bpk) or a model.safetensors file.
+        /// A run folder, a checkpoint (.bpk), a .safetensors or a PyTorch .pt/.pth file.
         target: PathBuf,
     },
     /// Predict the digit in pictures (any size; dark-on-light is inverted) or in test image N.
     Predict {
-        /// A run folder or a model.safetensors file.
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Picture files.
         images: Vec<PathBuf>,
         /// Predict MNIST test image N instead of (or as well as) pictures.
         #[arg(long)]
         index: Option<usize>,
-        /// Data folder for --index (default: $MNIST_DATA_DIR or the model's config).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
     },
     /// Time training epochs and test-set evaluation for each activation × optimizer.
     Bench {
@@ -74,6 +68,9 @@ enum Command {
         /// Print one JSON object per setting instead of a table.
         #[arg(long)]
         json: bool,
+        /// Backend to measure (default: flex where compiled in).
+        #[arg(long)]
+        backend: Option<BackendKind>,
         /// Data folder (default: $MNIST_DATA_DIR or ./data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -100,6 +97,38 @@ enum Command {
     },
 }
 
+/// A saved model and how to run it.
+#[derive(Args)]
+struct ModelArgs {
+    /// A run folder, its model.safetensors, or a PyTorch MLP state_dict (.safetensors, .pt, .pth).
+    model: PathBuf,
+    /// The hidden layers' activation, for files that do not record it (PyTorch's).
+    #[arg(long)]
+    activation: Option<ActivationKind>,
+    /// Backend to run on (default: flex where compiled in).
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    /// Data folder (default: $MNIST_DATA_DIR, else the model's config, else ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Accept a data folder that is not the official MNIST (e.g. Fashion-MNIST): skip the checksums.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<(SavedModel, Device)> {
+        let device = BackendKind::resolve(self.backend)?.device();
+        let saved = saved::load(&self.model, self.activation, &device)?;
+        Ok((saved, device))
+    }
+
+    fn test_data(&self, saved: &SavedModel) -> Result<data::Mnist> {
+        let dir = self.data_dir.clone().unwrap_or_else(|| saved.data_dir());
+        data::Mnist::load(&dir, true, saved.verify_data() && !self.no_verify)
+    }
+}
+
 #[derive(Args)]
 struct TrainArgs {
     /// Experiment config (TOML), e.g. config/relu.toml.
@@ -119,6 +148,9 @@ struct TrainArgs {
     /// Artifacts folder (default: $MNIST_MLP_ARTIFACTS or ./artifacts).
     #[arg(long)]
     artifacts: Option<PathBuf>,
+    /// Backend to train on, among those compiled in (= --set training.backend=NAME).
+    #[arg(long)]
+    backend: Option<BackendKind>,
 }
 
 fn main() -> ExitCode {
@@ -134,27 +166,27 @@ fn main() -> ExitCode {
     let result = match (cli.command, cli.train) {
         (Some(Command::Train(args)), _) | (None, Some(args)) => train(args),
         (Some(Command::Fetch { data_dir }), _) => fetch(data_dir),
-        (Some(Command::Eval { model, data_dir }), _) => eval(&model, data_dir),
+        (Some(Command::Eval(model)), _) => eval(&model),
         (Some(Command::Inspect { target }), _) => inspect(&target),
         (
             Some(Command::Predict {
                 model,
                 images,
                 index,
-                data_dir,
             }),
             _,
-        ) => predict(&model, &images, index, data_dir),
+        ) => predict(&model, &images, index),
         (
             Some(Command::Bench {
                 epochs,
                 activations,
                 optimizers,
                 json,
+                backend,
                 data_dir,
             }),
             _,
-        ) => bench(epochs, &activations, &optimizers, json, data_dir),
+        ) => bench(epochs, &activations, &optimizers, json, backend, data_dir),
         (Some(Command::Compare { runs, artifacts }), _) => compare(&runs, artifacts),
         (
             Some(Command::Samples {
@@ -185,6 +217,9 @@ fn train(args: TrainArgs) -> Result<()> {
     if let Some(epochs) = args.epochs {
         overrides.push(format!("training.epochs={epochs}"));
     }
+    if let Some(backend) = args.backend {
+        overrides.push(format!("training.backend={backend}"));
+    }
     let config = ExperimentConfig::load(&args.config, &overrides)?;
     let options = RunOptions {
         artifacts: args.artifacts.unwrap_or_else(run::artifacts_root),
@@ -213,20 +248,13 @@ fn default_data_dir(data_dir: Option<PathBuf>) -> PathBuf {
     data_dir.unwrap_or_else(|| data::resolve_dir(&PathBuf::from("data")))
 }
 
-fn eval(target: &std::path::Path, data_dir: Option<PathBuf>) -> Result<()> {
-    let device = mnist_mlp::backend::device();
-    let saved = mnist_mlp::saved::load(target, &device)?;
-    let data_dir = data_dir.unwrap_or_else(|| data::resolve_dir(&saved.config.data.dir));
-    let mnist = data::Mnist::load(&data_dir, true, saved.config.data.verify)?;
+fn eval(args: &ModelArgs) -> Result<()> {
+    let (saved, device) = args.load()?;
+    let mnist = args.test_data(&saved)?;
     let test = mnist_mlp::eval::evaluate(&saved.model, &mnist.test, &device);
     let report =
         mnist_mlp::report::ClassificationReport::from_predictions(&test.labels, &test.predictions);
-    println!(
-        "{} ({}, {} epochs)\n",
-        saved.path.display(),
-        saved.config.experiment.name,
-        saved.config.training.epochs
-    );
+    println!("{}\n", saved.title());
     println!("{}", report.to_text());
     println!(
         "test loss {:.4}, test accuracy {:.2}%",
@@ -240,18 +268,12 @@ fn inspect(target: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn predict(
-    target: &std::path::Path,
-    images: &[PathBuf],
-    index: Option<usize>,
-    data_dir: Option<PathBuf>,
-) -> Result<()> {
+fn predict(args: &ModelArgs, images: &[PathBuf], index: Option<usize>) -> Result<()> {
     use mnist_mlp::predict::{load_digit, probabilities};
     if images.is_empty() && index.is_none() {
         anyhow::bail!("nothing to predict: give picture files or --index N (a test image)");
     }
-    let device = mnist_mlp::backend::device();
-    let saved = mnist_mlp::saved::load(target, &device)?;
+    let (saved, device) = args.load()?;
     let mut names = Vec::new();
     let mut digits = Vec::new();
     for path in images {
@@ -259,8 +281,7 @@ fn predict(
         names.push(path.display().to_string());
     }
     if let Some(index) = index {
-        let data_dir = data_dir.unwrap_or_else(|| data::resolve_dir(&saved.config.data.dir));
-        let mnist = data::Mnist::load(&data_dir, true, saved.config.data.verify)?;
+        let mnist = args.test_data(&saved)?;
         if index >= mnist.test.len() {
             anyhow::bail!(
                 "--index {index} is out of range: the test set has {} images (0..{})",
@@ -299,13 +320,15 @@ fn bench(
     activations: &[String],
     optimizers: &[String],
     json: bool,
+    backend: Option<BackendKind>,
     data_dir: Option<PathBuf>,
 ) -> Result<()> {
     use mnist_mlp::bench::{assignment_settings, bench_setting};
+    let backend = BackendKind::resolve(backend)?;
     let mnist = data::Mnist::load(&default_data_dir(data_dir), true, true)?;
-    let device = mnist_mlp::backend::device();
     let base = "[experiment]\nname = \"bench\"\n";
     if !json {
+        println!("backend: {backend}");
         println!("setting        median s/epoch  eval images/s  peak RSS MB");
     }
     for (activation, optimizer) in assignment_settings() {
@@ -322,7 +345,7 @@ fn bench(
                 format!("optimizer.name={optimizer}"),
             ],
         )?;
-        let result = bench_setting(&config, &mnist, &device, epochs.max(1));
+        let result = bench_setting(&config, &mnist, backend, epochs.max(1));
         if json {
             println!("{}", serde_json::to_string(&result)?);
         } else {

@@ -13,6 +13,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{ActivationKind, InitKind};
 use crate::data::MnistBatch;
+use crate::state_dict::LinearWeights;
 
 /// The hidden-layer non-linearity, as a module so it is part of the model's type.
 #[derive(Module, Debug)]
@@ -82,13 +83,7 @@ impl MlpSpec {
             .map(|pair| {
                 let (fan_in, fan_out) = (pair[0], pair[1]);
                 let weights = sample_weights(self.init, fan_in, fan_out, &mut rng);
-                // weight: [fan_in, fan_out], Burn's row layout (x · W).
-                let weight = Tensor::from_data(TensorData::new(weights, [fan_in, fan_out]), device);
-                let bias = Tensor::zeros([fan_out], device);
-                Linear {
-                    weight: Param::from_tensor(weight),
-                    bias: Some(Param::from_tensor(bias)),
-                }
+                linear(weights, vec![0.0; fan_out], fan_in, device)
             })
             .collect();
         Mlp {
@@ -96,6 +91,44 @@ impl MlpSpec {
             activation: Activation::new(self.activation),
             l2: self.l2,
         }
+    }
+}
+
+impl Mlp {
+    /// The model holding trained `layers` (PyTorch layout, input side first).
+    pub fn from_weights(
+        layers: &[LinearWeights],
+        activation: ActivationKind,
+        device: &Device,
+    ) -> Self {
+        let layers = layers
+            .iter()
+            .map(|layer| {
+                let (inputs, outputs) = (layer.inputs, layer.outputs);
+                // PyTorch's [out, in] → Burn's [in, out].
+                let transposed: Vec<f32> = (0..inputs * outputs)
+                    .map(|k| layer.weight[(k % outputs) * inputs + k / outputs])
+                    .collect();
+                linear(transposed, layer.bias.clone(), inputs, device)
+            })
+            .collect();
+        Mlp {
+            layers,
+            activation: Activation::new(activation),
+            l2: 0.0,
+        }
+    }
+}
+
+/// A `Linear` layer from its weights in Burn's row layout `[inputs, outputs]`
+/// (so that it computes x · W) and its `[outputs]` bias.
+fn linear(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, device: &Device) -> Linear {
+    let outputs = bias.len();
+    let weight = Tensor::from_data(TensorData::new(weight, [inputs, outputs]), device);
+    let bias = Tensor::from_data(TensorData::new(bias, [outputs]), device);
+    Linear {
+        weight: Param::from_tensor(weight),
+        bias: Some(Param::from_tensor(bias)),
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::train::Interrupter;
 use serde::{Deserialize, Serialize};
 
-use crate::backend;
+use crate::backend::BackendKind;
 use crate::checkpoint::{last_complete_epoch, model_epochs};
 use crate::config::ExperimentConfig;
 use crate::data::{self, Mnist};
@@ -106,8 +106,9 @@ pub fn run_experiment(
 ) -> Result<Finished> {
     let dir = RunDir::new(&options.artifacts, &config.experiment.name);
     // Everything that can be refused is checked before the run folder is touched.
+    let backend = BackendKind::resolve(config.training.backend)?;
     let resume = if options.resume {
-        Some(prepare_resume(&dir, config)?)
+        prepare_resume(&dir, config)?
     } else {
         refuse_to_discard_interrupted(&dir, options.fresh)?;
         None
@@ -127,7 +128,7 @@ pub fn run_experiment(
     }
     write_atomic(&dir.config(), config.to_toml().as_bytes())?;
 
-    let device = backend::device();
+    let device = backend.device();
     device.seed(config.experiment.seed);
 
     let checkpoint_dir = dir.checkpoints();
@@ -153,7 +154,7 @@ pub fn run_experiment(
 
     let train_eval = evaluate(&trained.model, &mnist.train, &device);
     let test_eval = evaluate(&trained.model, &mnist.test, &device);
-    let summary = summarize(config, &trained.history, &train_eval, &test_eval);
+    let summary = summarize(config, backend, &trained.history, &train_eval, &test_eval);
     let mut metadata = HashMap::from([
         ("config".to_string(), config.to_toml()),
         (
@@ -198,6 +199,7 @@ pub fn run_experiment(
 
 fn summarize(
     config: &ExperimentConfig,
+    backend: BackendKind,
     history: &History,
     train: &Evaluation,
     test: &Evaluation,
@@ -212,7 +214,7 @@ fn summarize(
         batch_size: config.training.batch_size,
         epochs: config.training.epochs,
         seed: config.experiment.seed,
-        backend: backend::name().to_string(),
+        backend: backend.to_string(),
         parameters: config.parameter_count().unwrap_or_default(),
         train_accuracy: train.accuracy,
         test_accuracy: test.accuracy,
@@ -256,19 +258,31 @@ fn recreate(dir: &RunDir) -> Result<()> {
     })
 }
 
-/// The completed epoch to continue from and the history up to it.
-fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<(usize, History)> {
-    if let Ok(saved) = std::fs::read_to_string(dir.config()) {
-        let saved = ExperimentConfig::parse(&saved, &[])
-            .with_context(|| format!("{} is corrupt", dir.config().display()))?;
-        if saved.model != config.model {
-            bail!(
-                "{} was trained with a different [model] section than this config: resume with the same config, or start over with --fresh",
-                dir.root.display()
-            );
-        }
+/// The completed epoch to continue from and the history up to it; `None` when
+/// the interrupted run completed no epoch, so it starts over as it began.
+fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usize, History)>> {
+    let saved = match std::fs::read_to_string(dir.config()) {
+        Ok(saved) => saved,
+        Err(_) => bail!(
+            "no complete checkpoint in {}: nothing to resume; run without --resume to start training",
+            dir.checkpoints().display()
+        ),
+    };
+    let saved = ExperimentConfig::parse(&saved, &[])
+        .with_context(|| format!("{} is corrupt", dir.config().display()))?;
+    if saved.model != config.model {
+        bail!(
+            "{} was trained with a different [model] section than this config: resume with the same config, or start over with --fresh",
+            dir.root.display()
+        );
     }
-    let epoch = last_complete_epoch(&dir.checkpoints())?;
+    let Some(epoch) = last_complete_epoch(&dir.checkpoints())? else {
+        eprintln!(
+            "{} completed no epoch before it stopped: starting from epoch 1",
+            dir.root.display()
+        );
+        return Ok(None);
+    };
     let mut history = if dir.metrics().exists() {
         History::load_csv(&dir.metrics())?
     } else {
@@ -276,5 +290,5 @@ fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<(usize, His
     };
     history.truncate_to(epoch);
     eprintln!("resuming {} after epoch {epoch}", dir.root.display());
-    Ok((epoch, history))
+    Ok(Some((epoch, history)))
 }

@@ -6,8 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, bail};
-use burn::data::dataloader::DataLoader;
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::train::checkpoint::KeepLastNCheckpoints;
@@ -16,7 +14,7 @@ use burn::train::{Interrupter, Learner, SupervisedTraining};
 
 use crate::checkpoint::AtomicCheckpointer;
 use crate::config::{ExperimentConfig, OptimizerKind};
-use crate::data::{Mnist, MnistBatch, MnistBatcher, SplitDataset};
+use crate::data::{Mnist, MnistBatcher, MnistLoader};
 use crate::eval::EVAL_BATCH;
 use crate::history::History;
 use crate::model::{Mlp, MlpSpec};
@@ -65,14 +63,24 @@ pub fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
     }
 }
 
-/// Batches of the training set, reshuffled every pass from the experiment's seed.
-pub fn train_loader(config: &ExperimentConfig, data: &Mnist) -> Arc<dyn DataLoader<MnistBatch>> {
-    let mut builder = DataLoaderBuilder::new(MnistBatcher::new(data.train.clone()))
-        .batch_size(config.training.batch_size);
+/// Batches of the training set, reshuffled every epoch from the experiment's seed;
+/// `completed_epochs` already trained (a resumed run) are skipped.
+pub fn train_loader(
+    config: &ExperimentConfig,
+    data: &Mnist,
+    completed_epochs: usize,
+    device: &Device,
+) -> MnistLoader {
+    let loader = MnistLoader::in_order(
+        MnistBatcher::new(data.train.clone()),
+        config.training.batch_size,
+        device,
+    );
     if config.training.shuffle {
-        builder = builder.shuffle(config.experiment.seed);
+        loader.shuffled(config.experiment.seed, completed_epochs)
+    } else {
+        loader
     }
-    builder.build(SplitDataset::new(&data.train))
 }
 
 /// Trains `config` on `data`; `resume` names the completed epoch to continue from,
@@ -89,17 +97,13 @@ pub fn train(
     // Built on the autodiff device: forking a plain-device model would drop its gradients.
     let model = model_spec(config).init(config.experiment.seed, &device.clone().autodiff());
     let learner = Learner::new(model, optimizer(config), config.optimizer.learning_rate);
-    let train_loader = train_loader(config, data);
-    let test_loader = DataLoaderBuilder::new(MnistBatcher::new(data.test.clone()))
-        .batch_size(EVAL_BATCH)
-        .build(SplitDataset::new(&data.test));
-
     let (start_epoch, history) = resume.unwrap_or((0, History::default()));
-    // Each pass over the loader draws the next shuffle; replaying the passes of
-    // the completed epochs makes a resumed run see the same order as an unbroken one.
-    for _ in 0..start_epoch {
-        drop(train_loader.iter());
-    }
+    let train_loader = Arc::new(train_loader(config, data, start_epoch, device));
+    let test_loader = Arc::new(MnistLoader::in_order(
+        MnistBatcher::new(data.test.clone()),
+        EVAL_BATCH,
+        device,
+    ));
     let history = Arc::new(Mutex::new(history));
     let renderer = ProgressRenderer::new(
         history.clone(),

@@ -1,12 +1,13 @@
 //! Final weights as safetensors in PyTorch's layout: the names and shapes of
 //! `torch.nn.Sequential(Linear, act, Linear, …)`'s `state_dict` (`0.weight`
 //! `[out, in]`, `0.bias`, `2.weight`, …), with the run's facts as metadata.
+//! [`crate::state_dict`] reads them back, with any other PyTorch MLP.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use anyhow::{Context, Result, anyhow};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 
 use crate::fsutil::write_atomic;
 use crate::model::Mlp;
@@ -38,7 +39,33 @@ pub fn save_pytorch_safetensors(
     let bytes = store
         .get_bytes()
         .map_err(|err| anyhow!("cannot serialise the weights: {err}"))?;
-    write_atomic(path, &bytes).with_context(|| format!("saving {}", path.display()))
+    write_atomic(path, &with_sorted_header(&bytes)?)
+        .with_context(|| format!("saving {}", path.display()))
+}
+
+/// The same file with its JSON header's keys in sorted order.
+///
+/// The safetensors writer emits the metadata from a `HashMap`, in a different order
+/// in every process, so the same weights gave different files; sorted, a run is
+/// reproducible byte for byte. Tensor offsets are unchanged (they are relative to
+/// the data, which follows the header).
+fn with_sorted_header(bytes: &[u8]) -> Result<Vec<u8>> {
+    let malformed = || anyhow!("the safetensors writer produced a malformed header");
+    let length = u64::from_le_bytes(bytes.get(..8).ok_or_else(malformed)?.try_into()?) as usize;
+    let header = bytes.get(8..8 + length).ok_or_else(malformed)?;
+    let mut sorted: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header)?;
+    if let Some(metadata) = sorted.remove("__metadata__") {
+        let metadata: BTreeMap<String, String> = serde_json::from_value(metadata)?;
+        sorted.insert("__metadata__".into(), serde_json::to_value(metadata)?);
+    }
+    let mut header = serde_json::to_vec(&sorted)?;
+    // The format pads the header with spaces so that the data starts 8-byte aligned.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + header.len() + bytes.len() - 8 - length);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&bytes[8 + length..]);
+    Ok(out)
 }
 
 /// Reads the metadata of a safetensors file, checking that it is one.
@@ -50,37 +77,4 @@ pub fn read_metadata(bytes: &[u8], path: &Path) -> Result<HashMap<String, String
         )
     })?;
     Ok(header.metadata().clone().unwrap_or_default())
-}
-
-/// Loads PyTorch-layout weights into `model` (same architecture), failing on
-/// any missing, unexpected or mis-shaped tensor.
-pub fn load_pytorch_safetensors(model: &mut Mlp, bytes: Vec<u8>, path: &Path) -> Result<()> {
-    let layers = model.layers.len();
-    let mut store = (0..layers).fold(
-        SafetensorsStore::from_bytes(Some(bytes))
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .skip_enum_variants(true),
-        |store, i| store.with_key_remapping(format!(r"^{}\.", 2 * i), format!("layers.{i}.")),
-    );
-    let result = model
-        .load_from(&mut store)
-        .map_err(|err| anyhow!("cannot load {}: {err}", path.display()))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        bail!(
-            "{} does not fit a {layers}-layer MLP of this architecture (missing {:?}, unexpected {:?}, errors {:?})",
-            path.display(),
-            result
-                .missing
-                .iter()
-                .map(|(name, _)| name)
-                .collect::<Vec<_>>(),
-            result.unused,
-            result
-                .errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-        );
-    }
-    Ok(())
 }

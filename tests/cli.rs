@@ -424,7 +424,7 @@ fn eval_reproduces_the_runs_test_accuracy_from_safetensors() {
     std::fs::write(&weights, b"not safetensors").unwrap();
     assert_clean_failure(
         &project.run(&["eval", "artifacts/tiny"]),
-        "not a valid safetensors",
+        "neither a safetensors file nor a PyTorch",
     );
 }
 
@@ -529,8 +529,150 @@ fn inspect_shows_tensors_and_checkpoints() {
     );
     assert_clean_failure(
         &project.run(&["inspect", "tiny.toml"]),
-        "not a valid safetensors",
+        "neither a safetensors file nor a PyTorch",
     );
+}
+
+#[test]
+fn backend_flag_picks_a_compiled_in_backend_or_names_the_feature_to_add() {
+    // wgpu needs a GPU (or lavapipe); the CI's backend-agreement check trains on it.
+    for (backend, compiled) in [
+        ("flex", cfg!(feature = "flex")),
+        ("ndarray", cfg!(feature = "ndarray")),
+    ] {
+        let project = Project::new();
+        let output = project.run(&["tiny.toml", "--backend", backend]);
+        if !compiled {
+            assert_clean_failure(&output, &format!("--features {backend}"));
+            continue;
+        }
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(project.run_dir().join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["backend"], backend);
+        let config = std::fs::read_to_string(project.run_dir().join("config.toml")).unwrap();
+        assert!(
+            config.contains(&format!("backend = \"{backend}\"")),
+            "{config}"
+        );
+    }
+    let project = Project::new();
+    project.write_config("typo.toml", "backend = \"cuda\"\n");
+    assert_clean_failure(&project.run(&["typo.toml"]), "unknown variant `cuda`");
+}
+
+/// The tiny run's weights saved the ways PyTorch users save an MLP, by
+/// scripts/export_pytorch.py (standard-library Python, no torch needed).
+fn export_pytorch(project: &Project) -> PathBuf {
+    let out = project.path().join("exported");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/export_pytorch.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(project.run_dir().join("model.safetensors"))
+        .arg(&out)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+/// The output after its first line (the line naming the model).
+fn after_title(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout.split_once('\n').expect("a title line").1.to_string()
+}
+
+#[test]
+fn pytorch_state_dicts_evaluate_predict_and_inspect_like_the_run_itself() {
+    let project = Project::new();
+    assert!(project.run(&["tiny.toml"]).status.success());
+    export_pytorch(&project);
+    let report = after_title(&project.run(&["eval", "artifacts/tiny"]));
+    let prediction = project.run(&["predict", "artifacts/tiny", "--index", "3"]);
+    assert!(prediction.status.success());
+    let foreign = ["--activation", "relu", "--data-dir", "data", "--no-verify"];
+    for file in [
+        "exported/sequential.safetensors",
+        "exported/named.pt",
+        "exported/checkpoint.pth",
+    ] {
+        let output = project.run(&[&["eval", file][..], &foreign].concat());
+        let title = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert!(title.contains("state_dict: 784 → 16 → 10, relu"), "{title}");
+        assert_eq!(after_title(&output), report, "{file}");
+        let output = project.run(&[&["predict", file, "--index", "3"][..], &foreign].concat());
+        assert_eq!(output.stdout, prediction.stdout, "{file}");
+        let output = project.run(&["inspect", file]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("MLP 784 → 16 → 10"), "{stdout}");
+    }
+    assert_clean_failure(
+        &project.run(&[
+            "eval",
+            "exported/named.pt",
+            "--data-dir",
+            "data",
+            "--no-verify",
+        ]),
+        "add --activation",
+    );
+    assert_clean_failure(
+        &project.run(&["eval", "artifacts/tiny", "--activation", "tanh"]),
+        "was trained with relu",
+    );
+    assert_clean_failure(
+        &project.run(&[
+            "eval",
+            "exported/named.pt",
+            "--activation",
+            "relu",
+            "--data-dir",
+            "data",
+        ]),
+        "--no-verify",
+    );
+}
+
+#[test]
+fn a_state_dict_that_is_not_an_mnist_mlp_is_refused() {
+    let project = Project::new();
+    let write = |tensors: &[(&str, Vec<usize>)]| {
+        let data: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, shape)| vec![0u8; 4 * shape.iter().product::<usize>()])
+            .collect();
+        let views = tensors.iter().zip(&data).map(|((name, shape), bytes)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes);
+            (name.to_string(), view.unwrap())
+        });
+        let bytes = safetensors::serialize(views, None).unwrap();
+        std::fs::write(project.path().join("other.safetensors"), bytes).unwrap();
+    };
+    let eval = || project.run(&["eval", "other.safetensors", "--activation", "relu"]);
+    write(&[("conv.weight", vec![8, 1, 3, 3])]);
+    assert_clean_failure(&eval(), "`conv.weight` [8, 1, 3, 3] is not a Linear weight");
+    write(&[("0.weight", vec![16, 100]), ("2.weight", vec![10, 16])]);
+    assert_clean_failure(&eval(), "do not chain 784");
 }
 
 /// A PNG header claiming a huge picture, with valid chunk CRCs.

@@ -20,7 +20,7 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 
 #[test]
 fn xavier_uniform_weights_lie_in_bounds_and_biases_are_zero() {
-    let device = mnist_mlp::backend::device();
+    let device = mnist_mlp::backend::BackendKind::default_compiled().device();
     let model = spec(vec![784, 500, 250, 100, 10], InitKind::XavierUniform, 0.0).init(7, &device);
     for layer in &model.layers {
         let [fan_in, fan_out] = layer.weight.dims();
@@ -49,7 +49,7 @@ fn xavier_uniform_weights_lie_in_bounds_and_biases_are_zero() {
 
 #[test]
 fn same_seed_same_weights_other_seed_other_weights() {
-    let device = mnist_mlp::backend::device();
+    let device = mnist_mlp::backend::BackendKind::default_compiled().device();
     let s = spec(vec![20, 8, 10], InitKind::HeNormal, 0.0);
     let a = values(s.init(1, &device).layers[0].weight.val());
     let b = values(s.init(1, &device).layers[0].weight.val());
@@ -62,7 +62,9 @@ fn same_seed_same_weights_other_seed_other_weights() {
 /// every weight matrix and by nothing on the biases.
 #[test]
 fn l2_adds_lambda_over_m_times_w_to_weight_gradients_only() {
-    let device = mnist_mlp::backend::device().autodiff();
+    let device = mnist_mlp::backend::BackendKind::default_compiled()
+        .device()
+        .autodiff();
     let (lambda, batch_size) = (0.8, 4);
     let batch = || MnistBatch {
         images: Tensor::from_data(
@@ -110,7 +112,7 @@ fn l2_adds_lambda_over_m_times_w_to_weight_gradients_only() {
 #[test]
 fn tanh_activation_matches_the_definition() {
     use mnist_mlp::model::Activation;
-    let device = mnist_mlp::backend::device();
+    let device = mnist_mlp::backend::BackendKind::default_compiled().device();
     let xs: Vec<f32> = (-60..=60).map(|i| i as f32 / 6.0).collect();
     let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device);
     let ours = values(Activation::new(ActivationKind::Tanh).forward(x));

@@ -43,8 +43,8 @@ fn a_pytorch_layout_file_loads_with_weights_transposed() {
     let path = dir.path().join("external.safetensors");
     std::fs::write(&path, pytorch_file(&w0, &b0, &w2, &b2, config)).unwrap();
 
-    let device = mnist_mlp::backend::device();
-    let loaded = saved::load(&path, &device).unwrap();
+    let device = mnist_mlp::backend::BackendKind::default_compiled().device();
+    let loaded = saved::load(&path, None, &device).unwrap();
     let values =
         |t: burn::tensor::Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     // Burn keeps [in, out]: element (i, o) is PyTorch's (o, i).
@@ -56,14 +56,14 @@ fn a_pytorch_layout_file_loads_with_weights_transposed() {
     }
     let burn_w2 = values(loaded.model.layers[1].weight.val());
     assert_eq!(burn_w2[2 * 10 + 7], w2[7 * 3 + 2]);
-    assert_eq!(loaded.config.model.hidden, vec![3]);
+    assert_eq!(loaded.config.unwrap().model.hidden, vec![3]);
 
     // A file of another architecture is refused with its path.
     let other = "[experiment]\nname = \"x\"\n[model]\nhidden = [4]\n";
     std::fs::write(&path, pytorch_file(&w0, &b0, &w2, &b2, other)).unwrap();
     let err = format!(
         "{:#}",
-        saved::load(&path, &device).err().expect("a mismatch")
+        saved::load(&path, None, &device).err().expect("a mismatch")
     );
     assert!(err.contains("external.safetensors"), "{err}");
 }

@@ -1,44 +1,9 @@
-//! The Burn side of the data: a `Dataset` of image indices and a `Batcher` that
-//! gathers those images from the shared `u8` buffer into one `f32` tensor.
+//! Batches as tensors: images gathered by index from a split's shared `u8`
+//! buffer into one `f32` tensor, with their labels.
 
-use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataset::{Dataset, DatasetError};
 use burn::prelude::*;
 
 use super::{IMAGE_PIXELS, Split};
-
-/// Index of one image in its split; the pixels stay in the split's shared buffer.
-pub type MnistItem = usize;
-
-/// A split seen as a Burn dataset of indices, so that shuffling moves 8-byte
-/// indices rather than 784-byte images.
-#[derive(Debug, Clone)]
-pub struct SplitDataset {
-    len: usize,
-}
-
-impl SplitDataset {
-    pub fn new(split: &Split) -> Self {
-        Self { len: split.len() }
-    }
-}
-
-impl Dataset<MnistItem> for SplitDataset {
-    fn get(&self, index: usize) -> Result<MnistItem, DatasetError> {
-        if index < self.len {
-            Ok(index)
-        } else {
-            Err(DatasetError::new(std::io::Error::other(format!(
-                "image {index} is past the end of a split of {}",
-                self.len
-            ))))
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct MnistBatch {
@@ -57,6 +22,15 @@ pub struct MnistBatcher {
 impl MnistBatcher {
     pub fn new(split: Split) -> Self {
         Self { split }
+    }
+
+    /// Images in the split.
+    pub fn len(&self) -> usize {
+        self.split.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.split.is_empty()
     }
 
     /// Gathers the images and labels at `indices` into tensors on `device`.
@@ -79,11 +53,5 @@ impl MnistBatcher {
             images: Tensor::from_data(TensorData::new(pixels, [batch, IMAGE_PIXELS]), device),
             targets: Tensor::from_data(TensorData::new(labels, [batch]), device),
         }
-    }
-}
-
-impl Batcher<MnistItem, MnistBatch> for MnistBatcher {
-    fn batch(&self, items: Vec<MnistItem>, device: &Device) -> MnistBatch {
-        self.gather(&items, device)
     }
 }

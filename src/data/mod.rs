@@ -6,6 +6,7 @@
 mod batcher;
 mod fetch;
 pub mod idx;
+mod loader;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use sha2::{Digest, Sha256};
 
-pub use batcher::{MnistBatch, MnistBatcher, MnistItem, SplitDataset};
+pub use batcher::{MnistBatch, MnistBatcher};
 pub use fetch::{FetchReport, fetch_missing};
+pub use loader::MnistLoader;
 
 pub const IMAGE_SIDE: usize = 28;
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
@@ -137,7 +139,7 @@ fn check_sha256(bytes: &[u8], file: &MnistFile, path: &Path) -> Result<()> {
     let actual = sha256_hex(bytes);
     if actual != file.sha256 {
         bail!(
-            "{}: SHA-256 {actual} does not match MNIST's {}: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch` (or set [data] verify = false for another dataset in MNIST's format)",
+            "{}: SHA-256 {actual} does not match MNIST's {}: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch` (for another dataset in MNIST's format, set [data] verify = false, or give eval/predict --no-verify)",
             path.display(),
             file.sha256
         );
