@@ -62,9 +62,8 @@ impl BackendKind {
         Ok(backend)
     }
 
-    /// The device training and evaluation run on, with the CPU set up for them.
+    /// The device training and evaluation run on.
     pub fn device(self) -> Device {
-        flush_denormals_to_zero();
         match self {
             #[cfg(feature = "flex")]
             Self::Flex => Device::flex(),
@@ -90,14 +89,20 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// Runs `work` (a training loop) on one CPU thread.
+/// Runs `work` (a training loop) on one CPU thread that treats denormal floats as zero.
 ///
-/// Measured on 2 cores (`mnist-mlp bench`, ReLU/SGD): flex splits every matmul above
-/// 192³ multiply-adds across rayon workers, and for this model's batch-64 products the
-/// fork/join and wake-ups cost more than the second core gives: 2.42 s/epoch on two
-/// threads, 2.24 s on one, 1.69 s on one with AVX-512 kernels. Evaluation's 1000-image
-/// products do gain from threads, so only training is confined. Upstream fix: a size-
-/// and core-aware parallel threshold in burn-flex's matmul.
+/// One thread: measured on 2 cores (`mnist-mlp bench`, ReLU/SGD), flex splits every
+/// matmul above 192³ multiply-adds across rayon workers, and for this model's batch-64
+/// products the fork/join and wake-ups cost more than the second core gives: 2.42 s/epoch
+/// on two threads, 2.24 s on one, 1.69 s on one with AVX-512 kernels. Evaluation's
+/// 1000-image products do gain from threads, so only training is confined. Upstream fix:
+/// a size- and core-aware parallel threshold in burn-flex's matmul.
+///
+/// Denormals as zero: Adam's second moments and ReLU's rare tiny gradients decay into
+/// the denormal range (below 1.2e-38), where x86 arithmetic is ~100× slower: ReLU+Adam
+/// ran at 15.6 s/epoch instead of 3.8 s. PyTorch offers the same switch
+/// (`torch.set_flush_denormal`), and GPUs flush by default; the effect on results is
+/// below f32 resolution.
 pub fn on_training_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     match rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -105,26 +110,11 @@ pub fn on_training_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
         .build()
     {
         Ok(pool) => pool.install(work),
-        Err(_) => work(),
+        Err(_) => {
+            set_ftz_daz();
+            work()
+        }
     }
-}
-
-/// Makes the CPU treat denormal floats as zero, on this thread and on the rayon
-/// workers Burn's CPU backends compute on.
-///
-/// Adam's second moments and ReLU's rare tiny gradients decay into the denormal range
-/// (below 1.2e-38), where x86 arithmetic is ~100× slower: ReLU+Adam ran at 15.6 s/epoch
-/// instead of 3.8 s. PyTorch offers the same switch (`torch.set_flush_denormal`), and
-/// GPUs flush by default; the effect on results is below f32 resolution.
-pub fn flush_denormals_to_zero() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    set_ftz_daz();
-    ONCE.call_once(|| {
-        // Fails harmlessly if the global pool already exists (its workers then keep the default).
-        let _ = rayon::ThreadPoolBuilder::new()
-            .start_handler(|_| set_ftz_daz())
-            .build_global();
-    });
 }
 
 /// Sets MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) flags.

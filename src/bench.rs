@@ -13,7 +13,8 @@ use crate::backend::BackendKind;
 use crate::config::{ActivationKind, ExperimentConfig, OptimizerKind};
 use crate::data::Mnist;
 use crate::eval::evaluate;
-use crate::train::{model_spec, optimizer, train_loader};
+use crate::model::MlpSpec;
+use crate::train::{optimizer, train_loader};
 
 /// One benchmarked setting.
 #[derive(Debug, Clone, Serialize)]
@@ -58,7 +59,8 @@ pub fn bench_setting(
     epochs: usize,
 ) -> BenchResult {
     let device = &backend.device();
-    let model = model_spec(config).init(config.experiment.seed, &device.clone().autodiff());
+    let model =
+        MlpSpec::from_config(config).init(config.experiment.seed, &device.clone().autodiff());
     let mut learner = Learner::new(model, optimizer(config), config.optimizer.learning_rate);
     let loader = train_loader(config, data, 0, &device.clone().autodiff());
     let mut epoch_seconds = Vec::new();

@@ -30,72 +30,107 @@ pub struct ExperimentConfig {
 pub struct ExperimentSection {
     /// Names the run folder `artifacts/<name>/`.
     pub name: String,
-    #[serde(default = "default_seed")]
+    #[serde(default = "ExperimentSection::default_seed")]
     pub seed: u64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
 }
 
+impl ExperimentSection {
+    fn default_seed() -> u64 {
+        42
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DataSection {
     /// Folder holding the four MNIST IDX files; `MNIST_DATA_DIR` overrides it.
-    #[serde(default = "default_data_dir")]
     pub dir: PathBuf,
     /// Check each file's SHA-256 against MNIST's; turn off for other datasets in
     /// MNIST's format (e.g. Fashion-MNIST).
-    #[serde(default = "default_true")]
     pub verify: bool,
 }
 
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data"),
+            verify: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelSection {
     /// Widths of the hidden layers, input side first.
-    #[serde(default = "default_hidden")]
     pub hidden: Vec<usize>,
-    #[serde(default)]
     pub activation: ActivationKind,
-    #[serde(default)]
     pub init: InitKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OptimizerSection {
-    #[serde(default)]
-    pub name: OptimizerKind,
-    #[serde(default = "default_learning_rate")]
-    pub learning_rate: f64,
-    /// The assignment's λ: penalty (λ/2m)·Σ‖W‖² on weights only (m = batch size).
-    #[serde(default)]
-    pub l2: f64,
-    /// Adam's first-moment decay.
-    #[serde(default = "default_beta1")]
-    pub beta1: f32,
-    /// Adam's second-moment decay.
-    #[serde(default = "default_beta2")]
-    pub beta2: f32,
-    /// Adam's ε; PyTorch's default 1e-8 (Burn's own default is 1e-5).
-    #[serde(default = "default_epsilon")]
-    pub epsilon: f32,
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            hidden: vec![500, 250, 100],
+            activation: ActivationKind::default(),
+            init: InitKind::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerSection {
+    pub name: OptimizerKind,
+    pub learning_rate: f64,
+    /// The assignment's λ: penalty (λ/2m)·Σ‖W‖² on weights only (m = batch size).
+    pub l2: f64,
+    /// Adam's first-moment decay.
+    pub beta1: f32,
+    /// Adam's second-moment decay.
+    pub beta2: f32,
+    /// Adam's ε; PyTorch's default 1e-8 (Burn's own default is 1e-5).
+    pub epsilon: f32,
+}
+
+impl Default for OptimizerSection {
+    fn default() -> Self {
+        Self {
+            name: OptimizerKind::default(),
+            learning_rate: 0.01,
+            l2: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainingSection {
-    #[serde(default = "default_epochs")]
     pub epochs: usize,
-    #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// Record (and print) the cost every this many iterations, as the assignment does.
-    #[serde(default = "default_log_interval")]
     pub log_interval: usize,
-    #[serde(default = "default_true")]
     pub shuffle: bool,
     /// The backend to train on, among those compiled in (default: flex where present).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
+}
+
+impl Default for TrainingSection {
+    fn default() -> Self {
+        Self {
+            epochs: 15,
+            batch_size: 64,
+            log_interval: 200,
+            shuffle: true,
+            backend: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -119,90 +154,12 @@ pub enum InitKind {
     HeNormal,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     #[default]
     Sgd,
     Adam,
-}
-
-fn default_seed() -> u64 {
-    42
-}
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("data")
-}
-fn default_hidden() -> Vec<usize> {
-    vec![500, 250, 100]
-}
-fn default_learning_rate() -> f64 {
-    0.01
-}
-fn default_beta1() -> f32 {
-    0.9
-}
-fn default_beta2() -> f32 {
-    0.999
-}
-fn default_epsilon() -> f32 {
-    1e-8
-}
-fn default_epochs() -> usize {
-    15
-}
-fn default_batch_size() -> usize {
-    64
-}
-fn default_log_interval() -> usize {
-    200
-}
-fn default_true() -> bool {
-    true
-}
-
-impl Default for DataSection {
-    fn default() -> Self {
-        Self {
-            dir: default_data_dir(),
-            verify: true,
-        }
-    }
-}
-
-impl Default for ModelSection {
-    fn default() -> Self {
-        Self {
-            hidden: default_hidden(),
-            activation: ActivationKind::default(),
-            init: InitKind::default(),
-        }
-    }
-}
-
-impl Default for OptimizerSection {
-    fn default() -> Self {
-        Self {
-            name: OptimizerKind::default(),
-            learning_rate: default_learning_rate(),
-            l2: 0.0,
-            beta1: default_beta1(),
-            beta2: default_beta2(),
-            epsilon: default_epsilon(),
-        }
-    }
-}
-
-impl Default for TrainingSection {
-    fn default() -> Self {
-        Self {
-            epochs: default_epochs(),
-            batch_size: default_batch_size(),
-            log_interval: default_log_interval(),
-            shuffle: true,
-            backend: None,
-        }
-    }
 }
 
 impl fmt::Display for ActivationKind {
@@ -242,6 +199,21 @@ impl fmt::Display for OptimizerKind {
 const MAX_PARAMETERS: usize = 1_000_000_000;
 
 impl ExperimentConfig {
+    /// The assignment's defaults under the experiment name `name`.
+    pub fn named(name: &str) -> Self {
+        Self {
+            experiment: ExperimentSection {
+                name: name.to_string(),
+                seed: ExperimentSection::default_seed(),
+                description: String::new(),
+            },
+            data: DataSection::default(),
+            model: ModelSection::default(),
+            optimizer: OptimizerSection::default(),
+            training: TrainingSection::default(),
+        }
+    }
+
     /// Reads `path`, applies `overrides` (`section.key=value`), and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| {

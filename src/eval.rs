@@ -4,7 +4,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 
-use crate::data::{MnistBatcher, Split};
+use crate::data::{Digits, MnistBatcher};
 use crate::model::Mlp;
 
 /// Images per forward pass when evaluating; a divisor of both split sizes so
@@ -22,7 +22,7 @@ pub struct Evaluation {
 }
 
 /// Runs `model` over every image of `split`.
-pub fn evaluate(model: &Mlp, split: &Split, device: &Device) -> Evaluation {
+pub fn evaluate(model: &Mlp, split: &Digits, device: &Device) -> Evaluation {
     let batcher = MnistBatcher::new(split.clone());
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let indices: Vec<usize> = (0..split.len()).collect();

@@ -55,10 +55,6 @@ impl History {
         self.epochs.retain(|record| record.epoch <= last_epoch);
     }
 
-    pub fn last_epoch(&self) -> Option<&EpochRecord> {
-        self.epochs.last()
-    }
-
     pub fn save_csv(&self, path: &Path) -> Result<()> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         for point in &self.costs {

@@ -9,8 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
-use crate::checkpoint::{PARTS, checkpoint_path, model_epochs};
-use crate::history::History;
+use crate::run_dir::{CHECKPOINT_PARTS, RunDir};
 use crate::state_dict::{self, WeightsFormat};
 use crate::weights::read_metadata;
 
@@ -150,22 +149,22 @@ fn tensor_table(stats: &[TensorStats]) -> String {
 pub fn describe(target: &Path) -> Result<String> {
     let mut out = String::new();
     if target.is_dir() {
-        let checkpoints = target.join("checkpoint");
-        let epochs = model_epochs(&checkpoints);
-        let history = History::load_csv(&target.join("metrics.csv")).unwrap_or_default();
+        let run = RunDir::at(target);
+        let epochs = run.checkpoint_epochs();
+        let history = run.history()?;
         let _ = writeln!(
             out,
             "run folder {}\n\ncheckpoints ({}):",
             target.display(),
-            checkpoints.display()
+            run.checkpoints().display()
         );
         if epochs.is_empty() {
             out += "  none\n";
         }
         for epoch in epochs {
-            let parts: Vec<&str> = PARTS
+            let parts: Vec<&str> = CHECKPOINT_PARTS
                 .into_iter()
-                .filter(|part| checkpoint_path(&checkpoints, part, epoch).is_file())
+                .filter(|part| run.checkpoint(part, epoch).is_file())
                 .collect();
             let figures =
                 history
@@ -181,9 +180,8 @@ pub fn describe(target: &Path) -> Result<String> {
             let _ = writeln!(out, "  epoch {epoch:>3}  [{}]{figures}", parts.join(", "));
         }
         out.push('\n');
-        let weights = target.join("model.safetensors");
-        if weights.is_file() {
-            out += &describe(&weights)?;
+        if run.weights().is_file() {
+            out += &describe(&run.weights())?;
         } else {
             out += "no model.safetensors yet (the run has not finished)\n";
         }

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::config::{ActivationKind, InitKind};
+use crate::config::{ActivationKind, ExperimentConfig, InitKind};
 use crate::data::MnistBatch;
 use crate::state_dict::LinearWeights;
 
@@ -74,6 +74,16 @@ pub struct MlpSpec {
 }
 
 impl MlpSpec {
+    /// The model an experiment describes.
+    pub fn from_config(config: &ExperimentConfig) -> Self {
+        Self {
+            layer_sizes: config.layer_sizes(),
+            activation: config.model.activation,
+            init: config.model.init,
+            l2: config.optimizer.l2,
+        }
+    }
+
     /// A freshly initialised model: weights from `init` driven by `seed`, zero biases.
     pub fn init(&self, seed: u64, device: &Device) -> Mlp {
         let mut rng = StdRng::seed_from_u64(seed);

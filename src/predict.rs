@@ -9,7 +9,7 @@ use burn::tensor::activation::softmax;
 use image::imageops::FilterType;
 use image::{GrayImage, ImageReader, Limits};
 
-use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistBatcher, Split};
+use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE, MnistBatcher};
 use crate::model::Mlp;
 
 /// Pictures larger than this many pixels per side are refused before decoding.
@@ -55,7 +55,7 @@ pub fn probabilities(model: &Mlp, digits: &[Vec<u8>], device: &Device) -> Vec<Ve
     let pixels: Vec<u8> = digits.concat();
     let labels = vec![0u8; digits.len()];
     debug_assert_eq!(pixels.len(), digits.len() * IMAGE_PIXELS);
-    let split = Split {
+    let split = Digits {
         images: pixels.into(),
         labels: labels.into(),
     };

@@ -2,76 +2,29 @@
 //! the data, train, evaluate, and write the summary, report and weights.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::train::Interrupter;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::checkpoint::{last_complete_epoch, model_epochs};
+use crate::checkpoint::last_complete_epoch;
 use crate::config::ExperimentConfig;
-use crate::data::{self, Mnist};
+use crate::data::{self, CLASSES, Checksums, Missing, Mnist};
 use crate::eval::{Evaluation, evaluate};
 use crate::fsutil::write_atomic;
 use crate::history::History;
-use crate::progress::DIVERGED;
-use crate::report::{ClassificationReport, RunReport};
-use crate::train::{Outcome, TrainPaths, train};
+use crate::report::{ClassificationReport, ConfusionMatrix, RunReport};
+use crate::run_dir::RunDir;
+use crate::train::{Outcome, train};
 use crate::weights::save_pytorch_safetensors;
 
-/// Environment variable naming the artifacts folder (default `artifacts`).
-pub const ARTIFACTS_ENV: &str = "MNIST_MLP_ARTIFACTS";
-
-/// The artifacts folder: `MNIST_MLP_ARTIFACTS` if set, else `artifacts`.
-pub fn artifacts_root() -> PathBuf {
-    std::env::var_os(ARTIFACTS_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("artifacts"))
-}
-
-/// The files of one run, `artifacts/<experiment>/…`.
-#[derive(Debug, Clone)]
-pub struct RunDir {
-    pub root: PathBuf,
-}
-
-impl RunDir {
-    pub fn new(artifacts: &Path, experiment: &str) -> Self {
-        Self {
-            root: artifacts.join(experiment),
-        }
-    }
-    pub fn config(&self) -> PathBuf {
-        self.root.join("config.toml")
-    }
-    pub fn checkpoints(&self) -> PathBuf {
-        self.root.join("checkpoint")
-    }
-    pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.csv")
-    }
-    pub fn summary(&self) -> PathBuf {
-        self.root.join("summary.json")
-    }
-    pub fn weights(&self) -> PathBuf {
-        self.root.join("model.safetensors")
-    }
-}
-
-/// `summary.json`: the run's headline figures and its test-set report.
+/// `summary.json`: the run's config and headline figures, with its reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
-    pub experiment: String,
-    pub description: String,
-    pub activation: String,
-    pub optimizer: String,
-    pub learning_rate: f64,
-    pub l2: f64,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub seed: u64,
-    pub backend: String,
+    pub config: ExperimentConfig,
+    pub backend: BackendKind,
     pub parameters: usize,
     pub train_accuracy: f64,
     pub test_accuracy: f64,
@@ -81,6 +34,22 @@ pub struct Summary {
     pub train_seconds: f64,
     pub classification_report: ClassificationReport,
     pub train_classification_report: ClassificationReport,
+}
+
+impl Summary {
+    /// Reads a finished run's `summary.json`.
+    pub fn load(run: &RunDir) -> Result<Self> {
+        let path = run.summary();
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {}: is {} a finished run folder?",
+                path.display(),
+                run.root.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is corrupt: train the run again", path.display()))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -114,7 +83,11 @@ pub fn run_experiment(
         None
     };
     let data_dir = data::resolve_dir(&config.data.dir);
-    let mnist = Mnist::load(&data_dir, true, config.data.verify)?;
+    let mnist = Mnist::load(
+        &data_dir,
+        Missing::Fetch,
+        Checksums::verify_if(config.data.verify),
+    )?;
     if config.training.batch_size > mnist.train.len() {
         bail!(
             "[training] batch_size = {} is larger than the {} training images in {}: use a smaller batch",
@@ -131,31 +104,42 @@ pub fn run_experiment(
     let device = backend.device();
     device.seed(config.experiment.seed);
 
-    let checkpoint_dir = dir.checkpoints();
-    let metrics_csv = dir.metrics();
-    let paths = TrainPaths {
-        run_dir: &dir.root,
-        checkpoint_dir: &checkpoint_dir,
-        metrics_csv: &metrics_csv,
+    let trained = train(config, &mnist, &device, &dir, resume, interrupter)?;
+    let kept = || {
+        dir.checkpoint_epochs()
+            .last()
+            .map_or("no epoch was completed".to_string(), |epoch| {
+                format!("the checkpoint of epoch {epoch} is kept")
+            })
     };
-    let trained = train(config, &mnist, &device, &paths, resume, interrupter)?;
-    if let Outcome::Interrupted(reason) = trained.outcome {
-        let kept = model_epochs(&checkpoint_dir).last().copied();
-        let kept = kept.map_or("no epoch was completed".to_string(), |epoch| {
-            format!("the checkpoint of epoch {epoch} is kept")
-        });
-        if reason.starts_with(DIVERGED) {
-            bail!("{reason}; {kept}");
-        }
-        bail!(
-            "training interrupted ({reason}); {kept}: continue with `mnist-mlp train <config> --resume`"
-        );
+    match trained.outcome {
+        Outcome::Completed => {}
+        Outcome::Diverged(divergence) => bail!("{divergence}; {}", kept()),
+        Outcome::Interrupted => bail!(
+            "training interrupted (Ctrl-C); {}: continue with `mnist-mlp train <config> --resume`",
+            kept()
+        ),
     }
 
     let train_eval = evaluate(&trained.model, &mnist.train, &device);
     let test_eval = evaluate(&trained.model, &mnist.test, &device);
-    let summary = summarize(config, backend, &trained.history, &train_eval, &test_eval);
-    let mut metadata = HashMap::from([
+    let test_confusion = ConfusionMatrix::new(&test_eval.labels, &test_eval.predictions, CLASSES);
+    let summary = Summary {
+        config: config.clone(),
+        backend,
+        parameters: config.parameter_count().unwrap_or_default(),
+        train_accuracy: train_eval.accuracy,
+        test_accuracy: test_eval.accuracy,
+        train_loss: train_eval.loss,
+        test_loss: test_eval.loss,
+        train_seconds: trained.history.epochs.iter().map(|e| e.seconds).sum(),
+        classification_report: ClassificationReport::from_confusion(&test_confusion),
+        train_classification_report: ClassificationReport::from_predictions(
+            &train_eval.labels,
+            &train_eval.predictions,
+        ),
+    };
+    let metadata = HashMap::from([
         ("config".to_string(), config.to_toml()),
         (
             "activation".to_string(),
@@ -166,25 +150,21 @@ pub fn run_experiment(
             "test_accuracy".to_string(),
             format!("{:.4}", test_eval.accuracy),
         ),
+        (
+            "layer_sizes".to_string(),
+            format!("{:?}", config.layer_sizes()),
+        ),
     ]);
-    metadata.insert(
-        "layer_sizes".to_string(),
-        format!("{:?}", config.layer_sizes()),
-    );
     save_pytorch_safetensors(&trained.model, &dir.weights(), &metadata)?;
     RunReport {
-        config,
+        summary: &summary,
         history: &trained.history,
         train_split: &mnist.train,
         test_split: &mnist.test,
         test_predictions: &test_eval.predictions,
-        train_accuracy: summary.train_accuracy,
-        test_accuracy: summary.test_accuracy,
-        test_report: &summary.classification_report,
-        train_seconds: summary.train_seconds,
-        backend: &summary.backend,
+        test_confusion: &test_confusion,
     }
-    .write(&dir.root)?;
+    .write(&dir)?;
     // Written last: its presence marks a finished run.
     write_atomic(
         &dir.summary(),
@@ -197,44 +177,9 @@ pub fn run_experiment(
     })
 }
 
-fn summarize(
-    config: &ExperimentConfig,
-    backend: BackendKind,
-    history: &History,
-    train: &Evaluation,
-    test: &Evaluation,
-) -> Summary {
-    Summary {
-        experiment: config.experiment.name.clone(),
-        description: config.experiment.description.clone(),
-        activation: config.model.activation.to_string(),
-        optimizer: config.optimizer.name.to_string(),
-        learning_rate: config.optimizer.learning_rate,
-        l2: config.optimizer.l2,
-        batch_size: config.training.batch_size,
-        epochs: config.training.epochs,
-        seed: config.experiment.seed,
-        backend: backend.to_string(),
-        parameters: config.parameter_count().unwrap_or_default(),
-        train_accuracy: train.accuracy,
-        test_accuracy: test.accuracy,
-        train_loss: train.loss,
-        test_loss: test.loss,
-        train_seconds: history.epochs.iter().map(|e| e.seconds).sum(),
-        classification_report: ClassificationReport::from_predictions(
-            &test.labels,
-            &test.predictions,
-        ),
-        train_classification_report: ClassificationReport::from_predictions(
-            &train.labels,
-            &train.predictions,
-        ),
-    }
-}
-
 /// A new run replaces a finished one, but never silently discards an interrupted one.
 fn refuse_to_discard_interrupted(dir: &RunDir, fresh: bool) -> Result<()> {
-    let interrupted = !dir.summary().exists() && !model_epochs(&dir.checkpoints()).is_empty();
+    let interrupted = !dir.is_finished() && !dir.checkpoint_epochs().is_empty();
     if interrupted && !fresh {
         bail!(
             "{} holds an interrupted run: continue it with --resume, or discard it with --fresh",
@@ -276,18 +221,14 @@ fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usi
             dir.root.display()
         );
     }
-    let Some(epoch) = last_complete_epoch(&dir.checkpoints())? else {
+    let Some(epoch) = last_complete_epoch(dir)? else {
         eprintln!(
             "{} completed no epoch before it stopped: starting from epoch 1",
             dir.root.display()
         );
         return Ok(None);
     };
-    let mut history = if dir.metrics().exists() {
-        History::load_csv(&dir.metrics())?
-    } else {
-        History::default()
-    };
+    let mut history = dir.history()?;
     history.truncate_to(epoch);
     eprintln!("resuming {} after epoch {epoch}", dir.root.display());
     Ok(Some((epoch, history)))

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use crate::config::{ActivationKind, ExperimentConfig};
 use crate::data;
 use crate::model::Mlp;
+use crate::run_dir::RunDir;
 use crate::state_dict::{self, WeightsFormat};
 
 pub struct SavedModel {
@@ -74,7 +75,7 @@ pub fn load(
     device: &Device,
 ) -> Result<SavedModel> {
     let path = if target.is_dir() {
-        target.join("model.safetensors")
+        RunDir::at(target).weights()
     } else {
         target.to_path_buf()
     };

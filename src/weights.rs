@@ -21,6 +21,11 @@ fn pytorch_names(store: SafetensorsStore, layers: usize) -> SafetensorsStore {
 }
 
 /// Writes `model` to `path` atomically with `metadata` (string → string).
+///
+/// Serialised in memory and written by [`write_atomic`] rather than by
+/// `SafetensorsStore::from_file(..).overwrite(true)`: that path is atomic too, but
+/// its file comes from safetensors' `NamedTempFile` (mode 0600, unreadable to a
+/// teammate or a web server) and its header lists the metadata in `HashMap` order.
 pub fn save_pytorch_safetensors(
     model: &Mlp,
     path: &Path,

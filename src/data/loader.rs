@@ -135,10 +135,10 @@ impl DataLoaderIterator<MnistBatch> for EpochIterator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Split;
+    use crate::data::Digits;
 
     fn loader(images: usize, batch_size: usize) -> MnistLoader {
-        let split = Split {
+        let split = Digits {
             images: vec![0u8; images * crate::data::IMAGE_PIXELS].into(),
             labels: (0..images)
                 .map(|i| (i % 10) as u8)

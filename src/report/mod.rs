@@ -6,4 +6,4 @@ pub mod plots;
 pub mod run_report;
 
 pub use classification::{ClassificationReport, ConfusionMatrix};
-pub use run_report::{FIGURES, RunReport, write_samples};
+pub use run_report::{RunReport, draw_sample_grid};

@@ -9,43 +9,32 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 
+use super::ConfusionMatrix;
 use super::plots::{Series, confusion_heatmap, digit_grid, line_chart};
-use super::{ClassificationReport, ConfusionMatrix};
-use crate::config::ExperimentConfig;
-use crate::data::Split;
+use crate::data::Digits;
 use crate::fsutil::write_atomic;
 use crate::history::{EpochRecord, History};
+use crate::run::Summary;
+use crate::run_dir::{Figure, RunDir};
 
-/// What the report is made from.
+/// What the report is made from: the summary and history of a finished run,
+/// and the images behind its figures.
 pub struct RunReport<'a> {
-    pub config: &'a ExperimentConfig,
+    pub summary: &'a Summary,
     pub history: &'a History,
-    pub train_split: &'a Split,
-    pub test_split: &'a Split,
+    pub train_split: &'a Digits,
+    pub test_split: &'a Digits,
     pub test_predictions: &'a [u8],
-    pub train_accuracy: f64,
-    pub test_accuracy: f64,
-    pub test_report: &'a ClassificationReport,
-    pub train_seconds: f64,
-    pub backend: &'a str,
+    pub test_confusion: &'a ConfusionMatrix,
 }
 
-/// The PNG files every run writes, in the order report.md shows them.
-pub const FIGURES: [&str; 6] = [
-    "cost_iterations.png",
-    "cost_epochs.png",
-    "accuracy_epochs.png",
-    "confusion.png",
-    "samples.png",
-    "misclassified.png",
-];
-
 impl RunReport<'_> {
-    /// Writes the figures and report.md into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        let name = &self.config.experiment.name;
+    /// Writes the figures and report.md into the run folder.
+    pub fn write(&self, run: &RunDir) -> Result<()> {
+        let config = &self.summary.config;
+        let name = &config.experiment.name;
         let h = self.history;
-        let cost_by_epoch: Vec<Series> = (1..=self.config.training.epochs)
+        let cost_by_epoch: Vec<Series> = (1..=config.training.epochs)
             .filter_map(|epoch| {
                 let points: Vec<(f64, f64)> = h
                     .costs
@@ -68,10 +57,10 @@ impl RunReport<'_> {
             .map(|(_, s)| s)
             .collect();
         line_chart(
-            &dir.join(FIGURES[0]),
+            &run.figure(Figure::CostIterations),
             &format!(
                 "{name}: cost every {} iterations",
-                self.config.training.log_interval
+                config.training.log_interval
             ),
             "iteration within the epoch",
             "cost (batch cross-entropy)",
@@ -94,8 +83,9 @@ impl RunReport<'_> {
                 |e| e.test_accuracy,
             ),
         ];
-        for ((what, y_label, train_name, train, test), file) in
-            train_and_test.into_iter().zip(&FIGURES[1..3])
+        for ((what, y_label, train_name, train, test), figure) in train_and_test
+            .into_iter()
+            .zip([Figure::CostEpochs, Figure::AccuracyEpochs])
         {
             let points = |f: Field| h.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
             let series = [
@@ -109,7 +99,7 @@ impl RunReport<'_> {
                 },
             ];
             line_chart(
-                &dir.join(file),
+                &run.figure(figure),
                 &format!("{name}: {what} per epoch"),
                 "epoch",
                 y_label,
@@ -117,13 +107,16 @@ impl RunReport<'_> {
             )?;
         }
         let labels = &self.test_split.labels;
-        let confusion = ConfusionMatrix::new(labels, self.test_predictions, crate::data::CLASSES);
         confusion_heatmap(
-            &dir.join(FIGURES[3]),
+            &run.figure(Figure::Confusion),
             &format!("{name}: test-set confusion matrix"),
-            &confusion,
+            self.test_confusion,
         )?;
-        self.write_samples(&dir.join(FIGURES[4]))?;
+        draw_sample_grid(
+            self.train_split,
+            config.experiment.seed,
+            &run.figure(Figure::Samples),
+        )?;
         let wrong: Vec<(&[u8], String)> = (0..labels.len())
             .filter(|&i| self.test_predictions[i] != labels[i])
             .take(24)
@@ -135,21 +128,16 @@ impl RunReport<'_> {
             })
             .collect();
         digit_grid(
-            &dir.join(FIGURES[5]),
+            &run.figure(Figure::Misclassified),
             &format!("{name}: misclassified test digits (true → predicted)"),
             &wrong,
             6,
         )?;
-        write_atomic(&dir.join("report.md"), self.markdown(&confusion).as_bytes())
+        write_atomic(&run.report(), self.markdown().as_bytes())
     }
 
-    /// A 3×3 grid of training digits drawn with the experiment's seed, as the notebook shows.
-    fn write_samples(&self, path: &Path) -> Result<()> {
-        write_samples(self.train_split, self.config.experiment.seed, path)
-    }
-
-    fn markdown(&self, confusion: &ConfusionMatrix) -> String {
-        let c = self.config;
+    fn markdown(&self) -> String {
+        let (s, c, confusion) = (self.summary, &self.summary.config, self.test_confusion);
         let mut md = format!(
             "# {}\n\n{}\n\n",
             c.experiment.name, c.experiment.description
@@ -166,14 +154,14 @@ impl RunReport<'_> {
             ("batch size", c.training.batch_size.to_string()),
             ("epochs", c.training.epochs.to_string()),
             ("seed", c.experiment.seed.to_string()),
-            ("backend", self.backend.to_string()),
+            ("backend", s.backend.to_string()),
         ] {
             let _ = writeln!(md, "| {key} | {value} |");
         }
         let _ = write!(
             md,
             "\n## Results\n\n- Accuracy on the train data: **{:.2}%**\n- Accuracy on the test data: **{:.2}%**\n- Training time: {:.1} s\n\n",
-            self.train_accuracy, self.test_accuracy, self.train_seconds
+            s.train_accuracy, s.test_accuracy, s.train_seconds
         );
         let _ = writeln!(
             md,
@@ -189,12 +177,15 @@ impl RunReport<'_> {
         let _ = write!(
             md,
             "\n## Cost\n\n![cost every {} iterations]({})\n\n![loss per epoch]({})\n\n![accuracy per epoch]({})\n\n",
-            c.training.log_interval, FIGURES[0], FIGURES[1], FIGURES[2]
+            c.training.log_interval,
+            Figure::CostIterations.file_name(),
+            Figure::CostEpochs.file_name(),
+            Figure::AccuracyEpochs.file_name()
         );
         let _ = write!(
             md,
             "## Classification report (test set)\n\n```\n{}```\n\n",
-            self.test_report.to_text()
+            s.classification_report.to_text()
         );
         let _ = write!(
             md,
@@ -214,14 +205,16 @@ impl RunReport<'_> {
         let _ = write!(
             md,
             "```\n\n![confusion matrix]({})\n\n## Digits\n\n![sample training digits]({})\n\n![misclassified test digits]({})\n",
-            FIGURES[3], FIGURES[4], FIGURES[5]
+            Figure::Confusion.file_name(),
+            Figure::Samples.file_name(),
+            Figure::Misclassified.file_name()
         );
         md
     }
 }
 
-/// Nine training digits chosen by `seed`, labelled, in a 3×3 grid.
-pub fn write_samples(train: &Split, seed: u64, path: &Path) -> Result<()> {
+/// Nine training digits chosen by `seed`, labelled, in a 3×3 grid, as the notebook shows.
+pub fn draw_sample_grid(train: &Digits, seed: u64, path: &Path) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let picks = sample(&mut rng, train.len(), 9.min(train.len()));
     let digits: Vec<(&[u8], String)> = picks

@@ -1,0 +1,64 @@
+//! `mnist-mlp bench`: training epochs and evaluation throughput per activation × optimizer.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use mnist_mlp::backend::BackendKind;
+use mnist_mlp::bench::{assignment_settings, bench_setting};
+use mnist_mlp::config::{ActivationKind, ExperimentConfig, OptimizerKind};
+use mnist_mlp::data::{Checksums, Missing, Mnist};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Timed epochs per setting, after one warm-up epoch.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Only these activations (comma-separated), e.g. relu,tanh.
+    #[arg(long, value_delimiter = ',')]
+    activations: Vec<ActivationKind>,
+    /// Only these optimizers (comma-separated), e.g. sgd.
+    #[arg(long, value_delimiter = ',')]
+    optimizers: Vec<OptimizerKind>,
+    /// Print one JSON object per setting instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Backend to measure (default: flex where compiled in).
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    /// Data folder (default: $MNIST_DATA_DIR or ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let backend = BackendKind::resolve(args.backend)?;
+    let dir = super::data_dir_or_default(&args.data_dir);
+    let mnist = Mnist::load(&dir, Missing::Fetch, Checksums::Verify)?;
+    if !args.json {
+        println!("backend: {backend}");
+        println!("setting        median s/epoch  eval images/s  peak RSS MB");
+    }
+    let settings = assignment_settings().into_iter().filter(|(a, o)| {
+        (args.activations.is_empty() || args.activations.contains(a))
+            && (args.optimizers.is_empty() || args.optimizers.contains(o))
+    });
+    for (activation, optimizer) in settings {
+        let mut config = ExperimentConfig::named("bench");
+        config.model.activation = activation;
+        config.optimizer.name = optimizer;
+        let result = bench_setting(&config, &mnist, backend, args.epochs.max(1));
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!(
+                "{:<14} {:>14.3} {:>14.0} {:>12.0}",
+                format!("{activation}/{optimizer}"),
+                result.median_epoch_seconds,
+                result.eval_images_per_second,
+                result.peak_rss_mb
+            );
+        }
+    }
+    Ok(())
+}

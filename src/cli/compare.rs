@@ -1,0 +1,29 @@
+//! `mnist-mlp compare`: every finished run side by side.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use mnist_mlp::report::compare;
+use mnist_mlp::run_dir::artifacts_root;
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Run folders (default: every finished run under the artifacts folder).
+    runs: Vec<PathBuf>,
+    /// Artifacts folder (default: $MNIST_MLP_ARTIFACTS or ./artifacts).
+    #[arg(long)]
+    artifacts: Option<PathBuf>,
+}
+
+pub fn run(args: &CompareArgs) -> Result<()> {
+    let artifacts = args.artifacts.clone().unwrap_or_else(artifacts_root);
+    let loaded = compare::load_runs(&artifacts, &args.runs)?;
+    print!("{}", compare::text_table(&loaded));
+    compare::write_comparison(&artifacts, &loaded)?;
+    println!(
+        "\nwrote {0}/comparison.md and {0}/comparison.png",
+        artifacts.display()
+    );
+    Ok(())
+}

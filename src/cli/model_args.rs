@@ -1,0 +1,43 @@
+//! The arguments `eval` and `predict` share: a saved model and how to run it.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::prelude::Device;
+use clap::Args;
+use mnist_mlp::backend::BackendKind;
+use mnist_mlp::config::ActivationKind;
+use mnist_mlp::data::{Checksums, Missing, Mnist};
+use mnist_mlp::saved::{self, SavedModel};
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// A run folder, its model.safetensors, or a PyTorch MLP state_dict (.safetensors, .pt, .pth).
+    model: PathBuf,
+    /// The hidden layers' activation, for files that do not record it (PyTorch's).
+    #[arg(long)]
+    activation: Option<ActivationKind>,
+    /// Backend to run on (default: flex where compiled in).
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    /// Data folder (default: $MNIST_DATA_DIR, else the model's config, else ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Accept a data folder that is not the official MNIST (e.g. Fashion-MNIST): skip the checksums.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> Result<(SavedModel, Device)> {
+        let device = BackendKind::resolve(self.backend)?.device();
+        let saved = saved::load(&self.model, self.activation, &device)?;
+        Ok((saved, device))
+    }
+
+    pub fn data(&self, saved: &SavedModel) -> Result<Mnist> {
+        let dir = self.data_dir.clone().unwrap_or_else(|| saved.data_dir());
+        let checksums = Checksums::verify_if(saved.verify_data() && !self.no_verify);
+        Mnist::load(&dir, Missing::Fetch, checksums)
+    }
+}

@@ -1,0 +1,141 @@
+//! The layout of a run folder, `artifacts/<experiment>/`: every file a run writes
+//! and every command reads is named here and nowhere else.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::history::History;
+
+/// Environment variable naming the artifacts folder (default `artifacts`).
+pub const ARTIFACTS_ENV: &str = "MNIST_MLP_ARTIFACTS";
+
+/// The artifacts folder: `MNIST_MLP_ARTIFACTS` if set, else `artifacts`.
+pub fn artifacts_root() -> PathBuf {
+    std::env::var_os(ARTIFACTS_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("artifacts"))
+}
+
+/// The three records the Learner checkpoints each epoch, by file-name prefix.
+pub const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
+
+/// The figures every finished run draws, in the order report.md shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    CostIterations,
+    CostEpochs,
+    AccuracyEpochs,
+    Confusion,
+    Samples,
+    Misclassified,
+}
+
+impl Figure {
+    pub const ALL: [Self; 6] = [
+        Self::CostIterations,
+        Self::CostEpochs,
+        Self::AccuracyEpochs,
+        Self::Confusion,
+        Self::Samples,
+        Self::Misclassified,
+    ];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::CostIterations => "cost_iterations.png",
+            Self::CostEpochs => "cost_epochs.png",
+            Self::AccuracyEpochs => "accuracy_epochs.png",
+            Self::Confusion => "confusion.png",
+            Self::Samples => "samples.png",
+            Self::Misclassified => "misclassified.png",
+        }
+    }
+}
+
+/// One run's folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// The folder of `experiment` under `artifacts`.
+    pub fn new(artifacts: &Path, experiment: &str) -> Self {
+        Self::at(artifacts.join(experiment))
+    }
+
+    /// An existing run folder given by its path.
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The config as run, overrides applied.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// The cost points and per-epoch figures, saved after every epoch.
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.csv")
+    }
+
+    /// Written last: its presence marks a finished run.
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+
+    pub fn weights(&self) -> PathBuf {
+        self.root.join("model.safetensors")
+    }
+
+    pub fn report(&self) -> PathBuf {
+        self.root.join("report.md")
+    }
+
+    pub fn figure(&self, figure: Figure) -> PathBuf {
+        self.root.join(figure.file_name())
+    }
+
+    /// Where Burn's `with_default_checkpointers` puts them: `<run folder>/checkpoint`.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+
+    /// `checkpoint/<part>-<epoch>.bpk`, as Burn's `FileCheckpointer` names it.
+    pub fn checkpoint(&self, part: &str, epoch: usize) -> PathBuf {
+        self.checkpoints().join(format!("{part}-{epoch}.bpk"))
+    }
+
+    /// Epochs for which a model checkpoint exists, ascending.
+    pub fn checkpoint_epochs(&self) -> Vec<usize> {
+        let mut epochs: Vec<usize> = std::fs::read_dir(self.checkpoints())
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix("model-")?
+                    .strip_suffix(".bpk")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        epochs.sort_unstable();
+        epochs
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.summary().is_file()
+    }
+
+    /// What the run has recorded so far: empty before its first epoch ends, an
+    /// error if metrics.csv is damaged.
+    pub fn history(&self) -> Result<History> {
+        let path = self.metrics();
+        if path.exists() {
+            History::load_csv(&path)
+        } else {
+            Ok(History::default())
+        }
+    }
+}
