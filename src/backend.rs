@@ -118,7 +118,7 @@ pub fn on_training_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 }
 
 /// Sets MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) flags.
-fn set_ftz_daz() {
+pub(crate) fn set_ftz_daz() {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: only changes how this thread's SSE unit rounds denormals; SSE2 is part of x86-64.
     #[allow(deprecated)] // _mm_setcsr is the only stable way to reach MXCSR

@@ -24,6 +24,10 @@ pub struct BenchResult {
     pub optimizer: String,
     pub epoch_seconds: Vec<f64>,
     pub median_epoch_seconds: f64,
+    /// The epoch's matrix products alone, on all cores (see [`crate::fused::step_gemm_floor_seconds`]).
+    pub floor_epoch_seconds: f64,
+    /// floor ÷ epoch: the share of the epoch the products would need at full speed.
+    pub efficiency: f64,
     pub eval_images_per_second: f64,
     pub peak_rss_mb: f64,
 }
@@ -61,7 +65,11 @@ pub fn bench_setting(
     let device = &backend.device();
     let model =
         MlpSpec::from_config(config).init(config.experiment.seed, &device.clone().autodiff());
-    let mut learner = Learner::new(model, optimizer(config), config.optimizer.learning_rate);
+    let mut learner = Learner::new(
+        model,
+        optimizer(config, device),
+        config.optimizer.learning_rate,
+    );
     let loader = train_loader(config, data, 0, &device.clone().autodiff());
     let mut epoch_seconds = Vec::new();
     crate::backend::on_training_thread(|| {
@@ -87,11 +95,18 @@ pub fn bench_setting(
             started.elapsed().as_secs_f64()
         })
         .collect();
+    let steps = data.train.len().div_ceil(config.training.batch_size);
+    let floor_epoch_seconds =
+        crate::fused::step_gemm_floor_seconds(&config.layer_sizes(), config.training.batch_size)
+            * steps as f64;
+    let median_epoch_seconds = median(&epoch_seconds);
     BenchResult {
         framework: format!("burn-{backend}"),
         activation: config.model.activation.to_string(),
         optimizer: config.optimizer.name.to_string(),
-        median_epoch_seconds: median(&epoch_seconds),
+        median_epoch_seconds,
+        floor_epoch_seconds,
+        efficiency: floor_epoch_seconds / median_epoch_seconds,
         epoch_seconds,
         eval_images_per_second: data.test.len() as f64 / median(&eval_seconds),
         peak_rss_mb: peak_rss_mb(),

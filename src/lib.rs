@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod fsutil;
+pub mod fused;
 pub mod history;
 pub mod inspect;
 pub mod model;

@@ -13,6 +13,8 @@ use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{ActivationKind, ExperimentConfig, InitKind};
 use crate::data::MnistBatch;
+#[cfg(feature = "flex")]
+use crate::fused::{self, Act};
 use crate::state_dict::LinearWeights;
 
 /// The hidden-layer non-linearity, as a module so it is part of the model's type.
@@ -29,6 +31,16 @@ impl Activation {
             ActivationKind::Sigmoid => Self::Sigmoid(Sigmoid::new()),
             ActivationKind::Tanh => Self::Tanh(Tanh::new()),
             ActivationKind::Relu => Self::Relu(Relu::new()),
+        }
+    }
+
+    /// The same non-linearity inside the fused flex kernels.
+    #[cfg(feature = "flex")]
+    fn fused(&self) -> Act {
+        match self {
+            Self::Sigmoid(_) => Act::Sigmoid,
+            Self::Tanh(_) => Act::Tanh,
+            Self::Relu(_) => Act::Relu,
         }
     }
 
@@ -172,6 +184,14 @@ impl Mlp {
     /// `[batch, 784]` pixels → `[batch, 10]` logits.
     pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
         let (output, hidden) = self.layers.split_last().expect("at least one layer");
+        #[cfg(feature = "flex")]
+        if fused::is_flex(&images.device()) {
+            let act = self.activation.fused();
+            let x = hidden
+                .iter()
+                .fold(images, |x, layer| fused::linear_layer(x, layer, act));
+            return fused::linear_layer(x, output, Act::Identity);
+        }
         let x = hidden
             .iter()
             .fold(images, |x, layer| self.activation.forward(layer.forward(x)));

@@ -37,7 +37,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mnist = Mnist::load(&dir, Missing::Fetch, Checksums::Verify)?;
     if !args.json {
         println!("backend: {backend}");
-        println!("setting        median s/epoch  eval images/s  peak RSS MB");
+        println!(
+            "setting        median s/epoch  floor s/epoch  efficiency  eval images/s  peak RSS MB"
+        );
     }
     let settings = assignment_settings().into_iter().filter(|(a, o)| {
         (args.activations.is_empty() || args.activations.contains(a))
@@ -52,9 +54,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "{:<14} {:>14.3} {:>14.0} {:>12.0}",
+                "{:<14} {:>14.3} {:>14.3} {:>10.0}% {:>14.0} {:>12.0}",
                 format!("{activation}/{optimizer}"),
                 result.median_epoch_seconds,
+                result.floor_epoch_seconds,
+                100.0 * result.efficiency,
                 result.eval_images_per_second,
                 result.peak_rss_mb
             );

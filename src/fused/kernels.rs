@@ -1,0 +1,510 @@
+//! The arithmetic of a fused linear layer on plain f32 buffers: products through
+//! the `gemm` crate split over two cores, and the activations with their
+//! derivatives in one pass each, vectorised.
+
+use gemm::{Parallelism, gemm};
+
+use super::pair;
+
+/// The non-linearity after a layer; `Identity` for the output layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    Identity,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Act {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Self {
+        [Self::Identity, Self::Relu, Self::Sigmoid, Self::Tanh][usize::from(code)]
+    }
+}
+
+/// A read-only matrix anywhere in memory: `rows × cols`, element (r, c) at
+/// `data[offset + r·row_stride + c·col_stride]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: isize,
+    pub col_stride: isize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major, contiguous matrix.
+    pub fn dense(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(data.len(), rows * cols, "a {rows}×{cols} matrix");
+        Self {
+            data,
+            offset: 0,
+            rows,
+            cols,
+            row_stride: cols as isize,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, as a view (no copy).
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Whether every element the view names lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let corner = |r: usize, c: usize| {
+            self.offset as isize + r as isize * self.row_stride + c as isize * self.col_stride
+        };
+        let corners = [
+            corner(0, 0),
+            corner(self.rows - 1, 0),
+            corner(0, self.cols - 1),
+            corner(self.rows - 1, self.cols - 1),
+        ];
+        corners
+            .iter()
+            .all(|&i| i >= 0 && (i as usize) < self.data.len())
+    }
+
+    /// The columns `start..start + count`, as a view.
+    fn columns(self, start: usize, count: usize) -> Self {
+        Self {
+            offset: (self.offset as isize + start as isize * self.col_stride) as usize,
+            cols: count,
+            ..self
+        }
+    }
+}
+
+/// Products smaller than this (multiply-adds) stay on one thread: the split's
+/// hand-off would cost more than it saves.
+const SPLIT_ABOVE: usize = 32 * 1024;
+
+/// `out = lhs · rhs` (or `out += lhs · rhs` with `accumulate`), `out` row-major
+/// `[lhs.rows, rhs.cols]`; the columns are split between two cores.
+pub fn matmul(out: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(rhs.rows, k, "inner dimensions");
+    assert_eq!(out.len(), m * n, "output size");
+    assert!(
+        lhs.in_bounds() && rhs.in_bounds(),
+        "views inside their buffers"
+    );
+    if m * n * k < SPLIT_ABOVE || n < 32 {
+        matmul_columns(out, n, 0, lhs, rhs, accumulate);
+        return;
+    }
+    // The helper takes the right-hand block of columns, 16-aligned for the kernels.
+    let left = (n / 2).next_multiple_of(16).min(n);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    pair::join(
+        || {
+            // SAFETY: this half writes only columns 0..left of `out`; the other only left..n.
+            let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), m * n) };
+            matmul_columns(out, n, 0, lhs, rhs.columns(0, left), accumulate);
+        },
+        || {
+            // SAFETY: as above: disjoint columns of the same buffer, which outlives `join`.
+            let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), m * n) };
+            matmul_columns(out, n, left, lhs, rhs.columns(left, n - left), accumulate);
+        },
+    );
+}
+
+/// A raw pointer the two halves of a split share; each writes its own columns.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only to hand one buffer to two threads writing disjoint columns.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// One thread: columns `first..first + rhs.cols` of `out` (row stride `out_cols`).
+fn matmul_columns(
+    out: &mut [f32],
+    out_cols: usize,
+    first: usize,
+    lhs: MatRef,
+    rhs: MatRef,
+    accumulate: bool,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(first + n <= out_cols && out.len() >= m * out_cols);
+    // SAFETY: the asserts above and in `matmul` keep every index gemm computes from
+    // these pointers and strides inside `out`, `lhs.data` and `rhs.data`; `out` is
+    // borrowed mutably, the inputs immutably, for the whole call.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr().add(first),
+            1,
+            out_cols as isize,
+            accumulate,
+            lhs.data.as_ptr().add(lhs.offset),
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.data.as_ptr().add(rhs.offset),
+            rhs.col_stride,
+            rhs.row_stride,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// Forward: `out[m, n] = act(x · w + b)`.
+pub fn linear_forward(x: MatRef, w: MatRef, bias: &[f32], act: Act) -> Vec<f32> {
+    let (m, n) = (x.rows, w.cols);
+    assert_eq!(bias.len(), n, "one bias per output");
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    for _ in 0..m {
+        out.extend_from_slice(bias);
+    }
+    matmul(&mut out, x, w, true);
+    activate(&mut out, act);
+    out
+}
+
+/// Gradients of `act(x · w + b)` given the output `out` and its gradient `grad`:
+/// `(dx, dw, db)`, with `dx` only when asked for.
+pub fn linear_backward(
+    x: MatRef,
+    w: MatRef,
+    out: &[f32],
+    mut grad: Vec<f32>,
+    act: Act,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (m, k, n) = (x.rows, x.cols, w.cols);
+    assert_eq!(grad.len(), m * n, "gradient of the output");
+    derivative(&mut grad, out, act); // grad becomes dz = grad ⊙ act'(z)
+    let dz = MatRef::dense(&grad, m, n);
+    let mut dw = vec![0.0; k * n];
+    matmul(&mut dw, x.t(), dz, false);
+    let mut db = vec![0.0; n];
+    for row in grad.chunks_exact(n) {
+        for (sum, g) in db.iter_mut().zip(row) {
+            *sum += g;
+        }
+    }
+    let dx = want_dx.then(|| {
+        let mut dx = vec![0.0; m * k];
+        matmul(&mut dx, dz, w.t(), false);
+        dx
+    });
+    (dx, dw, db)
+}
+
+/// Applies `act` in place.
+pub fn activate(values: &mut [f32], act: Act) {
+    match act {
+        Act::Identity => {}
+        Act::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Act::Sigmoid => map(values, sigmoid),
+        Act::Tanh => map(values, tanh),
+    }
+}
+
+/// `grad ⊙ act'`, written in terms of the activation's output `out`.
+fn derivative(grad: &mut [f32], out: &[f32], act: Act) {
+    assert_eq!(grad.len(), out.len());
+    match act {
+        Act::Identity => {}
+        Act::Relu => grad
+            .iter_mut()
+            .zip(out)
+            .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+        Act::Sigmoid => grad
+            .iter_mut()
+            .zip(out)
+            .for_each(|(g, &y)| *g *= y * (1.0 - y)),
+        Act::Tanh => grad
+            .iter_mut()
+            .zip(out)
+            .for_each(|(g, &y)| *g *= 1.0 - y * y),
+    }
+}
+
+/// `v = f(v)` over the slice, compiled for AVX2 + FMA where the CPU has them.
+fn map(values: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features `map_avx2` is compiled for.
+        unsafe { map_avx2(values, f) };
+        return;
+    }
+    values.iter_mut().for_each(|v| *v = f(*v));
+}
+
+/// The same loop with `f` inlined and vectorised eight lanes wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_avx2(values: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
+    values.iter_mut().for_each(|v| *v = f(*v));
+}
+
+/// The scalars of one Adam step (burn-optim's and PyTorch's formulation).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamStep {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    /// √(1 − β₂ᵗ) / (1 − β₁ᵗ).
+    pub factor: f32,
+    /// ε · √(1 − β₂ᵗ).
+    pub epsilon: f32,
+    pub lr: f32,
+}
+
+/// One parameter's Adam step: reads `w` and `g`, updates the moments `m` and `v`
+/// in place and writes the new weights into `out`.
+pub struct AdamBuffers<'a> {
+    pub w: &'a [f32],
+    pub g: &'a [f32],
+    pub m: &'a mut [f32],
+    pub v: &'a mut [f32],
+    pub out: &'a mut [f32],
+}
+
+impl AdamBuffers<'_> {
+    /// The first `at` elements and the rest.
+    fn split(self, at: usize) -> (Self, Self) {
+        let (w, g) = (self.w.split_at(at), self.g.split_at(at));
+        let (m, v, out) = (
+            self.m.split_at_mut(at),
+            self.v.split_at_mut(at),
+            self.out.split_at_mut(at),
+        );
+        let head = AdamBuffers {
+            w: w.0,
+            g: g.0,
+            m: m.0,
+            v: v.0,
+            out: out.0,
+        };
+        let tail = AdamBuffers {
+            w: w.1,
+            g: g.1,
+            m: m.1,
+            v: v.1,
+            out: out.1,
+        };
+        (head, tail)
+    }
+}
+
+/// One Adam step. The operations and their order are burn-optim's, so the
+/// results are the same to the bit; zero moments give its first step exactly.
+/// Large parameters are split between the two cores.
+pub fn adam_update(buffers: AdamBuffers, step: AdamStep) {
+    let n = buffers.w.len();
+    assert!(
+        [
+            buffers.g.len(),
+            buffers.m.len(),
+            buffers.v.len(),
+            buffers.out.len()
+        ] == [n; 4]
+    );
+    if n < SPLIT_ELEMENTS {
+        return adam_one_thread(buffers, step);
+    }
+    let (mine, theirs) = buffers.split(n / 2);
+    // The helper's half, behind a lock so that its closure is `Fn`; it runs once.
+    let theirs = std::sync::Mutex::new(Some(theirs));
+    pair::join(
+        || adam_one_thread(mine, step),
+        || {
+            if let Some(theirs) = theirs.lock().expect("one user").take() {
+                adam_one_thread(theirs, step);
+            }
+        },
+    );
+}
+
+/// Element-wise work on fewer elements than this stays on one thread.
+const SPLIT_ELEMENTS: usize = 64 * 1024;
+
+fn adam_one_thread(buffers: AdamBuffers, step: AdamStep) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features `adam_avx2` is compiled for.
+        unsafe { adam_avx2(buffers, step) };
+        return;
+    }
+    adam_body(buffers, step);
+}
+
+/// Plain SGD, `out = w − lr·g`, large parameters split between the two cores.
+pub fn sgd_update(w: &[f32], g: &[f32], out: &mut [f32], lr: f32) {
+    let n = w.len();
+    assert!(g.len() == n && out.len() == n);
+    let body = |w: &[f32], g: &[f32], out: &mut [f32]| {
+        for ((o, w), g) in out.iter_mut().zip(w).zip(g) {
+            *o = w - g * lr;
+        }
+    };
+    if n < SPLIT_ELEMENTS {
+        return body(w, g, out);
+    }
+    let half = n / 2;
+    let (w, g) = (w.split_at(half), g.split_at(half));
+    let (mine, theirs) = out.split_at_mut(half);
+    let theirs = std::sync::Mutex::new(theirs);
+    pair::join(
+        || body(w.0, g.0, mine),
+        || body(w.1, g.1, &mut theirs.lock().expect("one user")),
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn adam_avx2(buffers: AdamBuffers, step: AdamStep) {
+    adam_body(buffers, step);
+}
+
+#[inline(always)]
+fn adam_body(buffers: AdamBuffers, step: AdamStep) {
+    let AdamStep {
+        beta_1,
+        beta_2,
+        factor,
+        epsilon,
+        lr,
+    } = step;
+    let AdamBuffers { w, g, m, v, out } = buffers;
+    let n = w.len();
+    let (g, m, v, out) = (&g[..n], &mut m[..n], &mut v[..n], &mut out[..n]);
+    for i in 0..n {
+        m[i] = m[i] * beta_1 + g[i] * (1.0 - beta_1);
+        v[i] = v[i] * beta_2 + (g[i] * g[i]) * (1.0 - beta_2);
+        out[i] = w[i] - ((m[i] * factor) / (v[i].sqrt() + epsilon)) * lr;
+    }
+}
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// tanh(x) = 1 − 2 / (1 + e^{2x}); exact to f32 rounding away from 0, and within
+/// 1e-7 absolute near 0.
+#[inline(always)]
+fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + exp(2.0 * x))
+}
+
+/// e^x with relative error below 3e-7, branch-free so that loops vectorise:
+/// e^x = 2^n · e^r with n = round(x / ln 2) and r = x − n·ln 2 (ln 2 in two parts,
+/// so r stays exact), e^r ∈ [e^−0.35, e^0.35] by its degree-7 Taylor polynomial,
+/// and 2^n built in the exponent bits.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    p * scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_sigmoid_and_tanh_match_the_standard_library() {
+        for i in -2000..=2000 {
+            let x = i as f32 * 0.02;
+            let rel = |a: f32, b: f32| (a - b).abs() / b.abs().max(1e-30);
+            assert!(rel(exp(x), x.exp()) < 5e-7, "exp({x})");
+            assert!(
+                (sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs() < 1e-6,
+                "sigmoid({x})"
+            );
+            assert!((tanh(x) - x.tanh()).abs() < 1e-6, "tanh({x})");
+        }
+        assert!(exp(-200.0) < 1e-37 && exp(200.0).is_finite());
+    }
+
+    /// The plain triple loop, for checking.
+    fn naive(lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for r in 0..m {
+            for c in 0..n {
+                out[r * n + c] = (0..k).map(|i| lhs[r * k + i] * rhs[i * n + c]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn split_products_match_the_triple_loop_with_transposes() {
+        let (m, k, n) = (37, 300, 203); // odd shapes, above the split threshold
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 10.0)
+            .collect();
+        let mut out = vec![0.0; m * n];
+        matmul(
+            &mut out,
+            MatRef::dense(&a, m, k),
+            MatRef::dense(&b, k, n),
+            false,
+        );
+        let expected = naive(&a, &b, m, k, n);
+        for (o, e) in out.iter().zip(&expected) {
+            assert!((o - e).abs() < 1e-3, "{o} vs {e}");
+        }
+        // aᵀ·(a·b) through transposed views equals the same with explicit copies.
+        let a_t: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let mut via_view = vec![0.0; k * n];
+        matmul(
+            &mut via_view,
+            MatRef::dense(&a, m, k).t(),
+            MatRef::dense(&out, m, n),
+            false,
+        );
+        let via_copy = naive(&a_t, &out, k, m, n);
+        for (v, c) in via_view.iter().zip(&via_copy) {
+            assert!((v - c).abs() < 1e-2 * c.abs().max(1.0), "{v} vs {c}");
+        }
+    }
+}

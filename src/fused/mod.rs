@@ -1,0 +1,113 @@
+//! Fused kernels for the flex backend: a linear layer's matmul, bias and
+//! activation in one op forward and one op backward, its products split over
+//! two cores. Other backends take Burn's standard ops.
+
+mod kernels;
+#[cfg(feature = "flex")]
+mod ops;
+#[cfg(feature = "flex")]
+mod optim;
+mod pair;
+
+use burn::backend::DispatchDevice;
+#[cfg(feature = "flex")]
+use burn::backend::{Dispatch, flex::FlexTensor};
+#[cfg(feature = "flex")]
+use burn::nn::Linear;
+use burn::prelude::*;
+
+pub use kernels::Act;
+#[cfg(feature = "flex")]
+use ops::FusedLinear;
+#[cfg(feature = "flex")]
+pub use optim::{FusedAdam, FusedSgd};
+
+/// Whether `device` (or the device under its autodiff) is flex.
+pub fn is_flex(device: &Device) -> bool {
+    match device.as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "flex")]
+        DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
+        _ => false,
+    }
+}
+
+/// A flex tensor's f32 values, copied only when it is not contiguous.
+#[cfg(feature = "flex")]
+fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(values) => values.into(),
+        None => t
+            .clone()
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("an f32 tensor")
+            .into(),
+    }
+}
+
+/// `act(x · W + b)` for a `Linear` layer with a bias: `[batch, in]` → `[batch, out]`.
+/// Call only on a flex device ([`is_flex`]).
+#[cfg(feature = "flex")]
+pub fn linear_layer(x: Tensor<2>, layer: &Linear, act: Act) -> Tensor<2> {
+    let bias = layer.bias.as_ref().expect("our layers have biases").val();
+    linear(x, layer.weight.val(), bias, act)
+}
+
+/// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]` → `[m, n]`, on a flex device.
+#[cfg(feature = "flex")]
+pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedLinear>::fused_linear(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        b.into_dispatch(),
+        act.code(),
+    ))
+}
+
+/// The gemm floor of one training step of an MLP with `layer_sizes` at batch
+/// `batch`: the time of its matrix products alone (forward x·W; backward xᵀ·dz,
+/// and dz·Wᵀ for every layer but the first), each timed on its own through the
+/// same split gemm the fused layer uses, best of several runs, summed.
+pub fn step_gemm_floor_seconds(layer_sizes: &[usize], batch: usize) -> f64 {
+    use kernels::{MatRef, matmul};
+    let best = |lhs: (usize, usize, bool), rhs: (usize, usize, bool)| -> f64 {
+        // (rows, cols, transposed view) of each operand as the product reads it.
+        let operand = |(rows, cols, transposed): (usize, usize, bool)| {
+            let data = vec![0.5f32; rows * cols];
+            (data, rows, cols, transposed)
+        };
+        let (a, b) = (operand(lhs), operand(rhs));
+        fn view((data, rows, cols, transposed): &(Vec<f32>, usize, usize, bool)) -> MatRef<'_> {
+            if *transposed {
+                MatRef::dense(data, *cols, *rows).t()
+            } else {
+                MatRef::dense(data, *rows, *cols)
+            }
+        }
+        let mut out = vec![0.0f32; lhs.0 * rhs.1];
+        (0..30)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                matmul(&mut out, view(&a), view(&b), false);
+                started.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    layer_sizes
+        .windows(2)
+        .enumerate()
+        .map(|(layer, pair)| {
+            let (inputs, outputs) = (pair[0], pair[1]);
+            let forward = best((batch, inputs, false), (inputs, outputs, false));
+            let weight_grad = best((inputs, batch, true), (batch, outputs, false));
+            let input_grad = if layer == 0 {
+                0.0
+            } else {
+                best((batch, outputs, false), (outputs, inputs, true))
+            };
+            forward + weight_grad + input_grad
+        })
+        .sum()
+}

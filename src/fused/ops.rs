@@ -1,0 +1,121 @@
+//! The fused linear layer as a Burn backend extension: forward and backward
+//! each in one op on the flex backend, with autodiff through a hand-written
+//! `Backward`. Other backends never reach it (see [`super::linear`]).
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Flex, backend_extension};
+use burn::tensor::TensorData;
+
+use super::f32_values;
+use super::kernels::{Act, MatRef, linear_backward, linear_forward};
+
+#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
+pub trait FusedLinear: burn::backend::Backend {
+    /// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]`; `act` is an [`Act`] code.
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        act: u8,
+    ) -> FloatTensor<Self>;
+}
+
+/// A 2-d flex tensor as a matrix view, whatever its strides.
+fn mat(t: &FlexTensor) -> MatRef<'_> {
+    let layout = t.layout();
+    let (shape, strides) = (layout.shape(), layout.strides());
+    assert_eq!(shape.num_dims(), 2, "a matrix");
+    MatRef {
+        data: t.storage::<f32>(),
+        offset: layout.start_offset(),
+        rows: shape[0],
+        cols: shape[1],
+        row_stride: strides[0],
+        col_stride: strides[1],
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, act: u8) -> FlexTensor {
+    let (x, w) = (mat(x), mat(w));
+    let out = linear_forward(x, w, &f32_values(b), Act::from_code(act));
+    tensor(out, &[x.rows, w.cols])
+}
+
+#[cfg(feature = "flex")]
+impl FusedLinear for Flex {
+    fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor, act: u8) -> FlexTensor {
+        forward(&x, &w, &b, act)
+    }
+}
+
+#[cfg(feature = "flex")]
+impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        act: u8,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct FusedLinearBackward;
+
+        impl Backward<Flex, 3> for FusedLinearBackward {
+            /// x, w, the layer's output, the activation.
+            type State = (FlexTensor, FlexTensor, FlexTensor, u8);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_w, node_b] = ops.parents;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let (x, w, out, act) = ops.state;
+                let (xm, wm) = (mat(&x), mat(&w));
+                let (m, k, n) = (xm.rows, xm.cols, wm.cols);
+                let grad = grad
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("an f32 gradient");
+                let out = out.as_slice::<f32>().expect("our contiguous output");
+                let (dx, dw, db) =
+                    linear_backward(xm, wm, out, grad, Act::from_code(act), node_x.is_some());
+                if let (Some(node), Some(dx)) = (node_x, dx) {
+                    grads.register::<Flex>(node.id, tensor(dx, &[m, k]));
+                }
+                if let Some(node) = node_w {
+                    grads.register::<Flex>(node.id, tensor(dw, &[k, n]));
+                }
+                if let Some(node) = node_b {
+                    grads.register::<Flex>(node.id, tensor(db, &[n]));
+                }
+            }
+        }
+
+        match FusedLinearBackward
+            .prepare::<C>([x.node(), w.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
+                let out = forward(&xp, &wp, b.primitive(), act);
+                prep.finish((xp, wp, out.clone(), act), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward(x.primitive(), w.primitive(), b.primitive(), act))
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! SGD and Adam steps in one pass per parameter on the flex backend, in place
+//! where the buffers are not shared. They keep burn-optim's state types
+//! (`SgdState`, `AdamState`), so checkpoints are the same records and resume works
+//! across both; and the same arithmetic, element by element, as burn-optim's ops.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, Optimizer, SgdState};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use super::f32_values;
+use super::kernels::{AdamBuffers, AdamStep, adam_update, sgd_update};
+
+/// Plain SGD: `w ← w − lr·g`.
+#[derive(Debug, Clone)]
+pub struct FusedSgd;
+
+/// Adam with burn-optim's formulation (and PyTorch's): bias-corrected moments,
+/// ε scaled by the second moment's correction.
+#[derive(Debug, Clone)]
+pub struct FusedAdam {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+/// A float tensor's flex primitive; the fused optimizers run only on flex devices.
+fn flex<const D: usize>(tensor: Tensor<D>) -> FlexTensor {
+    tensor
+        .try_into_primitive::<Flex>()
+        .expect("the fused optimizers run on the flex backend")
+}
+
+fn tensor<const D: usize>(t: FlexTensor) -> Tensor<D> {
+    Tensor::from_primitive::<Flex>(t)
+}
+
+/// The tensor's values to overwrite: its own buffer when unshared and
+/// contiguous, else a fresh copy.
+fn owned(mut t: FlexTensor) -> FlexTensor {
+    if t.try_storage_mut::<f32>().is_some() {
+        t
+    } else {
+        FlexTensor::from_data(t.into_data())
+    }
+}
+
+fn zeros_like(t: &FlexTensor) -> FlexTensor {
+    let shape = t.layout().shape().clone();
+    FlexTensor::from_data(TensorData::new(vec![0f32; shape.num_elements()], shape))
+}
+
+impl Optimizer for FusedSgd {
+    type State<const D: usize> = SgdState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        _state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let lr = lr as f32;
+        let (w, grad) = (flex(tensor), flex(grad));
+        let (ws, g) = (f32_values(&w), f32_values(&grad));
+        // The parameter's buffer is still held by the model: write a new one, in one pass.
+        let mut updated = vec![0f32; ws.len()];
+        sgd_update(&ws, &g, &mut updated, lr);
+        let shape = w.layout().shape().clone();
+        let w = FlexTensor::from_data(TensorData::new(updated, shape));
+        (self::tensor(w), Some(SgdState { momentum: None }))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, _device: &Device) -> Self::State<D> {
+        state
+    }
+}
+
+impl Optimizer for FusedAdam {
+    type State<const D: usize> = AdamState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let (w, grad) = (flex(tensor), flex(grad));
+        // Zero moments make the general update exactly burn-optim's first step.
+        let (time, mut m, mut v) = match state {
+            Some(AdamState { momentum }) => (
+                momentum.time + 1,
+                owned(flex(momentum.moment_1)),
+                owned(flex(momentum.moment_2)),
+            ),
+            None => (1, zeros_like(&grad), zeros_like(&grad)),
+        };
+        let t = time as i32;
+        let correction_2 = (1.0 - self.beta_2.powi(t)).sqrt();
+        let step = AdamStep {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            factor: correction_2 / (1.0 - self.beta_1.powi(t)),
+            epsilon: self.epsilon * correction_2,
+            lr: lr as f32,
+        };
+        let (ws, g) = (f32_values(&w), f32_values(&grad));
+        // The parameter's buffer is still held by the model: the update writes a new one.
+        let mut updated = vec![0f32; ws.len()];
+        adam_update(
+            AdamBuffers {
+                w: &ws,
+                g: &g,
+                m: m.try_storage_mut::<f32>().expect("an owned buffer"),
+                v: v.try_storage_mut::<f32>().expect("an owned buffer"),
+                out: &mut updated,
+            },
+            step,
+        );
+        let w = FlexTensor::from_data(TensorData::new(updated, w.layout().shape().clone()));
+        let momentum = AdaptiveMomentumState {
+            time,
+            moment_1: self::tensor(m),
+            moment_2: self::tensor(v),
+            max_moment_2: None,
+        };
+        (self::tensor(w), Some(AdamState { momentum }))
+    }
+
+    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.momentum = state.momentum.to_device(device);
+        state
+    }
+}

@@ -1,0 +1,182 @@
+//! The fused flex kernels against Burn's own ops: forward values and every
+//! gradient on odd shapes for each activation, and a finite-difference check.
+#![cfg(feature = "flex")]
+
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid, tanh};
+use mnist_mlp::fused::{self, Act};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Uniform};
+
+fn random(shape: &[usize], rng: &mut StdRng, device: &Device) -> Tensor<2> {
+    let count = shape.iter().product();
+    let uniform = Uniform::new(-1.0f32, 1.0).unwrap();
+    let values: Vec<f32> = (0..count).map(|_| uniform.sample(rng)).collect();
+    Tensor::from_data(TensorData::new(values, shape.to_vec()), device)
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+}
+
+/// Largest difference relative to the largest magnitude of the reference.
+fn relative_gap(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    got.iter()
+        .zip(want)
+        .fold(0f32, |m, (g, w)| m.max((g - w).abs()))
+        / scale
+}
+
+/// Burn's standard path for the same layer.
+fn standard(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act) -> Tensor<2> {
+    let z = x.matmul(w) + b.unsqueeze::<2>();
+    match act {
+        Act::Identity => z,
+        Act::Relu => relu(z),
+        Act::Sigmoid => sigmoid(z),
+        Act::Tanh => tanh(z),
+    }
+}
+
+#[test]
+fn forward_and_gradients_match_burns_ops() {
+    let device = Device::flex().autodiff();
+    let mut rng = StdRng::seed_from_u64(3);
+    // Odd shapes, one of them large enough to be split across two cores.
+    for (m, k, n) in [(5, 7, 3), (33, 129, 65), (64, 784, 500)] {
+        for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
+            let x = random(&[m, k], &mut rng, &device);
+            let w = random(&[k, n], &mut rng, &device);
+            let b = random(&[1, n], &mut rng, &device).reshape([n]);
+            let r = random(&[m, n], &mut rng, &device);
+            let run = |fused_path: bool| {
+                let (x, w, b) = (
+                    x.clone().require_grad(),
+                    w.clone().require_grad(),
+                    b.clone().require_grad(),
+                );
+                let y = if fused_path {
+                    fused::linear(x.clone(), w.clone(), b.clone(), act)
+                } else {
+                    standard(x.clone(), w.clone(), b.clone(), act)
+                };
+                // A loss whose gradient is `r`, so that every output element matters.
+                let grads = (y.clone() * r.clone()).sum().backward();
+                [
+                    values(y),
+                    values(x.grad(&grads).unwrap()),
+                    values(w.grad(&grads).unwrap()),
+                    values(b.grad(&grads).unwrap()),
+                ]
+            };
+            let (ours, burns) = (run(true), run(false));
+            for (what, (got, want)) in ["output", "dx", "dw", "db"]
+                .iter()
+                .zip(ours.iter().zip(&burns))
+            {
+                let gap = relative_gap(got, want);
+                assert!(gap < 1e-5, "{act:?} {m}×{k}×{n} {what}: relative gap {gap}");
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences_on_a_tiny_model() {
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(9);
+    let x = random(&[4, 6], &mut rng, &device);
+    let w1 = random(&[6, 5], &mut rng, &device);
+    let w2 = random(&[5, 3], &mut rng, &device);
+    let b1 = random(&[1, 5], &mut rng, &device).reshape([5]);
+    let b2 = random(&[1, 3], &mut rng, &device).reshape([3]);
+    for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
+        // loss(w1) = Σ fused(fused(x, w1, b1, act), w2, b2)², in f64 for the differences.
+        let loss = |w1: &Tensor<2>| -> f64 {
+            let h = fused::linear(x.clone(), w1.clone(), b1.clone(), act);
+            let y = fused::linear(h, w2.clone(), b2.clone(), Act::Identity);
+            values(y).iter().map(|v| f64::from(*v).powi(2)).sum()
+        };
+        let ad = device.clone().autodiff();
+        let w1_tracked = Tensor::<2>::from_data(w1.to_data(), &ad).require_grad();
+        let h = fused::linear(
+            Tensor::from_data(x.to_data(), &ad),
+            w1_tracked.clone(),
+            Tensor::from_data(b1.to_data(), &ad),
+            act,
+        );
+        let y = fused::linear(
+            h,
+            Tensor::from_data(w2.to_data(), &ad),
+            Tensor::from_data(b2.to_data(), &ad),
+            Act::Identity,
+        );
+        let analytic = values(w1_tracked.grad(&y.powi_scalar(2).sum().backward()).unwrap());
+        let base = values(w1.clone());
+        let eps = 1e-2f32;
+        for index in [0, 7, 13, 29] {
+            let nudged = |delta: f32| {
+                let mut v = base.clone();
+                v[index] += delta;
+                Tensor::<2>::from_data(TensorData::new(v, [6, 5]), &device)
+            };
+            let numeric = (loss(&nudged(eps)) - loss(&nudged(-eps))) / (2.0 * f64::from(eps));
+            let a = f64::from(analytic[index]);
+            assert!(
+                (numeric - a).abs() <= 2e-2 * a.abs().max(0.1),
+                "{act:?} w1[{index}]: numeric {numeric}, autodiff {a}"
+            );
+        }
+    }
+}
+
+/// Ten steps of an optimizer on one parameter with a fixed sequence of gradients.
+fn ten_steps<O: burn::optim::Optimizer>(optimizer: &O, device: &Device) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(21);
+    let mut w = random(&[33, 17], &mut rng, device);
+    let mut state = None;
+    for _ in 0..10 {
+        let g = random(&[33, 17], &mut rng, device);
+        let (next, next_state) = optimizer.step(0.01, w, g, state);
+        w = next;
+        state = next_state;
+    }
+    values(w)
+}
+
+#[test]
+fn fused_sgd_and_adam_equal_burn_optims_over_ten_steps() {
+    use burn::optim::{AdamConfig, SgdConfig};
+    use mnist_mlp::fused::{FusedAdam, FusedSgd};
+    let device = Device::flex();
+    let adam = AdamConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8);
+    let fused_adam = FusedAdam {
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+    };
+    for (what, ours, burns) in [
+        (
+            "sgd",
+            ten_steps(&FusedSgd, &device),
+            ten_steps(&SgdConfig::new().build(), &device),
+        ),
+        (
+            "adam",
+            ten_steps(&fused_adam, &device),
+            ten_steps(&adam.build(), &device),
+        ),
+    ] {
+        let gap = relative_gap(&ours, &burns);
+        assert!(gap < 1e-6, "{what}: relative gap {gap}");
+    }
+}
