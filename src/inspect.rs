@@ -62,7 +62,7 @@ where
 {
     let damaged = |err: S::Error| {
         anyhow!(
-            "{} is corrupt or truncated ({err}): retrain, or resume from an earlier checkpoint",
+            "{} is corrupt or truncated ({err}): save or export it again (for a checkpoint: delete it to resume from an earlier epoch)",
             path.display()
         )
     };
