@@ -9,9 +9,8 @@ mod ops;
 mod optim;
 mod pair;
 
-use burn::backend::DispatchDevice;
 #[cfg(feature = "flex")]
-use burn::backend::{Dispatch, flex::FlexTensor};
+use burn::backend::{Dispatch, DispatchDevice, flex::FlexTensor};
 #[cfg(feature = "flex")]
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -24,13 +23,17 @@ pub use optim::{FusedAdam, FusedSgd};
 
 /// Whether `device` (or the device under its autodiff) is flex.
 pub fn is_flex(device: &Device) -> bool {
-    match device.as_dispatch() {
-        #[cfg(feature = "flex")]
+    #[cfg(feature = "flex")]
+    return match device.as_dispatch() {
         DispatchDevice::Flex(_) => true,
-        #[cfg(feature = "flex")]
         DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
         #[allow(unreachable_patterns)] // a flex-only build has no other device
         _ => false,
+    };
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
     }
 }
 
