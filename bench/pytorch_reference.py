@@ -5,6 +5,7 @@ images scaled per batch, threads = cores. Prints one JSON object per setting, wi
 keys `mnist-mlp bench --json` uses.
 
 Usage: bench/pytorch_reference.py [--epochs 3] [--data-dir data] [--activations relu,tanh]
+                                  [--device cpu|cuda]
 Needs: pip install torch numpy
 """
 import argparse
@@ -40,9 +41,9 @@ def model_for(activation: str) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def bench(activation, optimizer_name, epochs, train_x, train_y, test_x, test_y):
+def bench(activation, optimizer_name, epochs, device, train_x, train_y, test_x, test_y):
     torch.manual_seed(42)
-    model = model_for(activation)
+    model = model_for(activation).to(device)
     if optimizer_name == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     else:
@@ -52,7 +53,7 @@ def bench(activation, optimizer_name, epochs, train_x, train_y, test_x, test_y):
     epoch_seconds = []
     for epoch in range(epochs + 1):  # the first epoch warms up
         started = time.perf_counter()
-        order = torch.randperm(n)
+        order = torch.randperm(n, device=device)
         for start in range(0, n, 64):
             index = order[start : start + 64]
             x = train_x[index].float().div_(255.0)
@@ -60,6 +61,8 @@ def bench(activation, optimizer_name, epochs, train_x, train_y, test_x, test_y):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        if device.type == "cuda":  # kernels run asynchronously: wait for the epoch's last one
+            torch.cuda.synchronize()
         if epoch > 0:
             epoch_seconds.append(time.perf_counter() - started)
     eval_seconds = []
@@ -72,7 +75,7 @@ def bench(activation, optimizer_name, epochs, train_x, train_y, test_x, test_y):
                 correct += (model(x).argmax(1) == test_y[start : start + 1000]).sum().item()
             eval_seconds.append(time.perf_counter() - started)
     return {
-        "framework": f"pytorch-{torch.__version__}",
+        "framework": f"pytorch-{torch.__version__}" + ("-cuda" if device.type == "cuda" else ""),
         "activation": activation,
         "optimizer": optimizer_name,
         "epoch_seconds": epoch_seconds,
@@ -88,19 +91,24 @@ def main():
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
     parser.add_argument("--activations", default="")
     parser.add_argument("--optimizers", default="")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for an NVIDIA GPU")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
+    device = torch.device(args.device)
     data = Path(args.data_dir)
-    train_x = torch.from_numpy(read_idx(data, "train-images-idx3-ubyte").reshape(-1, 784))
-    train_y = torch.from_numpy(read_idx(data, "train-labels-idx1-ubyte").astype(np.int64))
-    test_x = torch.from_numpy(read_idx(data, "t10k-images-idx3-ubyte").reshape(-1, 784))
-    test_y = torch.from_numpy(read_idx(data, "t10k-labels-idx1-ubyte").astype(np.int64))
+    tensors = [
+        torch.from_numpy(read_idx(data, "train-images-idx3-ubyte").reshape(-1, 784)),
+        torch.from_numpy(read_idx(data, "train-labels-idx1-ubyte").astype(np.int64)),
+        torch.from_numpy(read_idx(data, "t10k-images-idx3-ubyte").reshape(-1, 784)),
+        torch.from_numpy(read_idx(data, "t10k-labels-idx1-ubyte").astype(np.int64)),
+    ]
+    train_x, train_y, test_x, test_y = (t.to(device) for t in tensors)
     wanted_a = set(filter(None, args.activations.split(",")))
     wanted_o = set(filter(None, args.optimizers.split(",")))
     for activation, optimizer_name in SETTINGS:
         if (wanted_a and activation not in wanted_a) or (wanted_o and optimizer_name not in wanted_o):
             continue
-        result = bench(activation, optimizer_name, args.epochs, train_x, train_y, test_x, test_y)
+        result = bench(activation, optimizer_name, args.epochs, device, train_x, train_y, test_x, test_y)
         print(json.dumps(result), flush=True)
 
 
