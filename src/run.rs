@@ -30,6 +30,18 @@ pub struct Summary {
     pub test_accuracy: f64,
     pub train_loss: f64,
     pub test_loss: f64,
+    /// On the held-out training images of `[data] validation`; absent without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
+    /// Epochs run: fewer than configured when early stopping ended the run.
+    #[serde(default)]
+    pub epochs_trained: usize,
+    /// The epoch whose weights were kept: the best validation epoch with early
+    /// stopping, else the last.
+    #[serde(default)]
+    pub kept_epoch: usize,
     /// Sum of the epochs' wall times, including those of an interrupted earlier part.
     pub train_seconds: f64,
     pub classification_report: ClassificationReport,
@@ -132,6 +144,10 @@ pub fn run_experiment(
         test_accuracy: test_eval.accuracy,
         train_loss: train_eval.loss,
         test_loss: test_eval.loss,
+        validation_accuracy: None,
+        validation_loss: None,
+        epochs_trained: trained.history.epochs.len(),
+        kept_epoch: trained.history.epochs.len(),
         train_seconds: trained.history.epochs.iter().map(|e| e.seconds).sum(),
         classification_report: ClassificationReport::from_confusion(&test_confusion),
         train_classification_report: ClassificationReport::from_predictions(

@@ -5,7 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, bail};
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::logger::InMemoryMetricLogger;
@@ -38,28 +39,45 @@ pub struct Trained {
     pub outcome: Outcome,
 }
 
-/// SGD or Adam as the config says (Adam with PyTorch's defaults unless overridden):
-/// one fused pass per parameter on flex, burn-optim's elsewhere (the same records).
+/// The optimizer the config names (Adam's with PyTorch's defaults unless overridden).
+/// Plain SGD and Adam make one fused pass per parameter on flex; momentum, AdamW and
+/// the other backends take burn-optim's (the same records either way).
 pub fn optimizer(config: &ExperimentConfig, device: &Device) -> ModuleOptimizer {
     let o = &config.optimizer;
     #[cfg(feature = "flex")]
     if fused::is_flex(device) {
-        return match o.name {
-            OptimizerKind::Sgd => ModuleOptimizer::from(FusedSgd),
-            OptimizerKind::Adam => ModuleOptimizer::from(FusedAdam {
-                beta_1: o.beta1,
-                beta_2: o.beta2,
-                epsilon: o.epsilon,
-            }),
-        };
+        match o.name {
+            OptimizerKind::Sgd if o.momentum == 0.0 => return ModuleOptimizer::from(FusedSgd),
+            OptimizerKind::Adam => {
+                return ModuleOptimizer::from(FusedAdam {
+                    beta_1: o.beta1,
+                    beta_2: o.beta2,
+                    epsilon: o.epsilon,
+                });
+            }
+            _ => {}
+        }
     }
     let _ = device; // only the flex build looks at it
     match o.name {
-        OptimizerKind::Sgd => SgdConfig::new().init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum((o.momentum > 0.0).then(|| MomentumConfig {
+                momentum: o.momentum,
+                // PyTorch's SGD: no dampening.
+                dampening: 0.0,
+                nesterov: o.nesterov,
+            }))
+            .init(),
         OptimizerKind::Adam => AdamConfig::new()
             .with_beta_1(o.beta1)
             .with_beta_2(o.beta2)
             .with_epsilon(o.epsilon)
+            .init(),
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_beta_1(o.beta1)
+            .with_beta_2(o.beta2)
+            .with_epsilon(o.epsilon)
+            .with_weight_decay(o.weight_decay as f32)
             .init(),
     }
 }
