@@ -27,13 +27,24 @@ static JOB: AtomicPtr<Job<'static>> = AtomicPtr::new(std::ptr::null_mut());
 /// One caller at a time; others run both halves themselves.
 static BUSY: Mutex<()> = Mutex::new(());
 
+/// Environment variable capping the cores one process uses (e.g. 1 for each of two
+/// sweep trials run side by side on two cores).
+pub const THREADS_ENV: &str = "MNIST_MLP_THREADS";
+
+/// The cores this process may use: `$MNIST_MLP_THREADS`, else all of them.
+fn cores() -> usize {
+    std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The helper thread, started on first use where there are two cores or more.
 fn helper() -> Option<&'static Thread> {
     static HELPER: OnceLock<Option<Thread>> = OnceLock::new();
     HELPER
         .get_or_init(|| {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            if cores < 2 {
+            if cores() < 2 {
                 return None;
             }
             let spawned = std::thread::Builder::new()
