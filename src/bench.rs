@@ -70,7 +70,7 @@ pub fn bench_setting(
         optimizer(config, device),
         config.optimizer.learning_rate,
     );
-    let loader = train_loader(config, data, 0, &device.clone().autodiff());
+    let loader = train_loader(config, &data.train, 0, &device.clone().autodiff());
     let mut epoch_seconds = Vec::new();
     crate::backend::on_training_thread(|| {
         for epoch in 0..=epochs {

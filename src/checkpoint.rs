@@ -11,6 +11,9 @@ use burn::store::{ModuleRecord, RecordError};
 use burn::tensor::Bytes;
 use burn::train::checkpoint::Checkpoint;
 
+use burn::module::Module;
+
+use crate::model::Mlp;
 use crate::run_dir::{CHECKPOINT_PARTS, RunDir};
 
 /// The newest epoch whose three records exist and decode, `None` when no epoch
@@ -44,4 +47,18 @@ pub fn last_complete_epoch(run: &RunDir) -> Result<Option<usize>> {
         LrSchedulerRecord::checkpoint_from_bytes(b).map(drop)
     })?;
     Ok(Some(epoch))
+}
+
+/// `model` with the weights of epoch `epoch`'s checkpoint.
+pub fn load_model(run: &RunDir, epoch: usize, model: Mlp) -> Result<Mlp> {
+    let path = run.checkpoint("model", epoch);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let record =
+        ModuleRecord::checkpoint_from_bytes(Bytes::from_bytes_vec(bytes)).with_context(|| {
+            format!(
+                "checkpoint {} is corrupt: train the run again",
+                path.display()
+            )
+        })?;
+    Ok(model.load_record(record))
 }

@@ -266,6 +266,20 @@ impl std::str::FromStr for ActivationKind {
     }
 }
 
+impl fmt::Display for ScheduleSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ScheduleKind::Constant => f.write_str("constant")?,
+            ScheduleKind::Step => write!(f, "×{} every {} epochs", self.gamma, self.step_epochs)?,
+            ScheduleKind::Cosine => write!(f, "cosine down to {}", self.min_lr)?,
+        }
+        if self.warmup_epochs > 0 {
+            write!(f, ", after {} warm-up epochs", self.warmup_epochs)?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for OptimizerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -17,14 +17,43 @@ pub struct CostPoint {
     pub cost: f64,
 }
 
+/// The images a run evaluates after every epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EvalSplit {
+    /// The test set, as the assignment's `test_loop` does.
+    #[default]
+    Test,
+    /// Training images held out by `[data] validation`.
+    Validation,
+}
+
+impl EvalSplit {
+    pub fn for_held_out(held_out: usize) -> Self {
+        if held_out > 0 {
+            Self::Validation
+        } else {
+            Self::Test
+        }
+    }
+
+    /// "test" or "validation", for labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Validation => "validation",
+        }
+    }
+}
+
 /// End-of-epoch figures; losses are means, accuracies in percent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
     pub train_accuracy: f64,
-    pub test_loss: f64,
-    pub test_accuracy: f64,
+    /// On the run's [`EvalSplit`].
+    pub eval_loss: f64,
+    pub eval_accuracy: f64,
     pub seconds: f64,
 }
 
@@ -32,9 +61,11 @@ pub struct EpochRecord {
 pub struct History {
     pub costs: Vec<CostPoint>,
     pub epochs: Vec<EpochRecord>,
+    pub eval_split: EvalSplit,
 }
 
-/// One CSV row; `kind` tells a cost row (`cost`) from an epoch row (`epoch`).
+/// One CSV row; `kind` tells a cost row (`cost`) from an epoch row (`epoch`), and
+/// the per-epoch evaluation fills the `test_` or the `valid_` columns.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Row {
     kind: String,
@@ -45,6 +76,10 @@ struct Row {
     train_accuracy: Option<f64>,
     test_loss: Option<f64>,
     test_accuracy: Option<f64>,
+    #[serde(default)]
+    valid_loss: Option<f64>,
+    #[serde(default)]
+    valid_accuracy: Option<f64>,
     seconds: Option<f64>,
 }
 
@@ -53,6 +88,17 @@ impl History {
     pub fn truncate_to(&mut self, last_epoch: usize) {
         self.costs.retain(|point| point.epoch <= last_epoch);
         self.epochs.retain(|record| record.epoch <= last_epoch);
+    }
+
+    /// The epoch with the highest evaluation accuracy (the earliest among equals).
+    pub fn best_epoch(&self) -> Option<&EpochRecord> {
+        self.epochs.iter().reduce(|best, record| {
+            if record.eval_accuracy > best.eval_accuracy {
+                record
+            } else {
+                best
+            }
+        })
     }
 
     pub fn save_csv(&self, path: &Path) -> Result<()> {
@@ -67,16 +113,20 @@ impl History {
             })?;
         }
         for record in &self.epochs {
-            writer.serialize(Row {
+            let (loss, accuracy) = (Some(record.eval_loss), Some(record.eval_accuracy));
+            let mut row = Row {
                 kind: "epoch".into(),
                 epoch: record.epoch,
                 train_loss: Some(record.train_loss),
                 train_accuracy: Some(record.train_accuracy),
-                test_loss: Some(record.test_loss),
-                test_accuracy: Some(record.test_accuracy),
                 seconds: Some(record.seconds),
                 ..Row::default()
-            })?;
+            };
+            match self.eval_split {
+                EvalSplit::Test => (row.test_loss, row.test_accuracy) = (loss, accuracy),
+                EvalSplit::Validation => (row.valid_loss, row.valid_accuracy) = (loss, accuracy),
+            }
+            writer.serialize(row)?;
         }
         write_atomic(path, &writer.into_inner()?)
     }
@@ -93,14 +143,22 @@ impl History {
                     iteration: row.iteration.unwrap_or_default(),
                     cost: row.cost.unwrap_or(f64::NAN),
                 }),
-                _ => history.epochs.push(EpochRecord {
-                    epoch: row.epoch,
-                    train_loss: row.train_loss.unwrap_or(f64::NAN),
-                    train_accuracy: row.train_accuracy.unwrap_or(f64::NAN),
-                    test_loss: row.test_loss.unwrap_or(f64::NAN),
-                    test_accuracy: row.test_accuracy.unwrap_or(f64::NAN),
-                    seconds: row.seconds.unwrap_or(f64::NAN),
-                }),
+                _ => {
+                    let (loss, accuracy) = if row.valid_accuracy.is_some() {
+                        history.eval_split = EvalSplit::Validation;
+                        (row.valid_loss, row.valid_accuracy)
+                    } else {
+                        (row.test_loss, row.test_accuracy)
+                    };
+                    history.epochs.push(EpochRecord {
+                        epoch: row.epoch,
+                        train_loss: row.train_loss.unwrap_or(f64::NAN),
+                        train_accuracy: row.train_accuracy.unwrap_or(f64::NAN),
+                        eval_loss: loss.unwrap_or(f64::NAN),
+                        eval_accuracy: accuracy.unwrap_or(f64::NAN),
+                        seconds: row.seconds.unwrap_or(f64::NAN),
+                    })
+                }
             }
         }
         Ok(history)
@@ -113,7 +171,14 @@ mod tests {
 
     #[test]
     fn csv_round_trip_and_truncate() {
+        for eval_split in [EvalSplit::Test, EvalSplit::Validation] {
+            round_trip_and_truncate(eval_split);
+        }
+    }
+
+    fn round_trip_and_truncate(eval_split: EvalSplit) {
         let mut history = History {
+            eval_split,
             costs: vec![
                 CostPoint {
                     epoch: 1,
@@ -131,8 +196,8 @@ mod tests {
                     epoch,
                     train_loss: 0.3,
                     train_accuracy: 91.0,
-                    test_loss: 0.2,
-                    test_accuracy: 94.5,
+                    eval_loss: 0.2,
+                    eval_accuracy: 94.5 + epoch as f64,
                     seconds: 1.5,
                 })
                 .collect(),
@@ -141,6 +206,7 @@ mod tests {
         let path = dir.path().join("metrics.csv");
         history.save_csv(&path).unwrap();
         assert_eq!(History::load_csv(&path).unwrap(), history);
+        assert_eq!(history.best_epoch().unwrap().epoch, 2);
         history.truncate_to(1);
         assert_eq!(history.costs.len(), 1);
         assert_eq!(history.epochs.len(), 1);

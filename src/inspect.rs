@@ -172,9 +172,10 @@ pub fn describe(target: &Path) -> Result<String> {
                     .iter()
                     .find(|e| e.epoch == epoch)
                     .map_or(String::new(), |e| {
+                        let split = history.eval_split.name();
                         format!(
-                            "  train loss {:.4}  test loss {:.4}  test acc {:.2}%",
-                            e.train_loss, e.test_loss, e.test_accuracy
+                            "  train loss {:.4}  {split} loss {:.4}  {split} acc {:.2}%",
+                            e.train_loss, e.eval_loss, e.eval_accuracy
                         )
                     });
             let _ = writeln!(out, "  epoch {epoch:>3}  [{}]{figures}", parts.join(", "));

@@ -22,6 +22,8 @@ pub mod report;
 pub mod run;
 pub mod run_dir;
 pub mod saved;
+pub mod schedule;
+pub mod selection;
 pub mod state_dict;
 pub mod train;
 pub mod weights;

@@ -4,7 +4,7 @@
 
 use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, Relu, Sigmoid, Tanh};
+use burn::nn::{Dropout, DropoutConfig, Linear, Relu, Sigmoid, Tanh};
 use burn::prelude::*;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use rand::SeedableRng;
@@ -71,6 +71,8 @@ pub struct Mlp {
     /// Hidden layers then the output layer; weights are `[in, out]`.
     pub layers: Vec<Linear>,
     pub activation: Activation,
+    /// After every hidden activation; active only on an autodiff device (training).
+    pub dropout: Dropout,
     /// The assignment's λ: the training loss adds (λ/2m)·Σ‖W‖² over weights only.
     #[module(skip)]
     pub l2: f64,
@@ -82,6 +84,7 @@ pub struct MlpSpec {
     pub layer_sizes: Vec<usize>,
     pub activation: ActivationKind,
     pub init: InitKind,
+    pub dropout: f64,
     pub l2: f64,
 }
 
@@ -92,6 +95,7 @@ impl MlpSpec {
             layer_sizes: config.layer_sizes(),
             activation: config.model.activation,
             init: config.model.init,
+            dropout: config.model.dropout,
             l2: config.optimizer.l2,
         }
     }
@@ -111,6 +115,7 @@ impl MlpSpec {
         Mlp {
             layers,
             activation: Activation::new(self.activation),
+            dropout: DropoutConfig::new(self.dropout).init(),
             l2: self.l2,
         }
     }
@@ -137,6 +142,7 @@ impl Mlp {
         Mlp {
             layers,
             activation: Activation::new(activation),
+            dropout: DropoutConfig::new(0.0).init(),
             l2: 0.0,
         }
     }
@@ -187,14 +193,15 @@ impl Mlp {
         #[cfg(feature = "flex")]
         if fused::is_flex(&images.device()) {
             let act = self.activation.fused();
-            let x = hidden
-                .iter()
-                .fold(images, |x, layer| fused::linear_layer(x, layer, act));
+            let x = hidden.iter().fold(images, |x, layer| {
+                self.dropout.forward(fused::linear_layer(x, layer, act))
+            });
             return fused::linear_layer(x, output, Act::Identity);
         }
-        let x = hidden
-            .iter()
-            .fold(images, |x, layer| self.activation.forward(layer.forward(x)));
+        let x = hidden.iter().fold(images, |x, layer| {
+            self.dropout
+                .forward(self.activation.forward(layer.forward(x)))
+        });
         output.forward(x)
     }
 

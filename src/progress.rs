@@ -11,12 +11,14 @@ use burn::train::renderer::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::history::{CostPoint, EpochRecord};
+use crate::history::{CostPoint, EpochRecord, EvalSplit};
 use crate::record::Recorder;
 
 /// What the console shows.
 struct Console {
     total_epochs: usize,
+    /// "test" or "valid", for the epoch lines.
+    eval_label: &'static str,
     bar: ProgressBar,
 }
 
@@ -47,14 +49,15 @@ impl Console {
 
     fn epoch(&self, e: &EpochRecord) {
         self.say(format!(
-            "epoch {:>2}/{}  train loss {:.4}  train acc {:6.2}%  test loss {:.4}  test acc {:6.2}%  ({:.1} s)",
+            "epoch {:>2}/{}  train loss {:.4}  train acc {:6.2}%  {label} loss {:.4}  {label} acc {:6.2}%  ({:.1} s)",
             e.epoch,
             self.total_epochs,
             e.train_loss,
             e.train_accuracy,
-            e.test_loss,
-            e.test_accuracy,
-            e.seconds
+            e.eval_loss,
+            e.eval_accuracy,
+            e.seconds,
+            label = self.eval_label
         ));
     }
 }
@@ -68,11 +71,15 @@ pub struct LearnerRenderer {
 }
 
 impl LearnerRenderer {
-    pub fn new(recorder: Recorder) -> Self {
+    pub fn new(recorder: Recorder, eval_split: EvalSplit) -> Self {
         Self {
             recorder,
             console: Console {
                 total_epochs: 0,
+                eval_label: match eval_split {
+                    EvalSplit::Test => "test",
+                    EvalSplit::Validation => "valid",
+                },
                 bar: ProgressBar::hidden(),
             },
             in_train_split: true,

@@ -53,8 +53,8 @@ pub type SharedRecording = Arc<Mutex<Recording>>;
 struct EpochValues {
     train_loss: f64,
     train_accuracy: f64,
-    test_loss: f64,
-    test_accuracy: f64,
+    eval_loss: f64,
+    eval_accuracy: f64,
 }
 
 pub struct Recorder {
@@ -102,7 +102,7 @@ impl Recorder {
         self.epoch = epoch;
     }
 
-    /// A metric value of the training (`train`) or test split.
+    /// A metric value of the training (`train`) or evaluation split.
     pub fn metric(&mut self, state: MetricState, train: bool) {
         let MetricState::Numeric(entry, Some(value)) = state else {
             return;
@@ -124,8 +124,8 @@ impl Recorder {
             }
             ("Loss", true, true) => self.values.train_loss = value,
             ("Accuracy", true, true) => self.values.train_accuracy = value,
-            ("Loss", false, true) => self.values.test_loss = value,
-            ("Accuracy", false, true) => self.values.test_accuracy = value,
+            ("Loss", false, true) => self.values.eval_loss = value,
+            ("Accuracy", false, true) => self.values.eval_accuracy = value,
             _ => {}
         }
     }
@@ -165,7 +165,7 @@ impl Recorder {
         Some(point)
     }
 
-    /// The epoch is over (training and test pass): its record, also saved to
+    /// The epoch is over (training and evaluation pass): its record, also saved to
     /// metrics.csv; `Err` says why saving failed.
     pub fn end_epoch(&mut self) -> (EpochRecord, anyhow::Result<()>) {
         let values = std::mem::take(&mut self.values);
@@ -173,8 +173,8 @@ impl Recorder {
             epoch: self.epoch,
             train_loss: values.train_loss,
             train_accuracy: values.train_accuracy,
-            test_loss: values.test_loss,
-            test_accuracy: values.test_accuracy,
+            eval_loss: values.eval_loss,
+            eval_accuracy: values.eval_accuracy,
             seconds: self.epoch_started.elapsed().as_secs_f64(),
         };
         let mut recording = self.recording.lock().expect("recording lock");

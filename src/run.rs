@@ -14,10 +14,10 @@ use crate::config::ExperimentConfig;
 use crate::data::{self, CLASSES, Checksums, Missing, Mnist};
 use crate::eval::{Evaluation, evaluate};
 use crate::fsutil::write_atomic;
-use crate::history::History;
+use crate::history::{EvalSplit, History};
 use crate::report::{ClassificationReport, ConfusionMatrix, RunReport};
 use crate::run_dir::RunDir;
-use crate::train::{Outcome, train};
+use crate::train::{Outcome, TrainingData, train};
 use crate::weights::save_pytorch_safetensors;
 
 /// `summary.json`: the run's config and headline figures, with its reports.
@@ -100,14 +100,16 @@ pub fn run_experiment(
         Missing::Fetch,
         Checksums::verify_if(config.data.verify),
     )?;
-    if config.training.batch_size > mnist.train.len() {
+    let held_out = config.data.validation;
+    if held_out + config.training.batch_size > mnist.train.len() {
         bail!(
-            "[training] batch_size = {} is larger than the {} training images in {}: use a smaller batch",
+            "[training] batch_size = {} and [data] validation = {held_out} need more than the {} training images in {}: use a smaller batch or validation split",
             config.training.batch_size,
             mnist.train.len(),
             data_dir.display()
         );
     }
+    let data = TrainingData::new(config, &mnist);
     if resume.is_none() {
         recreate(&dir)?;
     }
@@ -116,7 +118,7 @@ pub fn run_experiment(
     let device = backend.device();
     device.seed(config.experiment.seed);
 
-    let trained = train(config, &mnist, &device, &dir, resume, interrupter)?;
+    let trained = train(config, &data, &device, &dir, resume, interrupter)?;
     let kept = || {
         dir.checkpoint_epochs()
             .last()
@@ -133,7 +135,10 @@ pub fn run_experiment(
         ),
     }
 
-    let train_eval = evaluate(&trained.model, &mnist.train, &device);
+    let train_eval = evaluate(&trained.model, &data.train, &device);
+    let validation_eval = (data.eval_split == EvalSplit::Validation)
+        .then(|| evaluate(&trained.model, &data.eval, &device));
+    // The test set's one look, when the epochs looked at validation images.
     let test_eval = evaluate(&trained.model, &mnist.test, &device);
     let test_confusion = ConfusionMatrix::new(&test_eval.labels, &test_eval.predictions, CLASSES);
     let summary = Summary {
@@ -144,10 +149,10 @@ pub fn run_experiment(
         test_accuracy: test_eval.accuracy,
         train_loss: train_eval.loss,
         test_loss: test_eval.loss,
-        validation_accuracy: None,
-        validation_loss: None,
+        validation_accuracy: validation_eval.as_ref().map(|e| e.accuracy),
+        validation_loss: validation_eval.as_ref().map(|e| e.loss),
         epochs_trained: trained.history.epochs.len(),
-        kept_epoch: trained.history.epochs.len(),
+        kept_epoch: trained.kept_epoch,
         train_seconds: trained.history.epochs.iter().map(|e| e.seconds).sum(),
         classification_report: ClassificationReport::from_confusion(&test_confusion),
         train_classification_report: ClassificationReport::from_predictions(
@@ -161,7 +166,7 @@ pub fn run_experiment(
             "activation".to_string(),
             config.model.activation.to_string(),
         ),
-        ("epoch".to_string(), config.training.epochs.to_string()),
+        ("epoch".to_string(), trained.kept_epoch.to_string()),
         (
             "test_accuracy".to_string(),
             format!("{:.4}", test_eval.accuracy),
@@ -175,7 +180,7 @@ pub fn run_experiment(
     RunReport {
         summary: &summary,
         history: &trained.history,
-        train_split: &mnist.train,
+        train_split: &data.train,
         test_split: &mnist.test,
         test_predictions: &test_eval.predictions,
         test_confusion: &test_confusion,

@@ -1,6 +1,7 @@
-//! Training with burn-train's Learner: SGD or Adam over the MNIST training set,
-//! the test set as the Learner's validation split (as the assignment's
-//! `test_loop`), Burn's atomic checkpoints every epoch, and resume from the last one.
+//! Training with burn-train's Learner: the configured optimizer and schedule over
+//! the training images, evaluated every epoch on the test set (as the assignment's
+//! `test_loop`) or on held-out validation images, Burn's atomic checkpoints every
+//! epoch, resume from the last one, and early stopping on the best.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,16 +14,19 @@ use burn::train::logger::InMemoryMetricLogger;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
 
+use crate::checkpoint::load_model;
 use crate::config::{ExperimentConfig, OptimizerKind};
-use crate::data::{Mnist, MnistBatcher, MnistLoader};
+use crate::data::{Augment, Digits, Mnist, MnistBatcher, MnistLoader};
 use crate::eval::EVAL_BATCH;
 #[cfg(feature = "flex")]
 use crate::fused::{self, FusedAdam, FusedSgd};
-use crate::history::History;
+use crate::history::{EvalSplit, History};
 use crate::model::{Mlp, MlpSpec};
 use crate::progress::LearnerRenderer;
 use crate::record::{Divergence, Recorder, Recording};
 use crate::run_dir::RunDir;
+use crate::schedule::scheduler;
+use crate::selection::KeepBest;
 
 /// How a training call ended.
 pub enum Outcome {
@@ -36,6 +40,8 @@ pub struct Trained {
     /// The final weights, without autodiff.
     pub model: Mlp,
     pub history: History,
+    /// The epoch whose weights `model` holds.
+    pub kept_epoch: usize,
     pub outcome: Outcome,
 }
 
@@ -82,23 +88,56 @@ pub fn optimizer(config: &ExperimentConfig, device: &Device) -> ModuleOptimizer 
     }
 }
 
-/// Batches of the training set, reshuffled every epoch from the experiment's seed;
-/// `completed_epochs` already trained (a resumed run) are skipped.
+/// Batches of the training images, reshuffled every epoch from the experiment's
+/// seed and distorted as `[augment]` says; `completed_epochs` already trained (a
+/// resumed run) are skipped.
 pub fn train_loader(
     config: &ExperimentConfig,
-    data: &Mnist,
+    train: &Digits,
     completed_epochs: usize,
     device: &Device,
 ) -> MnistLoader {
-    let loader = MnistLoader::in_order(
-        MnistBatcher::new(data.train.clone()),
+    let seed = config.experiment.seed;
+    let mut loader = MnistLoader::in_order(
+        MnistBatcher::new(train.clone()),
         config.training.batch_size,
         device,
     );
     if config.training.shuffle {
-        loader.shuffled(config.experiment.seed, completed_epochs)
-    } else {
-        loader
+        loader = loader.shuffled(seed, completed_epochs);
+    }
+    if let Some(augment) = Augment::from_config(&config.augment) {
+        loader = loader.augmented(augment, seed);
+    }
+    loader
+}
+
+/// The images a run trains on, and those it evaluates after every epoch: the
+/// test set (the assignment's way), or the validation images held out of training.
+pub struct TrainingData {
+    pub train: Digits,
+    pub eval: Digits,
+    pub eval_split: EvalSplit,
+}
+
+impl TrainingData {
+    /// Holds out `[data] validation` training images when asked.
+    pub fn new(config: &ExperimentConfig, mnist: &Mnist) -> Self {
+        match config.data.validation {
+            0 => Self {
+                train: mnist.train.clone(),
+                eval: mnist.test.clone(),
+                eval_split: EvalSplit::Test,
+            },
+            held_out => {
+                let (train, eval) = mnist.train.hold_out(held_out, config.experiment.seed);
+                Self {
+                    train,
+                    eval,
+                    eval_split: EvalSplit::Validation,
+                }
+            }
+        }
     }
 }
 
@@ -106,7 +145,7 @@ pub fn train_loader(
 /// continue from, with the history the earlier run recorded up to it.
 pub fn train(
     config: &ExperimentConfig,
-    data: &Mnist,
+    data: &TrainingData,
     device: &Device,
     run: &RunDir,
     resume: Option<(usize, History)>,
@@ -116,15 +155,17 @@ pub fn train(
     // Built on the autodiff device: forking a plain-device model would drop its gradients.
     let model =
         MlpSpec::from_config(config).init(config.experiment.seed, &device.clone().autodiff());
+    let batches_per_epoch = data.train.len().div_ceil(t.batch_size);
     let learner = Learner::new(
         model,
         optimizer(config, device),
-        config.optimizer.learning_rate,
+        scheduler(config, batches_per_epoch)?,
     );
-    let (start_epoch, history) = resume.unwrap_or((0, History::default()));
-    let train_loader = Arc::new(train_loader(config, data, start_epoch, device));
-    let test_loader = Arc::new(MnistLoader::in_order(
-        MnistBatcher::new(data.test.clone()),
+    let (start_epoch, mut history) = resume.unwrap_or_default();
+    history.eval_split = data.eval_split;
+    let train_loader = Arc::new(train_loader(config, &data.train, start_epoch, device));
+    let eval_loader = Arc::new(MnistLoader::in_order(
+        MnistBatcher::new(data.eval.clone()),
         EVAL_BATCH,
         device,
     ));
@@ -138,20 +179,28 @@ pub fn train(
         t.log_interval,
         interrupter.clone(),
     );
+    let keep_best =
+        (t.early_stopping > 0).then(|| KeepBest::new(recording.clone(), t.early_stopping));
     let stop = interrupter.clone();
+    let eval_split = data.eval_split;
     // Built inside: SupervisedTraining cannot move between threads.
     let (model, error, interrupted) = crate::backend::on_training_thread(move || {
-        let mut training = SupervisedTraining::new(&run.root, train_loader, test_loader)
+        let mut training = SupervisedTraining::new(&run.root, train_loader, eval_loader)
             .metrics((AccuracyMetric::new(), LossMetric::new()))
             // metrics.csv is the run's one record of its metrics: no experiment.log, and
             // metrics kept in memory rather than Burn's train/ and valid/ log folders.
             .with_application_logger(None)
             .with_metric_logger(InMemoryMetricLogger::new())
             .with_default_checkpointers()
-            .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
             .with_interrupter(stop)
-            .renderer(Box::new(LearnerRenderer::new(recorder)))
+            .renderer(Box::new(LearnerRenderer::new(recorder, eval_split)))
             .num_epochs(t.epochs);
+        training = match keep_best {
+            Some(keep_best) => training
+                .with_checkpointing_strategy(keep_best.clone())
+                .early_stopping(keep_best),
+            None => training.with_checkpointing_strategy(KeepLastNCheckpoints::new(2)),
+        };
         if start_epoch > 0 {
             training = training.checkpoint(start_epoch);
         }
@@ -170,9 +219,21 @@ pub fn train(
         (None, true) => Outcome::Interrupted,
         (None, false) => Outcome::Completed,
     };
+    // With early stopping the run ends on the best epoch's weights, not the last.
+    let last_epoch = history.epochs.last().map_or(0, |record| record.epoch);
+    let kept_epoch = match history.best_epoch() {
+        Some(best) if t.early_stopping > 0 => best.epoch,
+        _ => last_epoch,
+    };
+    let model = if kept_epoch != last_epoch && matches!(outcome, Outcome::Completed) {
+        load_model(run, kept_epoch, model)?
+    } else {
+        model
+    };
     Ok(Trained {
         model,
         history,
+        kept_epoch,
         outcome,
     })
 }

@@ -754,3 +754,80 @@ fn same_config_and_seed_give_bit_identical_weights_and_metrics() {
     );
     assert_ne!(tensors(&a), tensors(&c), "the seed must matter");
 }
+
+/// A run with a validation split, early stopping, dropout, augmentation, momentum
+/// and a cosine schedule: the epochs are judged on validation images, the test set
+/// once at the end, and the weights kept are exactly the best epoch's checkpoint.
+#[test]
+fn validation_run_keeps_the_best_epoch_and_reports_both_splits() {
+    use mnist_mlp::model::MlpSpec;
+    use mnist_mlp::run_dir::RunDir;
+
+    let project = Project::new();
+    let config = project.write_config("tiny.toml", "");
+    let sets = [
+        "data.validation=30",
+        "training.epochs=40",
+        "training.early_stopping=2",
+        "model.dropout=0.2",
+        "augment.translate=1",
+        "optimizer.momentum=0.9",
+        "optimizer.nesterov=true",
+        "optimizer.learning_rate=0.05",
+        "schedule.kind=cosine",
+        "schedule.warmup_epochs=1",
+    ];
+    let mut args = vec!["train", config.to_str().unwrap()];
+    for set in &sets {
+        args.extend(["--set", set]);
+    }
+    let stdout = assert_success(&project.run(&args));
+    assert!(stdout.contains("valid acc"), "{stdout}");
+
+    let run = RunDir::at(project.run_dir());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.summary()).unwrap()).unwrap();
+    let (trained, kept) = (
+        summary["epochs_trained"].as_u64().unwrap() as usize,
+        summary["kept_epoch"].as_u64().unwrap() as usize,
+    );
+    assert!(trained < 40, "early stopping never stopped the run");
+    assert_eq!(kept + 2, trained, "patience 2: two epochs past the best");
+    let history = run.history().unwrap();
+    assert_eq!(history.eval_split.name(), "validation");
+    let best = history.best_epoch().unwrap();
+    assert_eq!(best.epoch, kept);
+    // The kept weights' own validation accuracy is the one the Learner saw that epoch.
+    let validation = summary["validation_accuracy"].as_f64().unwrap();
+    assert!(
+        (validation - best.eval_accuracy).abs() < 1e-9,
+        "{validation} vs {}",
+        best.eval_accuracy
+    );
+    assert!(summary["test_accuracy"].as_f64().is_some());
+    // The test set is not evaluated per epoch: its columns stay empty.
+    let metrics = std::fs::read_to_string(run.metrics()).unwrap();
+    let epoch_rows: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("epoch,"))
+        .collect();
+    assert_eq!(epoch_rows.len(), trained);
+    assert!(
+        epoch_rows.iter().all(|row| row.contains(",,,")),
+        "{metrics}"
+    );
+
+    // model.safetensors holds exactly the kept epoch's checkpoint.
+    let device = mnist_mlp::backend::BackendKind::default_compiled().device();
+    let parsed = mnist_mlp::config::ExperimentConfig::load(&run.config(), &[]).unwrap();
+    let fresh = MlpSpec::from_config(&parsed).init(99, &device);
+    let from_checkpoint = mnist_mlp::checkpoint::load_model(&run, kept, fresh).unwrap();
+    let saved = mnist_mlp::saved::load(&run.root, None, &device)
+        .unwrap()
+        .model;
+    for (a, b) in from_checkpoint.layers.iter().zip(&saved.layers) {
+        assert_eq!(a.weight.val().into_data(), b.weight.val().into_data());
+    }
+    let report = std::fs::read_to_string(run.report()).unwrap();
+    assert!(report.contains("validation acc"), "{report}");
+}

@@ -10,6 +10,7 @@ fn spec(layer_sizes: Vec<usize>, init: InitKind, l2: f64) -> MlpSpec {
         layer_sizes,
         activation: ActivationKind::Relu,
         init,
+        dropout: 0.0,
         l2,
     }
 }
@@ -123,4 +124,30 @@ fn tanh_activation_matches_the_definition() {
             x.tanh()
         );
     }
+}
+
+#[test]
+fn dropout_zeroes_and_rescales_while_training_and_is_off_in_evaluation() {
+    let device = mnist_mlp::backend::BackendKind::default_compiled().device();
+    device.seed(3);
+    let with_dropout = MlpSpec {
+        dropout: 0.5,
+        ..spec(vec![784, 400, 10], InitKind::XavierUniform, 0.0)
+    };
+    let plain = spec(vec![784, 400, 10], InitKind::XavierUniform, 0.0);
+    let images = Tensor::<2>::ones([4, 784], &device).mul_scalar(0.1);
+    // Evaluation (no autodiff): the whole network, exactly as without dropout.
+    let evaluated = values(with_dropout.init(1, &device).forward(images.clone()));
+    assert_eq!(
+        evaluated,
+        values(plain.init(1, &device).forward(images.clone()))
+    );
+    // Training: each hidden unit kept with probability 1/2 and doubled, so the
+    // output changes, and two passes draw different masks.
+    let training = with_dropout.init(1, &device.clone().autodiff());
+    let images = Tensor::<2>::from_data(images.into_data(), &device.clone().autodiff());
+    let first = values(training.forward(images.clone()));
+    let second = values(training.forward(images));
+    assert_ne!(first, evaluated);
+    assert_ne!(first, second);
 }

@@ -56,10 +56,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         s.classification_report.to_text()
     );
     println!("Accuracy on the train data is: {:.2}%", s.train_accuracy);
+    if let Some(validation) = s.validation_accuracy {
+        println!("Accuracy on the validation data is: {validation:.2}%");
+    }
     println!("Accuracy on the test data is:  {:.2}%", s.test_accuracy);
+    let kept = if s.kept_epoch == s.epochs_trained {
+        String::new()
+    } else {
+        format!(" (early stopping kept epoch {})", s.kept_epoch)
+    };
     println!(
-        "Trained {} epochs in {:.1} s on {}; run files in {}",
-        s.config.training.epochs,
+        "Trained {} epochs{kept} in {:.1} s on {}; run files in {}",
+        s.epochs_trained,
         s.train_seconds,
         s.backend,
         finished.dir.root.display()

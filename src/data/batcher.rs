@@ -1,9 +1,10 @@
 //! Batches as tensors: images gathered by index from a split's shared `u8`
-//! buffer into one `f32` tensor, with their labels.
+//! buffer into one `f32` tensor (distorted, for augmented training), with their labels.
 
 use burn::prelude::*;
+use rand::rngs::StdRng;
 
-use super::{Digits, IMAGE_PIXELS};
+use super::{Augment, Digits, IMAGE_PIXELS};
 
 #[derive(Debug, Clone)]
 pub struct MnistBatch {
@@ -35,15 +36,37 @@ impl MnistBatcher {
 
     /// Gathers the images and labels at `indices` into tensors on `device`.
     pub fn gather(&self, indices: &[usize], device: &Device) -> MnistBatch {
+        self.build(indices, device, |index, out| {
+            for (scaled, &pixel) in out.iter_mut().zip(self.split.image(index)) {
+                *scaled = f32::from(pixel) / 255.0;
+            }
+        })
+    }
+
+    /// As [`Self::gather`], each image distorted by `augment` as `rng` draws.
+    pub fn gather_distorted(
+        &self,
+        indices: &[usize],
+        augment: &Augment,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> MnistBatch {
+        self.build(indices, device, |index, out| {
+            augment.apply(self.split.image(index), rng, out)
+        })
+    }
+
+    /// The batch whose image k `pixels_of(indices[k], row k)` writes.
+    fn build(
+        &self,
+        indices: &[usize],
+        device: &Device,
+        mut pixels_of: impl FnMut(usize, &mut [f32]),
+    ) -> MnistBatch {
         let batch = indices.len();
-        let mut pixels = Vec::with_capacity(batch * IMAGE_PIXELS);
-        for &index in indices {
-            pixels.extend(
-                self.split
-                    .image(index)
-                    .iter()
-                    .map(|&p| f32::from(p) / 255.0),
-            );
+        let mut pixels = vec![0f32; batch * IMAGE_PIXELS];
+        for (&index, row) in indices.iter().zip(pixels.chunks_exact_mut(IMAGE_PIXELS)) {
+            pixels_of(index, row);
         }
         let labels: Vec<i64> = indices
             .iter()

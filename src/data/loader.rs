@@ -19,7 +19,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{MnistBatch, MnistBatcher};
+use super::{Augment, MnistBatch, MnistBatcher};
+
+/// Keeps the distortions' streams apart from the shuffles' for the same seed.
+const AUGMENT_SALT: u64 = 0xA06_3E47;
 
 /// Batches of a split in a fixed order, or in an order reshuffled every epoch.
 #[derive(Clone)]
@@ -30,6 +33,8 @@ pub struct MnistLoader {
     batch_size: usize,
     /// `Some(seed)`: epoch k's order is drawn from `(seed, k)` alone.
     shuffle_seed: Option<u64>,
+    /// Distortions for training batches, drawn from `(seed, epoch, batch)` alone.
+    augment: Option<(Augment, u64)>,
     /// The epoch the next `iter()` serves, counted from 0; shared by the copies
     /// the Learner makes with `to_device`.
     next_epoch: Arc<AtomicUsize>,
@@ -45,6 +50,7 @@ impl MnistLoader {
             images,
             batch_size,
             shuffle_seed: None,
+            augment: None,
             next_epoch: Arc::new(AtomicUsize::new(0)),
             device: device.clone(),
         }
@@ -60,23 +66,37 @@ impl MnistLoader {
         }
     }
 
+    /// Distorts every image it serves with `augment`, drawn from `seed`.
+    pub fn augmented(self, augment: Augment, seed: u64) -> Self {
+        Self {
+            augment: Some((augment, seed)),
+            ..self
+        }
+    }
+
     /// The image order of epoch `epoch` (from 0).
     pub fn order(&self, epoch: usize) -> Vec<usize> {
         let mut order: Vec<usize> = self.images.clone().collect();
         if let Some(seed) = self.shuffle_seed {
-            // A distinct, well-mixed stream per epoch: StdRng expands the u64 through PCG32.
-            let stream = seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            order.shuffle(&mut StdRng::seed_from_u64(stream));
+            order.shuffle(&mut StdRng::seed_from_u64(stream(seed, epoch as u64 + 1)));
         }
         order
     }
 }
+
+/// A distinct, well-mixed stream per `(seed, index)`: StdRng expands the u64 through PCG32.
+fn stream(seed: u64, index: u64) -> u64 {
+    seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl MnistLoader {}
 
 impl DataLoader<MnistBatch> for MnistLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<MnistBatch> + 'a> {
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
         Box::new(EpochIterator {
             loader: self,
+            epoch,
             order: self.order(epoch),
             served: 0,
         })
@@ -105,6 +125,7 @@ impl DataLoader<MnistBatch> for MnistLoader {
 /// One pass: consecutive `batch_size` runs of the epoch's order (the last may be short).
 struct EpochIterator<'a> {
     loader: &'a MnistLoader,
+    epoch: usize,
     order: Vec<usize>,
     served: usize,
 }
@@ -117,10 +138,18 @@ impl Iterator for EpochIterator<'_> {
             return None;
         }
         let end = (self.served + self.loader.batch_size).min(self.order.len());
-        let batch = self
-            .loader
-            .batcher
-            .gather(&self.order[self.served..end], &self.loader.device);
+        let (indices, device) = (&self.order[self.served..end], &self.loader.device);
+        let batch = match &self.loader.augment {
+            Some((augment, seed)) => {
+                // Batch b of epoch e: stream (e·2³² + b) of the seed, whatever ran before.
+                let batch_number = (self.served / self.loader.batch_size) as u64;
+                let index = (self.epoch as u64) << 32 | batch_number;
+                let mut rng = StdRng::seed_from_u64(stream(seed ^ AUGMENT_SALT, index));
+                let batcher = &self.loader.batcher;
+                batcher.gather_distorted(indices, augment, &mut rng, device)
+            }
+            None => self.loader.batcher.gather(indices, device),
+        };
         self.served = end;
         Some(Ok(batch))
     }

@@ -3,6 +3,7 @@
 //! Images stay `u8` in memory (47 MB for the training set) and are scaled to
 //! [0, 1] only when a batch is built.
 
+mod augment;
 mod batcher;
 mod fetch;
 pub mod idx;
@@ -12,8 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
+pub use augment::Augment;
 pub use batcher::{MnistBatch, MnistBatcher};
 pub use fetch::{FetchReport, fetch_missing};
 pub use loader::MnistLoader;
@@ -81,12 +86,133 @@ impl Digits {
     pub fn image(&self, index: usize) -> &[u8] {
         &self.images[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
     }
+
+    /// Splits off `count` images for validation, stratified by digit: each digit gives
+    /// its share of `count` (the largest remainders settle the rounding), drawn at
+    /// random from `seed`. Returns (kept, held out), each in the split's own order.
+    pub fn hold_out(&self, count: usize, seed: u64) -> (Digits, Digits) {
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); CLASSES];
+        for (index, &label) in self.labels.iter().enumerate() {
+            by_class[usize::from(label)].push(index);
+        }
+        let total = self.len();
+        let exact: Vec<f64> = by_class
+            .iter()
+            .map(|members| (count * members.len()) as f64 / total as f64)
+            .collect();
+        let mut quota: Vec<usize> = exact.iter().map(|&share| share.floor() as usize).collect();
+        let mut by_remainder: Vec<usize> = (0..CLASSES).collect();
+        by_remainder.sort_by(|&a, &b| {
+            let remainder = |c: usize| exact[c] - quota[c] as f64;
+            remainder(b).total_cmp(&remainder(a)).then(a.cmp(&b))
+        });
+        let short = count - quota.iter().sum::<usize>();
+        for &class in by_remainder.iter().take(short) {
+            quota[class] += 1;
+        }
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F_5A11_DA7A);
+        let mut held_out: Vec<usize> = by_class
+            .iter_mut()
+            .zip(quota)
+            .flat_map(|(members, take)| {
+                members.shuffle(&mut rng);
+                members[..take].to_vec()
+            })
+            .collect();
+        held_out.sort_unstable();
+        let mut is_held = vec![false; total];
+        for &index in &held_out {
+            is_held[index] = true;
+        }
+        let kept: Vec<usize> = (0..total).filter(|&index| !is_held[index]).collect();
+        (self.select(&kept), self.select(&held_out))
+    }
+
+    /// The images at `indices`, in that order.
+    fn select(&self, indices: &[usize]) -> Digits {
+        Digits {
+            images: indices
+                .iter()
+                .flat_map(|&index| self.image(index).iter().copied())
+                .collect(),
+            labels: indices.iter().map(|&index| self.labels[index]).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Mnist {
     pub train: Digits,
     pub test: Digits,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 850 images: digit d has 40 + 10·d of them; image i's first two pixels spell i.
+    fn uneven() -> Digits {
+        let labels: Vec<u8> = (0..10u8)
+            .flat_map(|d| std::iter::repeat_n(d, 40 + 10 * usize::from(d)))
+            .collect();
+        let images = (0..labels.len())
+            .flat_map(|i| {
+                let mut pixels = vec![0u8; IMAGE_PIXELS];
+                (pixels[0], pixels[1]) = ((i >> 8) as u8, i as u8);
+                pixels
+            })
+            .collect();
+        Digits {
+            images,
+            labels: labels.into(),
+        }
+    }
+
+    fn ids(digits: &Digits) -> Vec<usize> {
+        (0..digits.len())
+            .map(|i| usize::from(digits.image(i)[0]) << 8 | usize::from(digits.image(i)[1]))
+            .collect()
+    }
+
+    fn tally(digits: &Digits) -> Vec<usize> {
+        let mut counts = vec![0; CLASSES];
+        for &label in digits.labels.iter() {
+            counts[usize::from(label)] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn hold_out_is_stratified_seeded_and_disjoint() {
+        let all = uneven();
+        let (kept, held) = all.hold_out(100, 7);
+        assert_eq!((kept.len(), held.len()), (750, 100));
+        // Digit d is (40 + 10d)/850 of the data: exactly its share of 100, rounded.
+        let expected: Vec<usize> = (0..10)
+            .map(|d| ((40.0 + 10.0 * d as f64) / 8.5).round() as usize)
+            .collect();
+        assert_eq!(tally(&held), expected);
+        // Every image lands on exactly one side, with its own label.
+        let (kept_ids, held_ids) = (ids(&kept), ids(&held));
+        let mut every: Vec<usize> = kept_ids.iter().chain(&held_ids).copied().collect();
+        every.sort_unstable();
+        assert_eq!(every, (0..850).collect::<Vec<_>>());
+        for (digits, id_list) in [(&kept, &kept_ids), (&held, &held_ids)] {
+            for (position, &id) in id_list.iter().enumerate() {
+                assert_eq!(digits.labels[position], all.labels[id]);
+            }
+        }
+        assert_eq!(
+            all.hold_out(100, 7).1.images,
+            held.images,
+            "same seed, same split"
+        );
+        assert_ne!(
+            all.hold_out(100, 8).1.images,
+            held.images,
+            "another seed, another split"
+        );
+    }
 }
 
 /// What [`Mnist::load`] does about files absent from the folder.

@@ -1,5 +1,6 @@
 //! The assignment's conclusion as a command: every run's headline figures in one
-//! table, as text, Markdown and a test-accuracy-per-epoch chart.
+//! table, as text, Markdown and an accuracy-per-epoch chart (each run's
+//! per-epoch evaluation: the test set, or its validation split).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -57,20 +58,21 @@ pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>>
         .collect()
 }
 
-const HEADER: [&str; 10] = [
+const HEADER: [&str; 11] = [
     "experiment",
     "activation",
     "optimizer",
     "λ",
     "epochs",
     "train acc",
+    "valid acc",
     "test acc",
     "macro F1",
     "seconds",
     "backend",
 ];
 
-fn row(run: &ComparedRun) -> [String; 10] {
+fn row(run: &ComparedRun) -> [String; 11] {
     let s = &run.summary;
     let c = &s.config;
     [
@@ -78,8 +80,10 @@ fn row(run: &ComparedRun) -> [String; 10] {
         c.model.activation.to_string(),
         c.optimizer.name.to_string(),
         c.optimizer.l2.to_string(),
-        c.training.epochs.to_string(),
+        run.history.epochs.len().to_string(),
         format!("{:.2}%", s.train_accuracy),
+        s.validation_accuracy
+            .map_or("—".to_string(), |accuracy| format!("{accuracy:.2}%")),
         format!("{:.2}%", s.test_accuracy),
         format!("{:.4}", s.classification_report.macro_avg.f1),
         format!("{:.1}", s.train_seconds),
@@ -89,7 +93,7 @@ fn row(run: &ComparedRun) -> [String; 10] {
 
 /// The table aligned for a terminal.
 pub fn text_table(runs: &[ComparedRun]) -> String {
-    let rows: Vec<[String; 10]> = runs.iter().map(row).collect();
+    let rows: Vec<[String; 11]> = runs.iter().map(row).collect();
     let widths: Vec<usize> = (0..HEADER.len())
         .map(|c| {
             rows.iter()
@@ -135,24 +139,28 @@ pub fn write_comparison(artifacts: &Path, runs: &[ComparedRun]) -> Result<()> {
     let series: Vec<Series> = runs
         .iter()
         .map(|r| Series {
-            name: r.summary.config.experiment.name.clone(),
+            name: format!(
+                "{} ({})",
+                r.summary.config.experiment.name,
+                r.history.eval_split.name()
+            ),
             points: r
                 .history
                 .epochs
                 .iter()
-                .map(|e| (e.epoch as f64, e.test_accuracy))
+                .map(|e| (e.epoch as f64, e.eval_accuracy))
                 .collect(),
         })
         .collect();
     line_chart(
         &artifacts.join("comparison.png"),
-        "Test accuracy per epoch",
+        "Accuracy per epoch (test set, or validation split)",
         "epoch",
-        "test accuracy (%)",
+        "accuracy (%)",
         &series,
     )?;
     let md = format!(
-        "# Comparison\n\n{}\n![test accuracy per epoch](comparison.png)\n",
+        "# Comparison\n\n{}\n![accuracy per epoch](comparison.png)\n",
         markdown_table(runs)
     );
     write_atomic(&artifacts.join("comparison.md"), md.as_bytes())

@@ -11,6 +11,7 @@ use rand::seq::index::sample;
 
 use super::ConfusionMatrix;
 use super::plots::{Series, confusion_heatmap, digit_grid, line_chart};
+use crate::config::ScheduleSection;
 use crate::data::Digits;
 use crate::fsutil::write_atomic;
 use crate::history::{EpochRecord, History};
@@ -73,14 +74,14 @@ impl RunReport<'_> {
                 "mean cross-entropy",
                 "train",
                 |e| e.train_loss,
-                |e| e.test_loss,
+                |e| e.eval_loss,
             ),
             (
                 "accuracy",
                 "accuracy (%)",
                 "train (during the epoch)",
                 |e| e.train_accuracy,
-                |e| e.test_accuracy,
+                |e| e.eval_accuracy,
             ),
         ];
         for ((what, y_label, train_name, train, test), figure) in train_and_test
@@ -94,7 +95,7 @@ impl RunReport<'_> {
                     points: points(train),
                 },
                 Series {
-                    name: "test".into(),
+                    name: h.eval_split.name().into(),
                     points: points(test),
                 },
             ];
@@ -144,7 +145,7 @@ impl RunReport<'_> {
         );
         let hidden: Vec<String> = c.model.hidden.iter().map(|w| w.to_string()).collect();
         let _ = writeln!(md, "| setting | value |\n|---|---|");
-        for (key, value) in [
+        let mut settings = vec![
             ("layers", format!("784 → {} → 10", hidden.join(" → "))),
             ("activation", c.model.activation.to_string()),
             ("initialisation", format!("{:?}", c.model.init)),
@@ -155,23 +156,94 @@ impl RunReport<'_> {
             ("epochs", c.training.epochs.to_string()),
             ("seed", c.experiment.seed.to_string()),
             ("backend", s.backend.to_string()),
-        ] {
+        ];
+        // Beyond the assignment: only what this run switched on.
+        let extras = [
+            (
+                c.optimizer.momentum > 0.0,
+                "momentum",
+                format!(
+                    "{}{}",
+                    c.optimizer.momentum,
+                    if c.optimizer.nesterov {
+                        " (Nesterov)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            (
+                c.optimizer.weight_decay > 0.0,
+                "weight decay",
+                c.optimizer.weight_decay.to_string(),
+            ),
+            (
+                c.schedule != ScheduleSection::default(),
+                "schedule",
+                format!("{:?}", c.schedule),
+            ),
+            (
+                c.model.dropout > 0.0,
+                "dropout",
+                c.model.dropout.to_string(),
+            ),
+            (
+                c.augment.is_on(),
+                "augmentation",
+                format!(
+                    "shift ±{} px, rotate ±{}°, scale ±{}",
+                    c.augment.translate, c.augment.rotate, c.augment.scale
+                ),
+            ),
+            (
+                c.data.validation > 0,
+                "validation images",
+                c.data.validation.to_string(),
+            ),
+            (
+                c.training.early_stopping > 0,
+                "early stopping patience",
+                c.training.early_stopping.to_string(),
+            ),
+        ];
+        settings.extend(
+            extras
+                .into_iter()
+                .filter(|(on, ..)| *on)
+                .map(|(_, key, value)| (key, value)),
+        );
+        for (key, value) in settings {
             let _ = writeln!(md, "| {key} | {value} |");
         }
+        let validation = s.validation_accuracy.map_or(String::new(), |accuracy| {
+            format!(
+                "- Accuracy on the {} held-out validation images: **{accuracy:.2}%**\n",
+                c.data.validation
+            )
+        });
+        let kept = if s.kept_epoch == s.epochs_trained {
+            String::new()
+        } else {
+            format!(
+                "- Early stopping ended the run after epoch {} and kept the weights of epoch {}\n",
+                s.epochs_trained, s.kept_epoch
+            )
+        };
         let _ = write!(
             md,
-            "\n## Results\n\n- Accuracy on the train data: **{:.2}%**\n- Accuracy on the test data: **{:.2}%**\n- Training time: {:.1} s\n\n",
+            "\n## Results\n\n- Accuracy on the train data: **{:.2}%**\n{validation}- Accuracy on the test data: **{:.2}%**\n{kept}- Training time: {:.1} s\n\n",
             s.train_accuracy, s.test_accuracy, s.train_seconds
         );
+        let split = self.history.eval_split.name();
         let _ = writeln!(
             md,
-            "| epoch | train loss | train acc (%) | test loss | test acc (%) | seconds |\n|---|---|---|---|---|---|"
+            "| epoch | train loss | train acc (%) | {split} loss | {split} acc (%) | seconds |\n|---|---|---|---|---|---|"
         );
         for e in &self.history.epochs {
             let _ = writeln!(
                 md,
                 "| {} | {:.4} | {:.2} | {:.4} | {:.2} | {:.1} |",
-                e.epoch, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.seconds
+                e.epoch, e.train_loss, e.train_accuracy, e.eval_loss, e.eval_accuracy, e.seconds
             );
         }
         let _ = write!(
