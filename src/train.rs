@@ -67,7 +67,7 @@ pub fn optimizer(config: &ExperimentConfig, device: &Device) -> ModuleOptimizer 
     let _ = device; // only the flex build looks at it
     match o.name {
         OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum((o.momentum > 0.0).then(|| MomentumConfig {
+            .with_momentum((o.momentum > 0.0).then_some(MomentumConfig {
                 momentum: o.momentum,
                 // PyTorch's SGD: no dampening.
                 dampening: 0.0,

@@ -110,7 +110,7 @@ impl Digits {
         for &class in by_remainder.iter().take(short) {
             quota[class] += 1;
         }
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F_5A11_DA7A);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_F00D_5A11_DA7A);
         let mut held_out: Vec<usize> = by_class
             .iter_mut()
             .zip(quota)
