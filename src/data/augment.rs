@@ -40,6 +40,7 @@ impl Augment {
         };
         let (angle, size) = (draw(self.rotate), 1.0 + draw(self.scale));
         let (shift_x, shift_y) = (draw(self.translate), draw(self.translate));
+        let padded = Padded::new(image);
         // Each output pixel reads the source point that the inverse transform maps it to.
         let (sin, cos) = angle.sin_cos();
         let centre = (IMAGE_SIDE as f32 - 1.0) / 2.0;
@@ -48,27 +49,44 @@ impl Augment {
             let y = (index / IMAGE_SIDE) as f32 - centre - shift_y;
             let source_x = (cos * x + sin * y) / size + centre;
             let source_y = (-sin * x + cos * y) / size + centre;
-            *pixel = bilinear(image, source_x, source_y) / 255.0;
+            *pixel = padded.bilinear(source_x, source_y) / 255.0;
         }
     }
 }
 
-/// The image at a fractional position; outside it is background (0).
-fn bilinear(image: &[u8], x: f32, y: f32) -> f32 {
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let at = |col: f32, row: f32| -> f32 {
-        let inside =
-            (0.0..IMAGE_SIDE as f32).contains(&col) && (0.0..IMAGE_SIDE as f32).contains(&row);
-        if inside {
-            f32::from(image[row as usize * IMAGE_SIDE + col as usize])
-        } else {
-            0.0
+/// Side of the image with a border of background: one pixel before it and two after,
+/// so that every point clamped into [−1, 28] has its four neighbours inside.
+const PADDED_SIDE: usize = IMAGE_SIDE + 3;
+
+/// The image as `f32` inside a border of zeros, read without bounds branches.
+struct Padded([f32; PADDED_SIDE * PADDED_SIDE]);
+
+impl Padded {
+    fn new(image: &[u8]) -> Self {
+        let mut padded = [0f32; PADDED_SIDE * PADDED_SIDE];
+        for (row, pixels) in image.chunks_exact(IMAGE_SIDE).enumerate() {
+            let start = (row + 1) * PADDED_SIDE + 1;
+            for (target, &pixel) in padded[start..start + IMAGE_SIDE].iter_mut().zip(pixels) {
+                *target = f32::from(pixel);
+            }
         }
-    };
-    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
-    let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
-    top * (1.0 - fy) + bottom * fy
+        Self(padded)
+    }
+
+    /// The image at a fractional position; outside it is background (0). A point
+    /// beyond the border is clamped onto it, where everything is 0 as well.
+    fn bilinear(&self, x: f32, y: f32) -> f32 {
+        let limit = IMAGE_SIDE as f32;
+        let (x, y) = (x.clamp(-1.0, limit), y.clamp(-1.0, limit));
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        // Padded coordinates of the top-left neighbour: both in 0..=IMAGE_SIDE + 1.
+        let (col, row) = ((x0 + 1.0) as usize, (y0 + 1.0) as usize);
+        let at = |r: usize, c: usize| self.0[r * PADDED_SIDE + c];
+        let top = at(row, col) * (1.0 - fx) + at(row, col + 1) * fx;
+        let bottom = at(row + 1, col) * (1.0 - fx) + at(row + 1, col + 1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +128,54 @@ mod tests {
         let ink: f32 = out.iter().sum();
         assert!((ink - 9.0).abs() < 1e-3, "ink {ink}");
         assert_ne!(out, expected);
+    }
+
+    /// Bilinear sampling written the plain way, with background outside the image.
+    fn reference(image: &[u8], x: f32, y: f32) -> f32 {
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let at = |col: f32, row: f32| {
+            let side = IMAGE_SIDE as f32;
+            if (0.0..side).contains(&col) && (0.0..side).contains(&row) {
+                f32::from(image[row as usize * IMAGE_SIDE + col as usize])
+            } else {
+                0.0
+            }
+        };
+        let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
+        let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+
+    #[test]
+    fn padded_sampling_equals_the_plain_definition_everywhere() {
+        let image: Vec<u8> = (0..IMAGE_PIXELS).map(|i| (i * 37 % 256) as u8).collect();
+        let padded = Padded::new(&image);
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..20_000 {
+            let (x, y) = (
+                rng.random_range(-6.0..34.0f32),
+                rng.random_range(-6.0..34.0f32),
+            );
+            assert_eq!(
+                padded.bilinear(x, y),
+                reference(&image, x, y),
+                "at ({x}, {y})"
+            );
+        }
+        for &(x, y) in &[
+            (0.0, 0.0),
+            (27.0, 27.0),
+            (-1.0, 3.5),
+            (27.5, 27.5),
+            (28.0, 5.0),
+        ] {
+            assert_eq!(
+                padded.bilinear(x, y),
+                reference(&image, x, y),
+                "at ({x}, {y})"
+            );
+        }
     }
 
     #[test]
