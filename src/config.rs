@@ -354,12 +354,7 @@ impl ExperimentConfig {
     /// Checks the values serde cannot: ranges and consistency.
     pub fn validate(&self) -> Result<()> {
         let name = &self.experiment.name;
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-            || name.starts_with('.')
-        {
+        if !is_folder_name(name) {
             bail!(
                 "[experiment] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
             );
@@ -546,6 +541,16 @@ impl ExperimentConfig {
     }
 }
 
+/// Whether `name` can name a folder of its own under artifacts/ (a run or a sweep):
+/// letters, digits, '-', '_' and '.', not starting with '.'.
+pub fn is_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with('.')
+}
+
 /// Applies `section.key=value`; the value is read as TOML (number, bool, array) or
 /// else taken as a bare string, so `--set model.activation=tanh` works unquoted.
 fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
@@ -575,7 +580,7 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
 
 /// toml's errors span several lines with a source snippet; we want one line with
 /// the position and the message.
-fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
+pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
     let message = err.message().trim().replace('\n', " ");
     match err.span() {
         Some(span) => {

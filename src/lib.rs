@@ -25,5 +25,6 @@ pub mod saved;
 pub mod schedule;
 pub mod selection;
 pub mod state_dict;
+pub mod sweep;
 pub mod train;
 pub mod weights;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::{bench, compare, eval, fetch, inspect, predict, samples, train};
+use cli::{bench, compare, eval, fetch, inspect, predict, samples, sweep, train};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and explain MLPs on MNIST with Burn")]
@@ -38,6 +38,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Draw a 3×3 grid of training digits with their labels into a PNG.
     Samples(samples::SamplesArgs),
+    /// Search hyperparameters: train a sweep file's trials, rank them on validation accuracy.
+    Sweep(sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         (Some(Command::Bench(args)), _) => bench::run(&args),
         (Some(Command::Compare(args)), _) => compare::run(&args),
         (Some(Command::Samples(args)), _) => samples::run(&args),
+        (Some(Command::Sweep(args)), _) => sweep::run(args),
         (None, None) => {
             eprintln!(
                 "error: no config given: try `mnist-mlp config/relu.toml` or `mnist-mlp --help`"

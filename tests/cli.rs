@@ -4,32 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mnist_mlp::data::idx::{IdxImages, encode_images, encode_labels};
+use mnist_mlp::data::idx::encode_labels;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
 const TRAIN: usize = 120;
 const TEST: usize = 40;
 
-/// Digit `label` drawn as a bright 4×4 block at a label-specific place: learnable in a few steps.
-fn synthetic(count: usize, offset: usize) -> (IdxImages, Vec<u8>) {
-    let labels: Vec<u8> = (0..count).map(|i| ((i + offset) % 10) as u8).collect();
-    let mut pixels = vec![0u8; count * 784];
-    for (i, &label) in labels.iter().enumerate() {
-        let (row, col) = (4 + 2 * label as usize, 4 + (label as usize % 5) * 4);
-        for r in row..row + 4 {
-            for c in col..col + 4 {
-                pixels[i * 784 + r * 28 + c] = 255;
-            }
-        }
-    }
-    let images = IdxImages {
-        count,
-        rows: 28,
-        cols: 28,
-        pixels,
-    };
-    (images, labels)
-}
+#[path = "common/synthetic.rs"]
+mod synthetic;
+use synthetic::{synthetic, write_dataset};
 
 /// A temporary project: a small dataset, a config pointing at it, an artifacts folder.
 struct Project {
@@ -41,21 +24,7 @@ impl Project {
         let project = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        let data = project.data();
-        std::fs::create_dir_all(&data).unwrap();
-        for (prefix, count, offset) in [("train", TRAIN, 0), ("t10k", TEST, 3)] {
-            let (images, labels) = synthetic(count, offset);
-            std::fs::write(
-                data.join(format!("{prefix}-images-idx3-ubyte")),
-                encode_images(&images),
-            )
-            .unwrap();
-            std::fs::write(
-                data.join(format!("{prefix}-labels-idx1-ubyte")),
-                encode_labels(&labels),
-            )
-            .unwrap();
-        }
+        write_dataset(&project.data(), TRAIN, TEST);
         project.write_config("tiny.toml", "");
         project
     }

@@ -20,7 +20,7 @@ pub use kernels::Act;
 use ops::FusedLinear;
 #[cfg(feature = "flex")]
 pub use optim::{FusedAdam, FusedSgd};
-pub use pair::THREADS_ENV;
+pub use pair::{THREADS_ENV, cores};
 
 /// Whether `device` (or the device under its autodiff) is flex.
 pub fn is_flex(device: &Device) -> bool {

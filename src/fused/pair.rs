@@ -32,7 +32,7 @@ static BUSY: Mutex<()> = Mutex::new(());
 pub const THREADS_ENV: &str = "MNIST_MLP_THREADS";
 
 /// The cores this process may use: `$MNIST_MLP_THREADS`, else all of them.
-fn cores() -> usize {
+pub fn cores() -> usize {
     std::env::var(THREADS_ENV)
         .ok()
         .and_then(|value| value.parse().ok())

@@ -13,7 +13,7 @@ use crate::data::IMAGE_SIDE;
 use crate::fsutil::write_atomic;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const PALETTE: [RGBColor; 6] = [
+pub(crate) const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -31,7 +31,7 @@ fn ensure_font() {
 }
 
 /// Draws into an RGB buffer with `draw`, then saves it as PNG at `path`.
-fn render_png(
+pub(crate) fn render_png(
     path: &Path,
     (width, height): (u32, u32),
     draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
@@ -48,7 +48,7 @@ fn render_png(
     write_atomic(path, &png.into_inner())
 }
 
-fn plot_error<E: std::fmt::Display>(err: E) -> anyhow::Error {
+pub(crate) fn plot_error<E: std::fmt::Display>(err: E) -> anyhow::Error {
     anyhow!("drawing failed: {err}")
 }
 

@@ -1,0 +1,206 @@
+//! The layout of a sweep folder, `artifacts/sweeps/<name>/`: every file a sweep
+//! writes is named here, `plan.json` ties the folder to the trials it was made for,
+//! and each trial's state is read back from its files alone, so that any process
+//! (a `--trial` on another node, `--collect`) sees the same thing.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::{Sweep, trial_name};
+use crate::fsutil::write_atomic;
+use crate::run::Summary;
+use crate::run_dir::RunDir;
+
+/// The winner retrained on the whole training set: `final/`, and its experiment name.
+pub const FINAL: &str = "final";
+
+/// One sweep's folder.
+#[derive(Debug, Clone)]
+pub struct SweepDir {
+    pub root: PathBuf,
+}
+
+/// Where a trial stands, as its files tell.
+#[derive(Debug)]
+pub enum TrialStatus {
+    Finished(Box<Summary>),
+    /// The last attempt's one-line error; running the sweep again retries it.
+    Failed(String),
+    /// Started and stopped (or still running elsewhere), with the epochs checkpointed.
+    Interrupted {
+        epochs: usize,
+    },
+    NotStarted,
+}
+
+impl TrialStatus {
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Finished(_))
+    }
+
+    /// One phrase for `--list` and leaderboard.md.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Finished(summary) => match summary.validation_accuracy {
+                Some(accuracy) => format!("finished: validation accuracy {accuracy:.2} %"),
+                None => "finished (no validation figures)".to_string(),
+            },
+            Self::Failed(message) => format!("failed: {message}"),
+            Self::Interrupted { epochs: 0 } => {
+                "interrupted before its first epoch ended".to_string()
+            }
+            Self::Interrupted { epochs } => format!("interrupted after epoch {epochs}"),
+            Self::NotStarted => "not started".to_string(),
+        }
+    }
+}
+
+/// `plan.json`: the base config and every trial's overrides at the sweep's first start.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Plan {
+    base: String,
+    trials: Vec<Vec<String>>,
+}
+
+impl Plan {
+    fn of(sweep: &Sweep) -> Self {
+        Self {
+            base: sweep.base_config.clone(),
+            trials: sweep.trials.iter().map(|t| t.overrides.clone()).collect(),
+        }
+    }
+}
+
+impl SweepDir {
+    /// `<artifacts>/sweeps/<name>/`.
+    pub fn new(artifacts: &Path, name: &str) -> Self {
+        Self {
+            root: artifacts.join("sweeps").join(name),
+        }
+    }
+
+    pub fn plan(&self) -> PathBuf {
+        self.root.join("plan.json")
+    }
+
+    /// The trials' run folders (and their lock, failure and log files) go here.
+    pub fn trials(&self) -> PathBuf {
+        self.root.join("trials")
+    }
+
+    pub fn trial(&self, index: usize) -> RunDir {
+        RunDir::new(&self.trials(), &trial_name(index))
+    }
+
+    /// Held by the process running the trial.
+    pub fn trial_lock(&self, index: usize) -> PathBuf {
+        self.trials().join(format!("{}.lock", trial_name(index)))
+    }
+
+    /// The one-line error of the trial's last failed attempt.
+    pub fn trial_failed(&self, index: usize) -> PathBuf {
+        self.trials().join(format!("{}.failed", trial_name(index)))
+    }
+
+    /// The console output of a trial run as a child of `--jobs`.
+    pub fn trial_log(&self, index: usize) -> PathBuf {
+        self.trials().join(format!("{}.log", trial_name(index)))
+    }
+
+    pub fn final_run(&self) -> RunDir {
+        RunDir::new(&self.root, FINAL)
+    }
+
+    pub fn final_lock(&self) -> PathBuf {
+        self.root.join(format!("{FINAL}.lock"))
+    }
+
+    /// Held while the leaderboard files are rebuilt.
+    pub fn leaderboard_lock(&self) -> PathBuf {
+        self.root.join("leaderboard.lock")
+    }
+
+    pub fn leaderboard_csv(&self) -> PathBuf {
+        self.root.join("leaderboard.csv")
+    }
+
+    pub fn leaderboard_md(&self) -> PathBuf {
+        self.root.join("leaderboard.md")
+    }
+
+    /// The figure of validation accuracy against the axis `key`.
+    pub fn figure(&self, key: &str) -> PathBuf {
+        self.root.join(figure_name(key))
+    }
+
+    /// What trial `index`'s files say.
+    pub fn status(&self, index: usize) -> Result<TrialStatus> {
+        let run = self.trial(index);
+        if run.is_finished() {
+            return Ok(TrialStatus::Finished(Box::new(Summary::load(&run)?)));
+        }
+        if let Ok(message) = std::fs::read_to_string(self.trial_failed(index)) {
+            return Ok(TrialStatus::Failed(message.trim().to_string()));
+        }
+        if run.config().is_file() {
+            let epochs = run.checkpoint_epochs().last().copied().unwrap_or(0);
+            return Ok(TrialStatus::Interrupted { epochs });
+        }
+        Ok(TrialStatus::NotStarted)
+    }
+
+    /// Refuses a folder planned for other trials: its results would be mixed with
+    /// this sweep's. With `write`, a new folder gets its `plan.json`.
+    pub fn check_plan(&self, sweep: &Sweep, write: bool) -> Result<()> {
+        let plan = Plan::of(sweep);
+        let path = self.plan();
+        if write {
+            std::fs::create_dir_all(self.trials()).with_context(|| {
+                format!(
+                    "cannot create the sweep folder {}: make it writable or choose another with --artifacts",
+                    self.root.display()
+                )
+            })?;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                if serde_json::from_str::<Plan>(&text).ok().as_ref() != Some(&plan) {
+                    bail!(
+                        "{} holds a sweep planned from a different sweep file or base config: give this one a new [sweep] name, or delete that folder to start over",
+                        self.root.display()
+                    );
+                }
+                Ok(())
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                if write {
+                    // Processes starting together write the same bytes: whichever
+                    // rename lands last, the plan is the same.
+                    write_atomic(&path, serde_json::to_string_pretty(&plan)?.as_bytes())?;
+                }
+                Ok(())
+            }
+            Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// `validation-accuracy-vs-<key>.png`, the key's dots kept.
+pub fn figure_name(key: &str) -> String {
+    format!("validation-accuracy-vs-{key}.png")
+}
+
+/// Opens (creating) a lock file; the lock itself is taken on the returned file and
+/// dies with the process, so a killed trial leaves no stale lock.
+pub fn open_lock(path: &Path) -> Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))
+}

@@ -1,0 +1,366 @@
+//! The sweep's result: every trial's state read back from its folder, ranked on
+//! validation accuracy alone, written as leaderboard.csv, leaderboard.md and one
+//! figure per axis. Test-set figures stay out of it: the choice must not see them.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+
+use super::folder::{SweepDir, TrialStatus, figure_name, open_lock};
+use super::{Domain, Mode, Sweep, Trial, display_value, plots};
+use crate::fsutil::write_atomic;
+use crate::run::Summary;
+
+/// One trial and where it stands.
+pub struct Entry<'a> {
+    pub trial: &'a Trial,
+    pub status: TrialStatus,
+}
+
+impl Entry<'_> {
+    pub fn summary(&self) -> Option<&Summary> {
+        match &self.status {
+            TrialStatus::Finished(summary) => Some(summary),
+            _ => None,
+        }
+    }
+}
+
+/// All trials in leaderboard order: finished ones best first, then failed ones
+/// (ranked last), then those not finished, by index.
+pub struct Leaderboard<'a> {
+    pub entries: Vec<Entry<'a>>,
+    /// The winner retrained on the whole training set, once `--final` has run.
+    pub final_run: Option<Summary>,
+}
+
+/// Best first: higher validation accuracy, then lower validation loss, then the lower index.
+fn better(a: &Entry, b: &Entry) -> Ordering {
+    let accuracy = |e: &Entry| {
+        e.summary()
+            .and_then(|s| s.validation_accuracy)
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    let loss = |e: &Entry| {
+        e.summary()
+            .and_then(|s| s.validation_loss)
+            .unwrap_or(f64::INFINITY)
+    };
+    accuracy(b)
+        .total_cmp(&accuracy(a))
+        .then(loss(a).total_cmp(&loss(b)))
+        .then(a.trial.index.cmp(&b.trial.index))
+}
+
+/// Where an entry goes: finished, failed, the rest.
+fn group(entry: &Entry) -> u8 {
+    match entry.status {
+        TrialStatus::Finished(_) => 0,
+        TrialStatus::Failed(_) => 1,
+        _ => 2,
+    }
+}
+
+impl<'a> Leaderboard<'a> {
+    /// Reads every trial's state (and the final run's) from `dir`.
+    pub fn collect(sweep: &'a Sweep, dir: &SweepDir) -> Result<Self> {
+        let mut entries = sweep
+            .trials
+            .iter()
+            .map(|trial| {
+                Ok(Entry {
+                    trial,
+                    status: dir.status(trial.index)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        entries.sort_by(|a, b| group(a).cmp(&group(b)).then_with(|| better(a, b)));
+        let final_dir = dir.final_run();
+        let final_run = if final_dir.is_finished() {
+            Some(Summary::load(&final_dir)?)
+        } else {
+            None
+        };
+        Ok(Self { entries, final_run })
+    }
+
+    /// Finished trials, best first.
+    pub fn finished(&self) -> impl Iterator<Item = (&'a Trial, &Summary)> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.summary().map(|s| (e.trial, s)))
+    }
+
+    pub fn winner(&self) -> Option<(&'a Trial, &Summary)> {
+        self.finished().next()
+    }
+
+    /// Entries with a result, finished or failed, in rank order.
+    fn ranked(&self) -> impl Iterator<Item = (usize, &Entry<'a>)> {
+        self.entries
+            .iter()
+            .take_while(|e| group(e) < 2)
+            .enumerate()
+            .map(|(rank, e)| (rank + 1, e))
+    }
+
+    pub fn failed(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.status, TrialStatus::Failed(_)))
+            .count()
+    }
+
+    /// leaderboard.csv: one row per finished or failed trial, with the axis values.
+    pub fn csv(&self, sweep: &Sweep) -> Result<Vec<u8>> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["rank", "trial", "status"];
+        header.extend(sweep.axes.iter().map(|a| a.key.as_str()));
+        header.extend([
+            "validation_accuracy",
+            "validation_loss",
+            "train_accuracy",
+            "epochs_trained",
+            "kept_epoch",
+            "train_seconds",
+            "run",
+        ]);
+        csv.write_record(&header)?;
+        let optional = |value: Option<f64>, digits: usize| {
+            value.map_or(String::new(), |v| format!("{v:.digits$}"))
+        };
+        for (rank, entry) in self.ranked() {
+            let trial = entry.trial;
+            let mut row = vec![
+                rank.to_string(),
+                trial.index.to_string(),
+                match entry.status {
+                    TrialStatus::Finished(_) => "finished",
+                    _ => "failed",
+                }
+                .to_string(),
+            ];
+            row.extend(trial.values.iter().map(display_value));
+            let s = entry.summary();
+            row.extend([
+                optional(s.and_then(|s| s.validation_accuracy), 4),
+                optional(s.and_then(|s| s.validation_loss), 6),
+                optional(s.map(|s| s.train_accuracy), 4),
+                s.map_or(String::new(), |s| s.epochs_trained.to_string()),
+                s.map_or(String::new(), |s| s.kept_epoch.to_string()),
+                optional(s.map(|s| s.train_seconds), 1),
+                format!("trials/{}", trial.config.experiment.name),
+            ]);
+            csv.write_record(&row)?;
+        }
+        csv.into_inner().context("cannot build leaderboard.csv")
+    }
+
+    /// leaderboard.md: what was swept, the ranking, the winner, what is missing, the figures.
+    pub fn markdown(&self, sweep: &Sweep, with_figures: bool) -> String {
+        let total = sweep.trials.len();
+        let finished = self.finished().count();
+        let mut md = format!("# Sweep `{}`\n\n", sweep.name);
+        let _ = writeln!(
+            md,
+            "{} of `{}` over {}; every trial holds out {} training images and is ranked on them \
+             alone (test-set figures are left out so that they play no part in the choice). \
+             Sweep file: `{}`.\n",
+            match sweep.mode {
+                Mode::Grid => format!("Grid of {total} trials"),
+                Mode::Random => format!("Random search of {total} trials (seed {})", sweep.seed),
+            },
+            sweep.base.display(),
+            describe_axes(sweep),
+            sweep.validation,
+            sweep.file.display(),
+        );
+        if !sweep.fixed.is_empty() {
+            let _ = writeln!(md, "Set on every trial: `{}`.\n", sweep.fixed.join("`, `"));
+        }
+        let _ = writeln!(
+            md,
+            "**Finished {finished} of {total} trials**{}.\n",
+            match self.failed() {
+                0 => String::new(),
+                failed => format!(" ({failed} failed, ranked last)"),
+            }
+        );
+        md += &self.markdown_table(sweep);
+        md += "\n";
+        if let Some((trial, summary)) = self.winner() {
+            let _ = writeln!(
+                md,
+                "**Winner:** trial {} (`{}`){}.\n",
+                trial.index,
+                trial.label,
+                summary
+                    .validation_accuracy
+                    .map_or(String::new(), |a| format!(": validation accuracy {a:.2} %"))
+            );
+        }
+        match &self.final_run {
+            Some(run) => {
+                let _ = writeln!(
+                    md,
+                    "**Final run** (`final/`: {}, retrained on every training image for {} epochs): \
+                     test accuracy **{:.2} %**, the sweep's one look at the test set.\n",
+                    run.config.experiment.description,
+                    run.config.training.epochs,
+                    run.test_accuracy
+                );
+            }
+            None if finished > 0 => {
+                let _ = writeln!(
+                    md,
+                    "`mnist-mlp sweep {} --final` retrains the winner on every training image and \
+                     evaluates it on the test set, once.\n",
+                    sweep.file.display()
+                );
+            }
+            None => {}
+        }
+        let failed: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e.status, TrialStatus::Failed(_)))
+            .collect();
+        let unfinished: Vec<&Entry> = self.entries.iter().filter(|e| group(e) == 2).collect();
+        for (title, entries, note) in [
+            ("Failed", failed, "Running the sweep again retries these."),
+            (
+                "Not finished",
+                unfinished,
+                "Running the sweep again runs these (an interrupted trial resumes).",
+            ),
+        ] {
+            if entries.is_empty() {
+                continue;
+            }
+            let _ = writeln!(md, "## {title}\n");
+            for entry in entries {
+                let status = match &entry.status {
+                    TrialStatus::Failed(message) => message.clone(),
+                    other => other.describe(),
+                };
+                let _ = writeln!(
+                    md,
+                    "- trial {} (`{}`): {status}",
+                    entry.trial.index, entry.trial.label
+                );
+            }
+            let _ = writeln!(md, "\n{note}\n");
+        }
+        if with_figures {
+            md += "## Validation accuracy against each axis\n\n";
+            for axis in &sweep.axes {
+                let _ = writeln!(
+                    md,
+                    "![validation accuracy vs {}]({})\n",
+                    axis.key,
+                    figure_name(&axis.key)
+                );
+            }
+        }
+        md
+    }
+
+    fn markdown_table(&self, sweep: &Sweep) -> String {
+        let mut header = vec!["rank".to_string(), "trial".to_string()];
+        header.extend(sweep.axes.iter().map(|a| format!("`{}`", a.key)));
+        header.extend(
+            [
+                "validation accuracy",
+                "validation loss",
+                "train accuracy",
+                "epochs (kept)",
+                "seconds",
+            ]
+            .map(String::from),
+        );
+        let mut md = format!(
+            "| {} |\n|{}\n",
+            header.join(" | "),
+            "---|".repeat(header.len())
+        );
+        for (rank, entry) in self.ranked() {
+            let trial = entry.trial;
+            let name = &trial.config.experiment.name;
+            let mut row = vec![
+                rank.to_string(),
+                match entry.status {
+                    TrialStatus::Finished(_) => {
+                        format!("[{}](trials/{name}/report.md)", trial.index)
+                    }
+                    _ => trial.index.to_string(),
+                },
+            ];
+            row.extend(trial.values.iter().map(display_value));
+            match entry.summary() {
+                Some(s) => row.extend([
+                    s.validation_accuracy
+                        .map_or("–".to_string(), |a| format!("{a:.2} %")),
+                    s.validation_loss
+                        .map_or("–".to_string(), |l| format!("{l:.4}")),
+                    format!("{:.2} %", s.train_accuracy),
+                    format!("{} ({})", s.epochs_trained, s.kept_epoch),
+                    format!("{:.1}", s.train_seconds),
+                ]),
+                None => row.extend(["failed", "", "", "", ""].map(String::from)),
+            }
+            let _ = writeln!(md, "| {} |", row.join(" | "));
+        }
+        md
+    }
+}
+
+/// "`optimizer.l2` ∈ {0, 0.1}, `optimizer.learning_rate` ∈ [0.001, 0.3] (log-uniform)".
+fn describe_axes(sweep: &Sweep) -> String {
+    sweep
+        .axes
+        .iter()
+        .map(|axis| match &axis.domain {
+            Domain::List(values) => format!(
+                "`{}` ∈ {{{}}}",
+                axis.key,
+                values
+                    .iter()
+                    .map(display_value)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Domain::Range(range) => format!(
+                "`{}` ∈ [{}, {}]{}",
+                axis.key,
+                range.min,
+                range.max,
+                match (range.log, range.integer) {
+                    (true, true) => " (log-uniform integers)",
+                    (true, false) => " (log-uniform)",
+                    (false, true) => " (integers)",
+                    (false, false) => "",
+                }
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rebuilds leaderboard.csv, leaderboard.md and the figures from what the folder
+/// holds now. Under the folder's lock: trials finishing together take turns, and
+/// each rebuild reads the state after its own trial's summary was written, so the
+/// last one to finish leaves a complete leaderboard.
+pub fn write<'a>(sweep: &'a Sweep, dir: &SweepDir) -> Result<Leaderboard<'a>> {
+    let lock = open_lock(&dir.leaderboard_lock())?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", dir.leaderboard_lock().display()))?;
+    let board = Leaderboard::collect(sweep, dir)?;
+    let with_figures = plots::draw(sweep, dir, &board)?;
+    write_atomic(&dir.leaderboard_csv(), &board.csv(sweep)?)?;
+    write_atomic(
+        &dir.leaderboard_md(),
+        board.markdown(sweep, with_figures).as_bytes(),
+    )?;
+    Ok(board)
+}

@@ -1,0 +1,334 @@
+//! `mnist-mlp sweep` through the real binary on a small generated dataset: a grid
+//! end to end, concurrent `--trial` processes over one folder, a resumed sweep, the
+//! final run and Slurm's task id. Each trial trains a 784→16→10 MLP for one epoch.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::SystemTime;
+
+use mnist_mlp::history::History;
+
+#[path = "common/synthetic.rs"]
+mod synthetic;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
+const SLURM_TASK: &str = "SLURM_ARRAY_TASK_ID";
+
+/// A temporary project: a dataset, a base config, a 3-trial grid sweep file and an artifacts folder.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let project = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let data = project.path().join("data");
+        synthetic::write_dataset(&data, 600, 200);
+        let base = format!(
+            "[experiment]\nname = \"base\"\nseed = 1\n\n[data]\ndir = \"{}\"\nverify = false\n\n\
+             [model]\nhidden = [16]\n\n[optimizer]\nname = \"sgd\"\nlearning_rate = 0.1\n\n\
+             [training]\nepochs = 1\nbatch_size = 50\nlog_interval = 5\n",
+            data.display()
+        );
+        std::fs::write(project.path().join("base.toml"), base).unwrap();
+        std::fs::create_dir(project.path().join("sweeps")).unwrap();
+        std::fs::write(
+            project.sweep_file(),
+            "[sweep]\nname = \"g\"\nbase = \"../base.toml\"\nvalidation = 100\n\n\
+             [set]\n\"training.epochs\" = 2\n\n\
+             [axes]\n\"optimizer.learning_rate\" = [0.002, 0.05, 0.5]\n\"model.hidden\" = [[16]]\n",
+        )
+        .unwrap();
+        project
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn sweep_file(&self) -> PathBuf {
+        self.path().join("sweeps/g.toml")
+    }
+
+    /// The sweep folder.
+    fn folder(&self) -> PathBuf {
+        self.path().join("artifacts/sweeps/g")
+    }
+
+    fn trial(&self, index: usize) -> PathBuf {
+        self.folder().join(format!("trials/trial-{index:03}"))
+    }
+
+    /// `mnist-mlp sweep sweeps/g.toml ARGS`, without the environment's data or artifacts folders.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .current_dir(self.path())
+            .env_remove("MNIST_DATA_DIR")
+            .env_remove(SLURM_TASK)
+            .args(["sweep", "sweeps/g.toml", "--artifacts", "artifacts"])
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// leaderboard.csv as (header, rows).
+    fn leaderboard(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut reader = csv::Reader::from_path(self.folder().join("leaderboard.csv")).unwrap();
+        let header = reader.headers().unwrap().iter().map(String::from).collect();
+        let rows = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        (header, rows)
+    }
+
+    fn summary_mtime(&self, index: usize) -> SystemTime {
+        std::fs::metadata(self.trial(index).join("summary.json"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    }
+}
+
+/// Exit 0; returns stdout. On failure it shows what the program said.
+fn assert_success(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Non-zero exit with one `error:` line, the last, containing `needle`.
+fn assert_clean_failure(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "succeeded; stderr: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "want one error line, got: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains(needle),
+        "{stderr}"
+    );
+}
+
+/// The leaderboard holds every trial once, finished, best validation accuracy first.
+fn assert_complete_leaderboard(project: &Project) {
+    let (header, rows) = project.leaderboard();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let mut trials: Vec<&str> = rows.iter().map(|r| r[column("trial")].as_str()).collect();
+    trials.sort_unstable();
+    assert_eq!(trials, ["0", "1", "2"]);
+    assert!(
+        rows.iter().all(|r| r[column("status")] == "finished"),
+        "{rows:?}"
+    );
+    let accuracies: Vec<f64> = rows
+        .iter()
+        .map(|r| r[column("validation_accuracy")].parse().unwrap())
+        .collect();
+    assert!(
+        accuracies.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted: {accuracies:?}"
+    );
+    let ranks: Vec<&str> = rows.iter().map(|r| r[column("rank")].as_str()).collect();
+    assert_eq!(ranks, ["1", "2", "3"]);
+}
+
+fn is_png(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n"))
+}
+
+#[test]
+fn a_grid_sweep_runs_end_to_end() {
+    let project = Project::new();
+    let listed = assert_success(&project.run(&["--list"]));
+    assert!(
+        listed.contains("optimizer.learning_rate=0.05, model.hidden=[16]"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("not started") && listed.contains("3 trials"),
+        "{listed}"
+    );
+
+    let stdout = assert_success(&project.run(&[]));
+    assert!(stdout.contains("3 of 3 trials finished"), "{stdout}");
+    assert!(stdout.contains("winner: trial"), "{stdout}");
+    assert_complete_leaderboard(&project);
+    let (header, _) = project.leaderboard();
+    for column in [
+        "optimizer.learning_rate",
+        "model.hidden",
+        "validation_loss",
+        "kept_epoch",
+    ] {
+        assert!(header.iter().any(|h| h == column), "{header:?}");
+    }
+    assert!(!header.iter().any(|h| h.contains("test")), "{header:?}");
+    for key in ["optimizer.learning_rate", "model.hidden"] {
+        let figure = project
+            .folder()
+            .join(format!("validation-accuracy-vs-{key}.png"));
+        assert!(is_png(&figure), "{}", figure.display());
+    }
+    let md = std::fs::read_to_string(project.folder().join("leaderboard.md")).unwrap();
+    assert!(md.contains("Finished 3 of 3 trials"), "{md}");
+    assert!(
+        md.contains("validation-accuracy-vs-optimizer.learning_rate.png"),
+        "{md}"
+    );
+    assert!(!md.contains("test accuracy"), "{md}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.trial(1).join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["config"]["data"]["validation"], 100);
+    assert_eq!(summary["config"]["training"]["epochs"], 2);
+    assert_eq!(summary["config"]["optimizer"]["learning_rate"], 0.05);
+
+    let listed = assert_success(&project.run(&["--list"]));
+    assert!(listed.contains("finished: validation accuracy"), "{listed}");
+}
+
+#[test]
+fn concurrent_trials_share_one_folder_safely() {
+    let project = Project::new();
+    let children: Vec<(usize, Child)> = [0, 1, 2, 1]
+        .into_iter()
+        .map(|index| (index, project.spawn(&["--trial", &index.to_string()])))
+        .collect();
+    let mut trained_1 = 0;
+    for (index, child) in children {
+        let stdout = assert_success(&child.wait_with_output().unwrap());
+        let trained = stdout.contains(&format!("trial {index} finished"));
+        if index == 1 {
+            trained_1 += usize::from(trained);
+            assert!(trained || stdout.contains("skipped"), "{stdout}");
+        } else {
+            assert!(trained, "{stdout}");
+        }
+    }
+    assert_eq!(
+        trained_1, 1,
+        "trial 1 must be trained by exactly one process"
+    );
+    for index in 0..3 {
+        let history = History::load_csv(&project.trial(index).join("metrics.csv")).unwrap();
+        assert_eq!(history.epochs.len(), 2, "trial {index}");
+        assert!(
+            !project
+                .folder()
+                .join(format!("trials/trial-{index:03}.failed"))
+                .exists()
+        );
+    }
+    assert_complete_leaderboard(&project);
+    let stdout = assert_success(&project.run(&["--collect"]));
+    assert!(stdout.contains("3 of 3 trials finished"), "{stdout}");
+    assert_complete_leaderboard(&project);
+}
+
+#[test]
+fn a_resumed_sweep_skips_finished_trials_and_resumes_interrupted_ones() {
+    let project = Project::new();
+    assert_success(&project.run(&["--trial", "0"]));
+    let finished_at = project.summary_mtime(0);
+    // Trial 1 as a run stopped after its first epoch leaves it.
+    assert_success(&project.run(&["--trial", "1"]));
+    let trial_1 = project.trial(1);
+    std::fs::remove_file(trial_1.join("summary.json")).unwrap();
+    for part in ["model", "optim", "scheduler"] {
+        std::fs::remove_file(trial_1.join(format!("checkpoint/{part}-2.bpk"))).unwrap();
+    }
+    let listed = assert_success(&project.run(&["--list"]));
+    assert!(listed.contains("interrupted after epoch 1"), "{listed}");
+
+    let stdout = assert_success(&project.run(&["--jobs", "2"]));
+    assert!(stdout.contains("1 finished, 2 to run"), "{stdout}");
+    assert!(stdout.contains("3 of 3 trials finished"), "{stdout}");
+    assert_eq!(project.summary_mtime(0), finished_at, "trial 0 ran again");
+    let log = std::fs::read_to_string(project.folder().join("trials/trial-001.log")).unwrap();
+    assert!(log.contains("after epoch 1"), "{log}");
+    let history = History::load_csv(&trial_1.join("metrics.csv")).unwrap();
+    assert_eq!(history.epochs.len(), 2);
+    assert_complete_leaderboard(&project);
+}
+
+#[test]
+fn the_final_run_retrains_the_winner_on_all_training_images_once() {
+    let project = Project::new();
+    assert_clean_failure(&project.run(&["--final"]), "no finished trial");
+    assert_success(&project.run(&[]));
+    let stdout = assert_success(&project.run(&["--final"]));
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+    let final_summary = project.folder().join("final/summary.json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&final_summary).unwrap()).unwrap();
+    assert_eq!(summary["config"]["data"]["validation"], 0);
+    assert_eq!(summary["config"]["experiment"]["name"], "final");
+    assert_eq!(summary["config"]["training"]["epochs"], 2);
+    let md = std::fs::read_to_string(project.folder().join("leaderboard.md")).unwrap();
+    assert!(
+        md.contains("Final run") && md.contains("test accuracy"),
+        "{md}"
+    );
+
+    let written = std::fs::metadata(&final_summary)
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = assert_success(&project.run(&["--final"]));
+    assert!(again.contains("already done"), "{again}");
+    assert_eq!(
+        std::fs::metadata(&final_summary)
+            .unwrap()
+            .modified()
+            .unwrap(),
+        written
+    );
+}
+
+#[test]
+fn trial_comes_from_slurm_when_not_given() {
+    let project = Project::new();
+    assert_clean_failure(&project.run(&["--trial"]), SLURM_TASK);
+    assert_clean_failure(&project.run(&["--trial", "3"]), "trials 0 to 2");
+    let output = project
+        .command(&["--trial"])
+        .env(SLURM_TASK, "1")
+        .output()
+        .unwrap();
+    let stdout = assert_success(&output);
+    assert!(stdout.contains("trial 1 finished"), "{stdout}");
+    assert!(project.trial(1).join("summary.json").is_file());
+    assert!(!project.trial(0).exists());
+}
+
+#[test]
+fn a_changed_or_broken_sweep_file_is_refused_in_one_line() {
+    let project = Project::new();
+    assert_success(&project.run(&["--trial", "0"]));
+    let text = std::fs::read_to_string(project.sweep_file()).unwrap();
+    std::fs::write(project.sweep_file(), text.replace("0.5]", "0.9]")).unwrap();
+    assert_clean_failure(&project.run(&[]), "different sweep file");
+    std::fs::write(project.sweep_file(), text.replace("0.5]", "-1]")).unwrap();
+    assert_clean_failure(&project.run(&["--list"]), "trial 2");
+}
