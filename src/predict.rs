@@ -1,13 +1,17 @@
-//! A digit from any picture: grayscale, inverted when the ink is darker than the
-//! paper (photos of handwriting), scaled to 28×28 like MNIST, then classified.
+//! A digit from any picture, prepared the way MNIST's digits were: grayscale,
+//! inverted when the ink is darker than the paper (photos of handwriting), cropped
+//! to the ink, scaled so its longer side is 20 px, and placed in 28×28 with its
+//! centre of mass at the centre; then classified. `predict` and the web app's
+//! draw pad and upload all go through [`prepare_digit`].
 
+use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use image::imageops::FilterType;
-use image::{GrayImage, ImageReader, Limits};
+use image::{DynamicImage, GrayImage, ImageReader, Limits};
 
 use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE, MnistBatcher};
 use crate::model::Mlp;
@@ -15,28 +19,113 @@ use crate::model::Mlp;
 /// Pictures larger than this many pixels per side are refused before decoding.
 const MAX_SIDE: u32 = 16_384;
 
+/// The box MNIST scaled each digit into, inside its 28×28 field.
+pub const DIGIT_BOX: u32 = 20;
+
+/// What to do about a picture that is not a usable image.
+const IMAGE_FIX: &str = "give a PNG, JPEG, GIF, BMP or WebP picture of one digit";
+
 /// Reads `path` into MNIST's form: 784 bytes, white digit on black.
 pub fn load_digit(path: &Path) -> Result<Vec<u8>> {
-    let fix = "give a PNG, JPEG, GIF, BMP or WebP picture of one digit";
-    let mut reader = ImageReader::open(path)
+    let reader = ImageReader::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .with_guessed_format()
         .with_context(|| format!("cannot read {}", path.display()))?;
+    let picture = decode(reader).map_err(|err| {
+        anyhow!(
+            "{} is not a usable image ({err}): {IMAGE_FIX}",
+            path.display()
+        )
+    })?;
+    prepare_digit(&picture).with_context(|| path.display().to_string())
+}
+
+/// As [`load_digit`], for a picture held in memory (an upload, the draw pad's PNG).
+pub fn decode_digit(bytes: &[u8]) -> Result<Vec<u8>> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .context("cannot read the picture")?;
+    let picture =
+        decode(reader).map_err(|err| anyhow!("not a usable image ({err}): {IMAGE_FIX}"))?;
+    prepare_digit(&picture)
+}
+
+/// Decodes with limits, so a hostile header cannot make us allocate gigabytes.
+fn decode<R: std::io::BufRead + std::io::Seek>(
+    mut reader: ImageReader<R>,
+) -> image::ImageResult<DynamicImage> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
-    let picture = reader
-        .decode()
-        .map_err(|err| anyhow!("{} is not a usable image ({err}): {fix}", path.display()))?;
-    let gray = picture.to_luma8();
-    let side = IMAGE_SIDE as u32;
-    let mut small = image::imageops::resize(&gray, side, side, FilterType::Triangle);
-    if border_mean(&small) > 127.0 {
-        image::imageops::invert(&mut small);
+    reader.decode()
+}
+
+/// Any picture of one digit → MNIST's 784 bytes (white ink on black): grayscale,
+/// inverted if the paper is light, then [`mnist_layout`]. A blank picture is refused.
+pub fn prepare_digit(picture: &DynamicImage) -> Result<Vec<u8>> {
+    let mut gray = picture.to_luma8();
+    if border_mean(&gray) > 127.0 {
+        image::imageops::invert(&mut gray);
     }
-    Ok(small.into_raw())
+    mnist_layout(&gray).ok_or_else(|| anyhow!("the picture is blank: no digit to read"))
+}
+
+/// MNIST's layout for white-on-black ink (LeCun et al.): the ink's bounding box
+/// scaled, aspect kept, so its longer side is 20 px, then placed in 28×28 so that
+/// its centre of mass falls on the centre (within half a pixel, as far as the
+/// field allows). `None` when there is no ink.
+///
+/// Ink is whatever is brighter than a quarter of the brightest pixel, so the faint
+/// grey of photographed paper does not widen the box.
+pub fn mnist_layout(gray: &GrayImage) -> Option<Vec<u8>> {
+    let brightest = gray.pixels().map(|p| p.0[0]).max()?;
+    if brightest == 0 {
+        return None;
+    }
+    let threshold = brightest / 4;
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, pixel) in gray.enumerate_pixels() {
+        if pixel.0[0] > threshold {
+            (x0, y0) = (x0.min(x), y0.min(y));
+            (x1, y1) = (x1.max(x), y1.max(y));
+        }
+    }
+    let (w, h) = (x1 - x0 + 1, y1 - y0 + 1);
+    let ink = image::imageops::crop_imm(gray, x0, y0, w, h).to_image();
+    let longer = w.max(h);
+    let scaled_side = |side: u32| {
+        ((f64::from(side) * f64::from(DIGIT_BOX) / f64::from(longer)).round() as u32).max(1)
+    };
+    let small = image::imageops::resize(&ink, scaled_side(w), scaled_side(h), FilterType::Triangle);
+    // Centre of mass, pixel centres at +0.5.
+    let (mut mass, mut mx, mut my) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y, pixel) in small.enumerate_pixels() {
+        let v = f64::from(pixel.0[0]);
+        mass += v;
+        mx += v * (f64::from(x) + 0.5);
+        my += v * (f64::from(y) + 0.5);
+    }
+    if mass == 0.0 {
+        return None;
+    }
+    // Shift the centre of mass onto the field's centre, but never push ink out of
+    // the field (a lopsided stroke, like a long-tailed 7, would otherwise lose its tail).
+    let centre = IMAGE_SIDE as f64 / 2.0;
+    let side = IMAGE_SIDE as i64;
+    let shift =
+        |com: f64, extent: u32| ((centre - com).round() as i64).clamp(0, side - i64::from(extent));
+    let dx = shift(mx / mass, small.width());
+    let dy = shift(my / mass, small.height());
+    let mut out = vec![0u8; IMAGE_PIXELS];
+    for (x, y, pixel) in small.enumerate_pixels() {
+        let (tx, ty) = (i64::from(x) + dx, i64::from(y) + dy);
+        if (0..side).contains(&tx) && (0..side).contains(&ty) {
+            out[(ty * side + tx) as usize] = pixel.0[0];
+        }
+    }
+    Some(out)
 }
 
 /// Mean brightness of the outermost ring of pixels: the paper's colour.
@@ -70,4 +159,112 @@ pub fn probabilities(model: &Mlp, digits: &[Vec<u8>], device: &Device) -> Vec<Ve
         .chunks(crate::data::CLASSES)
         .map(<[f32]>::to_vec)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digit's ink: pixel coordinates brighter than zero.
+    fn ink(digit: &[u8]) -> Vec<(usize, usize)> {
+        (0..IMAGE_PIXELS)
+            .filter(|&i| digit[i] > 0)
+            .map(|i| (i % IMAGE_SIDE, i / IMAGE_SIDE))
+            .collect()
+    }
+
+    fn centre_of_mass(digit: &[u8]) -> (f64, f64) {
+        let (mut mass, mut mx, mut my) = (0.0, 0.0, 0.0);
+        for (i, &v) in digit.iter().enumerate() {
+            let v = f64::from(v);
+            mass += v;
+            mx += v * ((i % IMAGE_SIDE) as f64 + 0.5);
+            my += v * ((i / IMAGE_SIDE) as f64 + 0.5);
+        }
+        (mx / mass, my / mass)
+    }
+
+    #[test]
+    fn a_tall_stroke_anywhere_becomes_20_px_high_and_centred() {
+        // A 10×40 bar in the corner of a 200×100 picture.
+        let picture = GrayImage::from_fn(200, 100, |x, y| {
+            image::Luma([if (150..160).contains(&x) && (50..90).contains(&y) {
+                255
+            } else {
+                0
+            }])
+        });
+        let digit = mnist_layout(&picture).unwrap();
+        let ink = ink(&digit);
+        let rows: Vec<usize> = ink.iter().map(|p| p.1).collect();
+        let cols: Vec<usize> = ink.iter().map(|p| p.0).collect();
+        let height = rows.iter().max().unwrap() - rows.iter().min().unwrap() + 1;
+        let width = cols.iter().max().unwrap() - cols.iter().min().unwrap() + 1;
+        assert_eq!(height, 20, "the longer side fills the 20 px box");
+        assert_eq!(width, 5, "the aspect ratio is kept");
+        let (cx, cy) = centre_of_mass(&digit);
+        assert!(
+            (cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5,
+            "({cx}, {cy})"
+        );
+    }
+
+    /// An L: a vertical bar `bar` px wide and a 4 px foot, in a 40×40 box.
+    fn l_shape(bar: u32) -> GrayImage {
+        GrayImage::from_fn(40, 40, |x, y| {
+            image::Luma([if x < bar || y >= 36 { 255 } else { 0 }])
+        })
+    }
+
+    #[test]
+    fn the_centre_of_mass_not_the_box_is_centred() {
+        // Its mass sits left of the box's middle, so the box lands right of centre.
+        let digit = mnist_layout(&l_shape(18)).unwrap();
+        let (cx, cy) = centre_of_mass(&digit);
+        assert!(
+            (cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5,
+            "({cx}, {cy})"
+        );
+        let leftmost = ink(&digit).iter().map(|p| p.0).min().unwrap();
+        assert_eq!(leftmost, 8, "a plain centring of the box would put it at 4");
+        // Too lopsided to centre without cutting the foot off: all of it stays.
+        let lopsided = mnist_layout(&l_shape(6)).unwrap();
+        let cols: Vec<usize> = ink(&lopsided).iter().map(|p| p.0).collect();
+        assert_eq!(
+            cols.iter().max().unwrap() - cols.iter().min().unwrap() + 1,
+            20
+        );
+    }
+
+    #[test]
+    fn dark_ink_on_paper_reads_as_light_ink_on_black_and_blank_is_refused() {
+        let light = GrayImage::from_fn(60, 60, |x, y| {
+            image::Luma([if (20..30).contains(&x) && (10..50).contains(&y) {
+                250
+            } else {
+                5
+            }])
+        });
+        let mut dark = light.clone();
+        image::imageops::invert(&mut dark);
+        let from_light = prepare_digit(&DynamicImage::ImageLuma8(light)).unwrap();
+        let from_dark = prepare_digit(&DynamicImage::ImageLuma8(dark)).unwrap();
+        assert_eq!(from_light, from_dark);
+        let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(30, 30, image::Luma([255])));
+        assert!(
+            prepare_digit(&blank)
+                .unwrap_err()
+                .to_string()
+                .contains("blank")
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_no_picture_are_refused_with_the_fix() {
+        let err = decode_digit(b"not a picture").unwrap_err().to_string();
+        assert!(
+            err.contains("not a usable image") && err.contains("PNG"),
+            "{err}"
+        );
+    }
 }
