@@ -24,6 +24,7 @@ pub mod run_dir;
 pub mod saved;
 pub mod schedule;
 pub mod selection;
+pub mod serve;
 pub mod state_dict;
 pub mod sweep;
 pub mod train;

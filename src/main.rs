@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::{bench, compare, eval, fetch, inspect, predict, samples, sweep, train};
+use cli::{bench, compare, eval, fetch, inspect, predict, samples, serve, sweep, train};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and explain MLPs on MNIST with Burn")]
@@ -40,6 +40,8 @@ enum Command {
     Samples(samples::SamplesArgs),
     /// Search hyperparameters: train a sweep file's trials, rank them on validation accuracy.
     Sweep(sweep::SweepArgs),
+    /// A local web app: runs, live training, comparisons, sweeps and a draw-a-digit pad.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         (Some(Command::Compare(args)), _) => compare::run(&args),
         (Some(Command::Samples(args)), _) => samples::run(&args),
         (Some(Command::Sweep(args)), _) => sweep::run(args),
+        (Some(Command::Serve(args)), _) => serve::run(&args),
         (None, None) => {
             eprintln!(
                 "error: no config given: try `mnist-mlp config/relu.toml` or `mnist-mlp --help`"

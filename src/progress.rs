@@ -115,7 +115,7 @@ impl TrainingProgressLogger for LearnerRenderer {
     ) {
         self.console.total_epochs = total_epochs;
         self.epoch = starting_epoch;
-        self.recorder.start(starting_epoch);
+        self.recorder.start(starting_epoch, total_epochs);
     }
 
     fn update_epoch(&mut self, _epoch: usize) {
@@ -130,12 +130,15 @@ impl TrainingProgressLogger for LearnerRenderer {
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.in_train_split = split == "train";
         if self.in_train_split {
-            self.recorder.start_epoch();
+            self.recorder.start_epoch(total_items);
             self.console.start_epoch(self.epoch, total_items);
+        } else {
+            self.recorder.start_phase("valid", total_items);
         }
     }
 
     fn update_split(&mut self, items_processed: usize) {
+        self.recorder.images_done(items_processed);
         if !self.in_train_split {
             return;
         }
@@ -153,6 +156,8 @@ impl TrainingProgressLogger for LearnerRenderer {
 
     fn end(&mut self) {
         self.console.bar.finish_and_clear();
+        // What remains (final evaluation, report) has no progress to show.
+        self.recorder.finishing();
     }
 
     fn log_event_training(&mut self, _event: String) {}

@@ -6,18 +6,90 @@
 //! `MetricLogger`: the Learner flushes its event processor (and so this) before it
 //! checkpoints an epoch, while metric loggers run on a separate, unflushed thread.
 //! So metrics.csv always covers every checkpointed epoch, which resume relies on.
+//!
+//! While training runs it also keeps `progress.json` ([`LiveProgress`]) current,
+//! at most about once a second, for `mnist-mlp serve`'s live page.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use burn::train::Interrupter;
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::MetricState;
+use serde::{Deserialize, Serialize};
 
+use crate::fsutil::write_atomic;
 use crate::history::{CostPoint, EpochRecord, History};
+
+/// `progress.json`: where a training in progress is, between two metrics.csv saves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveProgress {
+    pub epoch: usize,
+    pub total_epochs: usize,
+    /// `train`, `valid` (the per-epoch evaluation), or `finishing` (the final
+    /// evaluation and the report, after the last epoch).
+    pub phase: String,
+    /// Images of the current phase done, and in all.
+    pub images_done: usize,
+    pub images_total: usize,
+    /// The latest batch's cost, when it is a number.
+    pub last_cost: Option<f64>,
+    /// This epoch's cost points so far: metrics.csv receives them only at its end.
+    pub costs: Vec<CostPoint>,
+    /// Seconds since the Unix epoch when written: an old file means the process died.
+    pub updated: f64,
+}
+
+impl LiveProgress {
+    /// How often, at most, the file is rewritten.
+    pub const INTERVAL: Duration = Duration::from_secs(1);
+
+    /// The run's progress file, if there is one and it parses (it is written atomically,
+    /// so it does unless something else wrote it).
+    pub fn load(path: &Path) -> Option<Self> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    /// Seconds since the file was written.
+    pub fn age(&self) -> f64 {
+        (unix_seconds() - self.updated).max(0.0)
+    }
+}
+
+fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Keeps progress.json current without writing it more than once per [`LiveProgress::INTERVAL`].
+struct ProgressFile {
+    path: PathBuf,
+    state: LiveProgress,
+    written: Option<Instant>,
+}
+
+impl ProgressFile {
+    /// Writes now if `force` or the interval has passed. A failure only costs the
+    /// live page its update, so it is not reported.
+    fn write(&mut self, force: bool) {
+        if !force
+            && self
+                .written
+                .is_some_and(|t| t.elapsed() < LiveProgress::INTERVAL)
+        {
+            return;
+        }
+        self.state.updated = unix_seconds();
+        if let Ok(json) = serde_json::to_vec(&self.state) {
+            let _ = write_atomic(&self.path, &json);
+        }
+        self.written = Some(Instant::now());
+    }
+}
 
 /// The loss stopped being a number.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,6 +132,7 @@ struct EpochValues {
 pub struct Recorder {
     recording: SharedRecording,
     metrics_csv: PathBuf,
+    progress: ProgressFile,
     log_interval: usize,
     names: HashMap<MetricId, String>,
     epoch: usize,
@@ -72,15 +145,22 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Records into `metrics_csv`, and `progress_json` while the run goes on.
     pub fn new(
         recording: SharedRecording,
         metrics_csv: PathBuf,
+        progress_json: PathBuf,
         log_interval: usize,
         interrupter: Interrupter,
     ) -> Self {
         Self {
             recording,
             metrics_csv,
+            progress: ProgressFile {
+                path: progress_json,
+                state: LiveProgress::default(),
+                written: None,
+            },
             log_interval,
             names: HashMap::new(),
             epoch: 1,
@@ -97,9 +177,36 @@ impl Recorder {
             .insert(definition.metric_id.clone(), definition.name.to_string());
     }
 
-    /// The Learner starts (or resumes) at `epoch`.
-    pub fn start(&mut self, epoch: usize) {
+    /// The Learner starts (or resumes) at `epoch` of `total_epochs`.
+    pub fn start(&mut self, epoch: usize, total_epochs: usize) {
         self.epoch = epoch;
+        self.progress.state.epoch = epoch;
+        self.progress.state.total_epochs = total_epochs;
+    }
+
+    /// A pass over `images` begins: `train` or `valid`.
+    pub fn start_phase(&mut self, phase: &str, images: usize) {
+        let state = &mut self.progress.state;
+        state.epoch = self.epoch;
+        state.phase = phase.to_string();
+        state.images_done = 0;
+        state.images_total = images;
+        self.progress.write(false);
+    }
+
+    /// The last epoch is over; the final evaluation and the report remain.
+    pub fn finishing(&mut self) {
+        let state = &mut self.progress.state;
+        state.phase = "finishing".to_string();
+        state.images_done = 0;
+        state.images_total = 0;
+        self.progress.write(true);
+    }
+
+    /// `images` of the current pass are done.
+    pub fn images_done(&mut self, images: usize) {
+        self.progress.state.images_done = images;
+        self.progress.write(false);
     }
 
     /// A metric value of the training (`train`) or evaluation split.
@@ -143,10 +250,11 @@ impl Recorder {
         }
     }
 
-    /// A training epoch begins.
-    pub fn start_epoch(&mut self) {
+    /// A training epoch begins with `images` to train on.
+    pub fn start_epoch(&mut self, images: usize) {
         self.iteration = 0;
         self.epoch_started = Instant::now();
+        self.start_phase("train", images);
     }
 
     /// One more training iteration; the cost point when one is due.
@@ -160,6 +268,10 @@ impl Recorder {
             iteration: self.iteration,
             cost: self.last_batch_loss,
         };
+        self.progress.state.last_cost = point.cost.is_finite().then_some(point.cost);
+        if point.cost.is_finite() {
+            self.progress.state.costs.push(point.clone());
+        }
         let mut recording = self.recording.lock().expect("recording lock");
         recording.history.costs.push(point.clone());
         Some(point)
@@ -181,6 +293,8 @@ impl Recorder {
         recording.history.epochs.push(record.clone());
         let saved = recording.history.save_csv(&self.metrics_csv);
         self.epoch += 1;
+        // metrics.csv now holds this epoch's cost points.
+        self.progress.state.costs.clear();
         (record, saved)
     }
 }

@@ -117,6 +117,9 @@ pub fn run_experiment(
 
     let device = backend.device();
     device.seed(config.experiment.seed);
+    // The training keeps progress.json current; it goes when this call returns, however
+    // it returns, so a folder with one and no summary.json is a run in progress.
+    let _progress = RemoveOnDrop(dir.progress());
 
     let trained = train(config, &data, &device, &dir, resume, interrupter)?;
     let kept = || {
@@ -196,6 +199,15 @@ pub fn run_experiment(
         summary,
         test: test_eval,
     })
+}
+
+/// Deletes its file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A new run replaces a finished one, but never silently discards an interrupted one.

@@ -85,6 +85,12 @@ impl RunDir {
         self.root.join("summary.json")
     }
 
+    /// Where a training in progress is (epoch, images done, recent cost), rewritten
+    /// about once a second for `serve`'s live page; removed when the run ends.
+    pub fn progress(&self) -> PathBuf {
+        self.root.join("progress.json")
+    }
+
     pub fn weights(&self) -> PathBuf {
         self.root.join("model.safetensors")
     }

@@ -176,6 +176,7 @@ pub fn train(
     let recorder = Recorder::new(
         recording.clone(),
         run.metrics(),
+        run.progress(),
         t.log_interval,
         interrupter.clone(),
     );

@@ -8,6 +8,7 @@ pub mod inspect;
 mod model_args;
 pub mod predict;
 pub mod samples;
+pub mod serve;
 pub mod sweep;
 pub mod train;
 

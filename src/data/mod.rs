@@ -244,25 +244,38 @@ impl Mnist {
         if missing == Missing::Fetch {
             fetch_missing(dir)?;
         }
-        let read = |file: &MnistFile| -> Result<(PathBuf, Vec<u8>)> {
-            let path = locate(dir, file.name)?;
-            let bytes = idx::read_maybe_gz(&path)?;
-            if checksums == Checksums::Verify {
-                file.verify(&bytes).map_err(|mismatch| {
-                    anyhow!(
-                        "{}: {mismatch}: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch` (for another dataset in MNIST's format, set [data] verify = false, or give eval/predict --no-verify)",
-                        path.display()
-                    )
-                })?;
-            }
-            Ok((path, bytes))
-        };
-        let [train_images, train_labels, test_images, test_labels] = FILES.map(|f| read(&f));
+        let [train_images, train_labels, test_images, test_labels] =
+            FILES.map(|f| read_file(dir, &f, checksums));
         Ok(Self {
             train: split(train_images?, train_labels?)?,
             test: split(test_images?, test_labels?)?,
         })
     }
+
+    /// The test split alone, as it is in `dir` (nothing fetched): what `serve`
+    /// shows a run's test digits from.
+    pub fn load_test(dir: &Path, checksums: Checksums) -> Result<Digits> {
+        let [.., images, labels] = FILES;
+        split(
+            read_file(dir, &images, checksums)?,
+            read_file(dir, &labels, checksums)?,
+        )
+    }
+}
+
+/// One file's bytes, verified as asked.
+fn read_file(dir: &Path, file: &MnistFile, checksums: Checksums) -> Result<(PathBuf, Vec<u8>)> {
+    let path = locate(dir, file.name)?;
+    let bytes = idx::read_maybe_gz(&path)?;
+    if checksums == Checksums::Verify {
+        file.verify(&bytes).map_err(|mismatch| {
+            anyhow!(
+                "{}: {mismatch}: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch` (for another dataset in MNIST's format, set [data] verify = false, or give eval/predict --no-verify)",
+                path.display()
+            )
+        })?;
+    }
+    Ok((path, bytes))
 }
 
 /// Finds `name` or `name.gz` in `dir`.

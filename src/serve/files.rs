@@ -1,0 +1,118 @@
+//! Reading the artifacts folder safely: every path a request names is relative
+//! to the root, and it is refused unless it still lies inside the root once every
+//! symlink is followed. The server opens files only through [`resolve`].
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+
+/// `relative` (percent-decoded, `/`-separated) under `root`, as a canonical path.
+///
+/// Refused before the disk is touched: `..` (403), and empty, `.`, backslashed or
+/// NUL-holding parts (400). Then the path is canonicalised, so a symlink whose
+/// target leaves the root is refused (403) like `..` is.
+pub fn resolve(root: &Path, relative: &str) -> Result<PathBuf, ApiError> {
+    for part in relative.split('/') {
+        if part == ".." {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{relative:?} climbs out of the artifacts folder with `..`: refused"),
+            ));
+        }
+        if part.is_empty() || part == "." || part.contains(['\\', '\0']) {
+            return Err(ApiError::bad_request(format!(
+                "{relative:?} is not a plain path inside the artifacts folder"
+            )));
+        }
+    }
+    let root = canonical_root(root)?;
+    let real = root.join(relative).canonicalize().map_err(|_| {
+        ApiError::not_found(format!("{relative} does not exist in the artifacts folder"))
+    })?;
+    if !real.starts_with(&root) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{relative} leads outside the artifacts folder (a symlink): refused"),
+        ));
+    }
+    Ok(real)
+}
+
+/// The root as the file system names it; the folder may appear after the server starts.
+pub fn canonical_root(root: &Path) -> Result<PathBuf, ApiError> {
+    root.canonicalize().map_err(|_| {
+        ApiError::not_found(format!(
+            "the artifacts folder {} does not exist yet: train a run first",
+            root.display()
+        ))
+    })
+}
+
+/// `GET /files/{*path}`: one regular file from inside the artifacts folder.
+pub async fn serve_file(
+    State(state): State<AppState>,
+    UrlPath(path): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let real = resolve(&state.root, &path)?;
+    if !real.is_file() {
+        return Err(ApiError::not_found(format!("{path} is not a file")));
+    }
+    let read = tokio::task::spawn_blocking(move || std::fs::read(&real).map(|bytes| (real, bytes)));
+    let (real, bytes) = read
+        .await
+        .map_err(|_| ApiError::not_found(format!("cannot read {path}")))?
+        .map_err(|err| ApiError::not_found(format!("cannot read {path}: {err}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type(&real)),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// By extension; text for the run folder's Markdown, TOML, CSV and logs.
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("png") => "image/png",
+        Some("json") => "application/json",
+        Some("md" | "toml" | "csv" | "txt" | "log") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        std::fs::write(root.join("run/a.png"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret"), b"x").unwrap();
+        assert!(resolve(&root, "run/a.png").is_ok());
+        let status = |relative: &str| resolve(&root, relative).unwrap_err().status;
+        assert_eq!(status("../secret"), StatusCode::FORBIDDEN);
+        assert_eq!(status("run/../../secret"), StatusCode::FORBIDDEN);
+        assert_eq!(status("run//a.png"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("/etc/passwd"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("run/missing.png"), StatusCode::NOT_FOUND);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret"), root.join("run/out")).unwrap();
+            assert_eq!(status("run/out"), StatusCode::FORBIDDEN);
+            std::os::unix::fs::symlink(root.join("run/a.png"), root.join("run/in")).unwrap();
+            assert!(
+                resolve(&root, "run/in").is_ok(),
+                "a link inside the root is fine"
+            );
+        }
+    }
+}
