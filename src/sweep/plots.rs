@@ -178,6 +178,13 @@ impl Scale {
     }
 }
 
+/// One series of a figure: its trials' (x, accuracy) and the best accuracy per x.
+struct Line {
+    name: Option<String>,
+    placed: Vec<(f64, f64)>,
+    best: Vec<(f64, f64)>,
+}
+
 /// The figure for one axis from its finished trials.
 fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
     let scale = Scale::of(axis);
@@ -189,7 +196,7 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
     }
     // Per series: its placed points, and per x the best accuracy (a line on a numeric
     // axis, a bar per category).
-    let mut series: Vec<(Option<String>, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+    let mut series: Vec<Line> = Vec::new();
     let mut at_zero: Option<f64> = None;
     for name in names {
         let mut placed: Vec<(f64, f64)> = Vec::new();
@@ -209,12 +216,12 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
                 _ => best.push((x, y)),
             }
         }
-        series.push((name, placed, best));
+        series.push(Line { name, placed, best });
     }
     let (x0, x1) = scale.extent(axis);
     let ys = series
         .iter()
-        .flat_map(|(_, placed, _)| placed.iter().map(|p| p.1))
+        .flat_map(|line| line.placed.iter().map(|p| p.1))
         .chain(at_zero);
     let (low, high) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
         (lo.min(y), hi.max(y))
@@ -252,7 +259,7 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_error)?;
-        for (number, (name, placed, best)) in series.iter().enumerate() {
+        for (number, Line { name, placed, best }) in series.iter().enumerate() {
             let color = PALETTE[number % PALETTE.len()];
             let best_series = if categories {
                 chart.draw_series(best.iter().map(|&(x, y)| {
