@@ -17,7 +17,7 @@ use burn::train::Interrupter;
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::MetricState;
 
-use crate::history::{CostPoint, EpochRecord, History};
+use crate::history::{CostPoint, EpochRecord, EvalSplit, History};
 
 /// The loss stopped being a number.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,6 +67,8 @@ pub struct Recorder {
     last_batch_loss: f64,
     epoch_started: Instant,
     values: EpochValues,
+    /// False when the epochs evaluate nothing (the Learner's evaluation pass is empty).
+    evaluates: bool,
     /// Stops the Learner when the loss diverges.
     interrupter: Interrupter,
 }
@@ -76,6 +78,7 @@ impl Recorder {
         recording: SharedRecording,
         metrics_csv: PathBuf,
         log_interval: usize,
+        eval_split: EvalSplit,
         interrupter: Interrupter,
     ) -> Self {
         Self {
@@ -88,6 +91,7 @@ impl Recorder {
             last_batch_loss: f64::NAN,
             epoch_started: Instant::now(),
             values: EpochValues::default(),
+            evaluates: eval_split != EvalSplit::Nothing,
             interrupter,
         }
     }
@@ -168,7 +172,10 @@ impl Recorder {
     /// The epoch is over (training and evaluation pass): its record, also saved to
     /// metrics.csv; `Err` says why saving failed.
     pub fn end_epoch(&mut self) -> (EpochRecord, anyhow::Result<()>) {
-        let values = std::mem::take(&mut self.values);
+        let mut values = std::mem::take(&mut self.values);
+        if !self.evaluates {
+            (values.eval_loss, values.eval_accuracy) = (f64::NAN, f64::NAN);
+        }
         let record = EpochRecord {
             epoch: self.epoch,
             train_loss: values.train_loss,

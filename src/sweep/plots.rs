@@ -227,7 +227,8 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
         (lo.min(y), hi.max(y))
     });
     let pad = ((high - low) * 0.08).max(0.5);
-    let (y0, y1) = (low - pad, high + pad);
+    // Headroom above the highest point for the legend, so that it hides no trial.
+    let (y0, y1) = (low - pad, high + pad + (high - low + pad) * 0.3);
     let labels = match &scale {
         Scale::Categories(labels) => labels.len() + 1,
         _ => 8,
@@ -261,19 +262,23 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
             .map_err(plot_error)?;
         for (number, Line { name, placed, best }) in series.iter().enumerate() {
             let color = PALETTE[number % PALETTE.len()];
-            let best_series = if categories {
-                chart.draw_series(best.iter().map(|&(x, y)| {
-                    PathElement::new(vec![(x - 0.25, y), (x + 0.25, y)], color.stroke_width(3))
-                }))
-            } else {
-                chart.draw_series(LineSeries::new(best.clone(), color.stroke_width(2)))
-            };
-            best_series
-                .map_err(plot_error)?
-                .label(name.clone().unwrap_or_else(|| "best at each value".into()))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+            // Random draws over a range rarely repeat an x: a line through them would zig-zag.
+            let joined = matches!(axis.domain, Domain::List(_));
+            if joined {
+                let best_series = if categories {
+                    chart.draw_series(best.iter().map(|&(x, y)| {
+                        PathElement::new(vec![(x - 0.25, y), (x + 0.25, y)], color.stroke_width(3))
+                    }))
+                } else {
+                    chart.draw_series(LineSeries::new(best.clone(), color.stroke_width(2)))
+                };
+                best_series
+                    .map_err(plot_error)?
+                    .label(name.clone().unwrap_or_else(|| "best at each value".into()))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            }
             let dots = chart
                 .draw_series(
                     placed
@@ -281,8 +286,8 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
                         .map(|&p| Circle::new(p, 4, color.mix(0.6).filled())),
                 )
                 .map_err(plot_error)?;
-            if name.is_none() {
-                dots.label("trials")
+            if name.is_none() || !joined {
+                dots.label(name.clone().unwrap_or_else(|| "trials".into()))
                     .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.mix(0.6).filled()));
             }
         }
@@ -303,6 +308,7 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
