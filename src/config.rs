@@ -141,6 +141,9 @@ pub struct TrainingSection {
     /// Stop after this many epochs without a better validation accuracy and keep the
     /// best epoch's weights; 0 trains every epoch and keeps the last.
     pub early_stopping: usize,
+    /// Evaluate the held-out images (the test set, without a validation split) after
+    /// every epoch. Off, the test set is looked at once, at the end: a sweep's final run.
+    pub evaluate_every_epoch: bool,
     /// The backend to train on, among those compiled in (default: flex where present).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
@@ -154,6 +157,7 @@ impl Default for TrainingSection {
             log_interval: 200,
             shuffle: true,
             early_stopping: 0,
+            evaluate_every_epoch: true,
             backend: None,
         }
     }
@@ -426,6 +430,11 @@ impl ExperimentConfig {
                 t.early_stopping
             );
         }
+        if !t.evaluate_every_epoch && validation > 0 {
+            bail!(
+                "[training] evaluate_every_epoch = false leaves the {validation} validation images unused: set [data] validation = 0, or evaluate every epoch"
+            );
+        }
         self.validate_schedule()?;
         self.validate_augment()?;
         let parameters = self.parameter_count();
@@ -677,6 +686,10 @@ mod tests {
             (&["model.dropout=1"], "dropout"),
             (&["data.validation=60000"], "validation"),
             (&["training.early_stopping=3"], "validation"),
+            (
+                &["data.validation=100", "training.evaluate_every_epoch=false"],
+                "unused",
+            ),
             (&["optimizer.momentum=1.5"], "momentum"),
             (
                 &["optimizer.name=adam", "optimizer.momentum=0.9"],

@@ -25,22 +25,17 @@ pub enum EvalSplit {
     Test,
     /// Training images held out by `[data] validation`.
     Validation,
+    /// None: the test set is evaluated once, after the last epoch.
+    Nothing,
 }
 
 impl EvalSplit {
-    pub fn for_held_out(held_out: usize) -> Self {
-        if held_out > 0 {
-            Self::Validation
-        } else {
-            Self::Test
-        }
-    }
-
-    /// "test" or "validation", for labels.
+    /// "test", "validation" or "no", for labels.
     pub fn name(self) -> &'static str {
         match self {
             Self::Test => "test",
             Self::Validation => "validation",
+            Self::Nothing => "no",
         }
     }
 }
@@ -51,7 +46,7 @@ pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
     pub train_accuracy: f64,
-    /// On the run's [`EvalSplit`].
+    /// On the run's [`EvalSplit`]; NaN when it evaluates nothing.
     pub eval_loss: f64,
     pub eval_accuracy: f64,
     pub seconds: f64,
@@ -125,6 +120,7 @@ impl History {
             match self.eval_split {
                 EvalSplit::Test => (row.test_loss, row.test_accuracy) = (loss, accuracy),
                 EvalSplit::Validation => (row.valid_loss, row.valid_accuracy) = (loss, accuracy),
+                EvalSplit::Nothing => {}
             }
             writer.serialize(row)?;
         }
@@ -147,8 +143,11 @@ impl History {
                     let (loss, accuracy) = if row.valid_accuracy.is_some() {
                         history.eval_split = EvalSplit::Validation;
                         (row.valid_loss, row.valid_accuracy)
-                    } else {
+                    } else if row.test_accuracy.is_some() {
                         (row.test_loss, row.test_accuracy)
+                    } else {
+                        history.eval_split = EvalSplit::Nothing;
+                        (None, None)
                     };
                     history.epochs.push(EpochRecord {
                         epoch: row.epoch,
@@ -174,6 +173,25 @@ mod tests {
         for eval_split in [EvalSplit::Test, EvalSplit::Validation] {
             round_trip_and_truncate(eval_split);
         }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let record = EpochRecord {
+            epoch: 1,
+            train_loss: 0.3,
+            train_accuracy: 91.0,
+            eval_loss: f64::NAN,
+            eval_accuracy: f64::NAN,
+            seconds: 1.5,
+        };
+        let nothing = History {
+            epochs: vec![record],
+            eval_split: EvalSplit::Nothing,
+            ..History::default()
+        };
+        nothing.save_csv(&path).unwrap();
+        let loaded = History::load_csv(&path).unwrap();
+        assert_eq!(loaded.eval_split, EvalSplit::Nothing);
+        assert!(loaded.epochs[0].eval_accuracy.is_nan());
     }
 
     fn round_trip_and_truncate(eval_split: EvalSplit) {

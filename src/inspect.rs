@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
+use crate::history::EvalSplit;
 use crate::run_dir::{CHECKPOINT_PARTS, RunDir};
 use crate::state_dict::{self, WeightsFormat};
 use crate::weights::read_metadata;
@@ -172,11 +173,17 @@ pub fn describe(target: &Path) -> Result<String> {
                     .iter()
                     .find(|e| e.epoch == epoch)
                     .map_or(String::new(), |e| {
-                        let split = history.eval_split.name();
-                        format!(
-                            "  train loss {:.4}  {split} loss {:.4}  {split} acc {:.2}%",
-                            e.train_loss, e.eval_loss, e.eval_accuracy
-                        )
+                        let split = history.eval_split;
+                        let evaluation = if split == EvalSplit::Nothing {
+                            String::new()
+                        } else {
+                            let name = split.name();
+                            format!(
+                                "  {name} loss {:.4}  {name} acc {:.2}%",
+                                e.eval_loss, e.eval_accuracy
+                            )
+                        };
+                        format!("  train loss {:.4}{evaluation}", e.train_loss)
                     });
             let _ = writeln!(out, "  epoch {epoch:>3}  [{}]{figures}", parts.join(", "));
         }

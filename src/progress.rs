@@ -17,8 +17,8 @@ use crate::record::Recorder;
 /// What the console shows.
 struct Console {
     total_epochs: usize,
-    /// "test" or "valid", for the epoch lines.
-    eval_label: &'static str,
+    /// "test" or "valid", for the epoch lines; `None` when epochs evaluate nothing.
+    eval_label: Option<&'static str>,
     bar: ProgressBar,
 }
 
@@ -48,16 +48,15 @@ impl Console {
     }
 
     fn epoch(&self, e: &EpochRecord) {
+        let evaluation = self.eval_label.map_or(String::new(), |label| {
+            format!(
+                "  {label} loss {:.4}  {label} acc {:6.2}%",
+                e.eval_loss, e.eval_accuracy
+            )
+        });
         self.say(format!(
-            "epoch {:>2}/{}  train loss {:.4}  train acc {:6.2}%  {label} loss {:.4}  {label} acc {:6.2}%  ({:.1} s)",
-            e.epoch,
-            self.total_epochs,
-            e.train_loss,
-            e.train_accuracy,
-            e.eval_loss,
-            e.eval_accuracy,
-            e.seconds,
-            label = self.eval_label
+            "epoch {:>2}/{}  train loss {:.4}  train acc {:6.2}%{evaluation}  ({:.1} s)",
+            e.epoch, self.total_epochs, e.train_loss, e.train_accuracy, e.seconds,
         ));
     }
 }
@@ -77,8 +76,9 @@ impl LearnerRenderer {
             console: Console {
                 total_epochs: 0,
                 eval_label: match eval_split {
-                    EvalSplit::Test => "test",
-                    EvalSplit::Validation => "valid",
+                    EvalSplit::Test => Some("test"),
+                    EvalSplit::Validation => Some("valid"),
+                    EvalSplit::Nothing => None,
                 },
                 bar: ProgressBar::hidden(),
             },

@@ -22,7 +22,7 @@ use burn::train::renderer::MetricState;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::history::{CostPoint, EpochRecord, History};
+use crate::history::{CostPoint, EpochRecord, EvalSplit, History};
 
 /// `progress.json`: where a training in progress is, between two metrics.csv saves.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -140,6 +140,8 @@ pub struct Recorder {
     last_batch_loss: f64,
     epoch_started: Instant,
     values: EpochValues,
+    /// False when the epochs evaluate nothing (the Learner's evaluation pass is empty).
+    evaluates: bool,
     /// Stops the Learner when the loss diverges.
     interrupter: Interrupter,
 }
@@ -151,6 +153,7 @@ impl Recorder {
         metrics_csv: PathBuf,
         progress_json: PathBuf,
         log_interval: usize,
+        eval_split: EvalSplit,
         interrupter: Interrupter,
     ) -> Self {
         Self {
@@ -168,6 +171,7 @@ impl Recorder {
             last_batch_loss: f64::NAN,
             epoch_started: Instant::now(),
             values: EpochValues::default(),
+            evaluates: eval_split != EvalSplit::Nothing,
             interrupter,
         }
     }
@@ -280,7 +284,10 @@ impl Recorder {
     /// The epoch is over (training and evaluation pass): its record, also saved to
     /// metrics.csv; `Err` says why saving failed.
     pub fn end_epoch(&mut self) -> (EpochRecord, anyhow::Result<()>) {
-        let values = std::mem::take(&mut self.values);
+        let mut values = std::mem::take(&mut self.values);
+        if !self.evaluates {
+            (values.eval_loss, values.eval_accuracy) = (f64::NAN, f64::NAN);
+        }
         let record = EpochRecord {
             epoch: self.epoch,
             train_loss: values.train_loss,

@@ -113,7 +113,8 @@ pub fn train_loader(
 }
 
 /// The images a run trains on, and those it evaluates after every epoch: the
-/// test set (the assignment's way), or the validation images held out of training.
+/// test set (the assignment's way), the validation images held out of training,
+/// or none at all.
 pub struct TrainingData {
     pub train: Digits,
     pub eval: Digits,
@@ -124,6 +125,14 @@ impl TrainingData {
     /// Holds out `[data] validation` training images when asked.
     pub fn new(config: &ExperimentConfig, mnist: &Mnist) -> Self {
         match config.data.validation {
+            0 if !config.training.evaluate_every_epoch => Self {
+                train: mnist.train.clone(),
+                eval: Digits {
+                    images: Vec::new().into(),
+                    labels: Vec::new().into(),
+                },
+                eval_split: EvalSplit::Nothing,
+            },
             0 => Self {
                 train: mnist.train.clone(),
                 eval: mnist.test.clone(),
@@ -178,6 +187,7 @@ pub fn train(
         run.metrics(),
         run.progress(),
         t.log_interval,
+        data.eval_split,
         interrupter.clone(),
     );
     let keep_best =

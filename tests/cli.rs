@@ -819,3 +819,38 @@ fn validation_run_keeps_the_best_epoch_and_reports_both_splits() {
     let report = std::fs::read_to_string(run.report()).unwrap();
     assert!(report.contains("validation acc"), "{report}");
 }
+
+/// Without per-epoch evaluation (a sweep's final run) the test set is looked at once:
+/// no epoch line, metrics row or report column shows it, the summary does.
+#[test]
+fn evaluating_only_at_the_end_leaves_the_epochs_without_test_figures() {
+    let project = Project::new();
+    let config = project.write_config("tiny.toml", "");
+    let stdout = assert_success(&project.run(&[
+        "train",
+        config.to_str().unwrap(),
+        "--set",
+        "training.evaluate_every_epoch=false",
+    ]));
+    let epoch_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
+    assert_eq!(epoch_lines.len(), 2, "{stdout}");
+    assert!(epoch_lines.iter().all(|l| !l.contains("test")), "{stdout}");
+    assert!(stdout.contains("Accuracy on the test data is:"), "{stdout}");
+    let metrics = std::fs::read_to_string(project.run_dir().join("metrics.csv")).unwrap();
+    for row in metrics.lines().filter(|l| l.starts_with("epoch,")) {
+        let cells: Vec<&str> = row.split(',').collect();
+        // kind,epoch,iteration,cost,train_loss,train_accuracy,test_loss,test_accuracy,valid_loss,valid_accuracy,seconds
+        assert!(cells[6..10].iter().all(|c| c.is_empty()), "{row}");
+        assert!(!cells[4].is_empty() && !cells[10].is_empty(), "{row}");
+    }
+    let report = std::fs::read_to_string(project.run_dir().join("report.md")).unwrap();
+    assert!(
+        report.contains("| epoch | train loss | train acc (%) | seconds |"),
+        "{report}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.run_dir().join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(summary["test_accuracy"].as_f64().unwrap() > 0.0);
+}

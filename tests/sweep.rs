@@ -283,6 +283,8 @@ fn the_final_run_retrains_the_winner_on_all_training_images_once() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&final_summary).unwrap()).unwrap();
     assert_eq!(summary["config"]["data"]["validation"], 0);
+    // The test set's one look is at the end: the epochs evaluate nothing.
+    assert_eq!(summary["config"]["training"]["evaluate_every_epoch"], false);
     assert_eq!(summary["config"]["experiment"]["name"], "final");
     assert_eq!(summary["config"]["training"]["epochs"], 2);
     let md = std::fs::read_to_string(project.folder().join("leaderboard.md")).unwrap();

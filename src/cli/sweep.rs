@@ -504,6 +504,8 @@ fn final_run(sweep: &Sweep, dir: &SweepDir, stop: &Stop) -> Result<()> {
     overrides.extend([
         "data.validation=0".to_string(),
         "training.early_stopping=0".to_string(),
+        // The test set's one look is at the end: no per-epoch evaluation to peek at.
+        "training.evaluate_every_epoch=false".to_string(),
         format!("training.epochs={epochs}"),
         format!("experiment.name={FINAL}"),
         format!(

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use super::plots::{Series, line_chart};
 use crate::fsutil::write_atomic;
-use crate::history::History;
+use crate::history::{EvalSplit, History};
 use crate::run::Summary;
 use crate::run_dir::RunDir;
 
@@ -138,6 +138,7 @@ pub fn markdown_table(runs: &[ComparedRun]) -> String {
 pub fn write_comparison(artifacts: &Path, runs: &[ComparedRun]) -> Result<()> {
     let series: Vec<Series> = runs
         .iter()
+        .filter(|r| r.history.eval_split != EvalSplit::Nothing)
         .map(|r| Series {
             name: format!(
                 "{} ({})",

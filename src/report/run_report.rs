@@ -14,7 +14,7 @@ use super::plots::{Series, confusion_heatmap, digit_grid, line_chart};
 use crate::config::ScheduleSection;
 use crate::data::Digits;
 use crate::fsutil::write_atomic;
-use crate::history::{EpochRecord, History};
+use crate::history::{EpochRecord, EvalSplit, History};
 use crate::run::Summary;
 use crate::run_dir::{Figure, RunDir};
 
@@ -89,16 +89,16 @@ impl RunReport<'_> {
             .zip([Figure::CostEpochs, Figure::AccuracyEpochs])
         {
             let points = |f: Field| h.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
-            let series = [
-                Series {
-                    name: train_name.into(),
-                    points: points(train),
-                },
-                Series {
+            let mut series = vec![Series {
+                name: train_name.into(),
+                points: points(train),
+            }];
+            if h.eval_split != EvalSplit::Nothing {
+                series.push(Series {
                     name: h.eval_split.name().into(),
                     points: points(test),
-                },
-            ];
+                });
+            }
             line_chart(
                 &run.figure(figure),
                 &format!("{name}: {what} per epoch"),
@@ -234,16 +234,30 @@ impl RunReport<'_> {
             "\n## Results\n\n- Accuracy on the train data: **{:.2}%**\n{validation}- Accuracy on the test data: **{:.2}%**\n{kept}- Training time: {:.1} s\n\n",
             s.train_accuracy, s.test_accuracy, s.train_seconds
         );
-        let split = self.history.eval_split.name();
+        let split = self.history.eval_split;
+        let evaluated = split != EvalSplit::Nothing;
+        let (eval_head, eval_rule) = if evaluated {
+            (
+                format!(" {0} loss | {0} acc (%) |", split.name()),
+                "---|---|",
+            )
+        } else {
+            (String::new(), "")
+        };
         let _ = writeln!(
             md,
-            "| epoch | train loss | train acc (%) | {split} loss | {split} acc (%) | seconds |\n|---|---|---|---|---|---|"
+            "| epoch | train loss | train acc (%) |{eval_head} seconds |\n|---|---|---|{eval_rule}---|"
         );
         for e in &self.history.epochs {
+            let eval = if evaluated {
+                format!(" {:.4} | {:.2} |", e.eval_loss, e.eval_accuracy)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 md,
-                "| {} | {:.4} | {:.2} | {:.4} | {:.2} | {:.1} |",
-                e.epoch, e.train_loss, e.train_accuracy, e.eval_loss, e.eval_accuracy, e.seconds
+                "| {} | {:.4} | {:.2} |{eval} {:.1} |",
+                e.epoch, e.train_loss, e.train_accuracy, e.seconds
             );
         }
         let _ = write!(

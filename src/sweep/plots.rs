@@ -28,13 +28,46 @@ pub fn draw(sweep: &Sweep, dir: &SweepDir, board: &Leaderboard) -> Result<bool> 
         return Ok(false);
     }
     for (index, axis) in sweep.axes.iter().enumerate() {
-        let axis_points: Vec<(&toml::Value, f64)> = points
+        let split_by = series_axis(&sweep.axes, index);
+        let axis_points: Vec<Point> = points
             .iter()
-            .map(|(values, accuracy)| (&values[index], *accuracy))
+            .map(|(values, accuracy)| Point {
+                value: &values[index],
+                accuracy: *accuracy,
+                series: split_by.map(|other| {
+                    format!(
+                        "{} = {}",
+                        sweep.axes[other].key,
+                        display_value(&values[other])
+                    )
+                }),
+            })
             .collect();
         draw_axis(&dir.figure(&axis.key), axis, &axis_points)?;
     }
     Ok(true)
+}
+
+/// One finished trial on one axis's figure.
+struct Point<'a> {
+    value: &'a toml::Value,
+    accuracy: f64,
+    /// The line it belongs to, when the figure draws one per value of another axis.
+    series: Option<String>,
+}
+
+/// In a two-axis grid whose other axis takes a few values, the figure of axis `index`
+/// draws one line per value of the other (learning rate per optimizer, say), so that
+/// each curve compares like with like.
+fn series_axis(axes: &[Axis], index: usize) -> Option<usize> {
+    if axes.len() != 2 {
+        return None;
+    }
+    let other = 1 - index;
+    match &axes[other].domain {
+        Domain::List(values) if values.len() <= PALETTE.len() => Some(other),
+        _ => None,
+    }
 }
 
 /// How an axis's values are placed along x.
@@ -145,33 +178,57 @@ impl Scale {
     }
 }
 
-/// The figure for one axis from (value, validation accuracy) pairs.
-fn draw_axis(path: &Path, axis: &Axis, points: &[(&toml::Value, f64)]) -> Result<()> {
+/// One series of a figure: its trials' (x, accuracy) and the best accuracy per x.
+struct Line {
+    name: Option<String>,
+    placed: Vec<(f64, f64)>,
+    best: Vec<(f64, f64)>,
+}
+
+/// The figure for one axis from its finished trials.
+fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
     let scale = Scale::of(axis);
-    let mut placed: Vec<(f64, f64)> = Vec::new();
-    let mut at_zero: Option<f64> = None;
-    for &(value, accuracy) in points {
-        match scale.position(value) {
-            Some(x) => placed.push((x, accuracy)),
-            None => at_zero = Some(at_zero.map_or(accuracy, |best| best.max(accuracy))),
+    let mut names: Vec<Option<String>> = Vec::new();
+    for point in points {
+        if !names.contains(&point.series) {
+            names.push(point.series.clone());
         }
     }
-    placed.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Per x, the best accuracy: joined by a line on a numeric axis, a bar per category.
-    let mut best: Vec<(f64, f64)> = Vec::new();
-    for &(x, y) in &placed {
-        match best.last_mut() {
-            Some(last) if last.0 == x => last.1 = last.1.max(y),
-            _ => best.push((x, y)),
+    // Per series: its placed points, and per x the best accuracy (a line on a numeric
+    // axis, a bar per category).
+    let mut series: Vec<Line> = Vec::new();
+    let mut at_zero: Option<f64> = None;
+    for name in names {
+        let mut placed: Vec<(f64, f64)> = Vec::new();
+        for point in points.iter().filter(|p| p.series == name) {
+            match scale.position(point.value) {
+                Some(x) => placed.push((x, point.accuracy)),
+                None => {
+                    at_zero = Some(at_zero.map_or(point.accuracy, |best| best.max(point.accuracy)))
+                }
+            }
         }
+        placed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut best: Vec<(f64, f64)> = Vec::new();
+        for &(x, y) in &placed {
+            match best.last_mut() {
+                Some(last) if last.0 == x => last.1 = last.1.max(y),
+                _ => best.push((x, y)),
+            }
+        }
+        series.push(Line { name, placed, best });
     }
     let (x0, x1) = scale.extent(axis);
-    let ys = placed.iter().map(|p| p.1).chain(at_zero);
+    let ys = series
+        .iter()
+        .flat_map(|line| line.placed.iter().map(|p| p.1))
+        .chain(at_zero);
     let (low, high) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
         (lo.min(y), hi.max(y))
     });
     let pad = ((high - low) * 0.08).max(0.5);
-    let (y0, y1) = (low - pad, high + pad);
+    // Headroom above the highest point for the legend, so that it hides no trial.
+    let (y0, y1) = (low - pad, high + pad + (high - low + pad) * 0.3);
     let labels = match &scale {
         Scale::Categories(labels) => labels.len() + 1,
         _ => 8,
@@ -181,7 +238,7 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[(&toml::Value, f64)]) -> Result
         _ => axis.key.clone(),
     };
     let short_key = axis.key.rsplit('.').next().unwrap_or(&axis.key);
-    let color = PALETTE[0];
+    let categories = matches!(scale, Scale::Categories(_));
     render_png(path, (900, 560), |area| {
         area.fill(&WHITE).map_err(plot_error)?;
         let mut chart = ChartBuilder::on(&area)
@@ -203,30 +260,39 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[(&toml::Value, f64)]) -> Result
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_error)?;
-        let best_series = if matches!(scale, Scale::Categories(_)) {
-            chart.draw_series(best.iter().map(|&(x, y)| {
-                PathElement::new(vec![(x - 0.25, y), (x + 0.25, y)], color.stroke_width(3))
-            }))
-        } else {
-            chart.draw_series(LineSeries::new(best, color.stroke_width(2)))
-        };
-        best_series
-            .map_err(plot_error)?
-            .label("best at each value")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(
-                placed
-                    .iter()
-                    .map(|&p| Circle::new(p, 4, color.mix(0.6).filled())),
-            )
-            .map_err(plot_error)?
-            .label("trials")
-            .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.mix(0.6).filled()));
+        for (number, Line { name, placed, best }) in series.iter().enumerate() {
+            let color = PALETTE[number % PALETTE.len()];
+            // Random draws over a range rarely repeat an x: a line through them would zig-zag.
+            let joined = matches!(axis.domain, Domain::List(_));
+            if joined {
+                let best_series = if categories {
+                    chart.draw_series(best.iter().map(|&(x, y)| {
+                        PathElement::new(vec![(x - 0.25, y), (x + 0.25, y)], color.stroke_width(3))
+                    }))
+                } else {
+                    chart.draw_series(LineSeries::new(best.clone(), color.stroke_width(2)))
+                };
+                best_series
+                    .map_err(plot_error)?
+                    .label(name.clone().unwrap_or_else(|| "best at each value".into()))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            }
+            let dots = chart
+                .draw_series(
+                    placed
+                        .iter()
+                        .map(|&p| Circle::new(p, 4, color.mix(0.6).filled())),
+                )
+                .map_err(plot_error)?;
+            if name.is_none() || !joined {
+                dots.label(name.clone().unwrap_or_else(|| "trials".into()))
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.mix(0.6).filled()));
+            }
+        }
         if let Some(y) = at_zero {
-            let zero = PALETTE[1];
+            let zero = PALETTE[series.len() % PALETTE.len()];
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(x0, y), (x1, y)],
@@ -242,6 +308,7 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[(&toml::Value, f64)]) -> Result
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
@@ -284,6 +351,23 @@ mod tests {
             }),
         };
         assert!(matches!(Scale::of(&declared), Scale::Log));
+    }
+
+    #[test]
+    fn a_two_axis_grid_draws_one_line_per_value_of_the_other_axis() {
+        use toml::Value::Float;
+        let rates = list("optimizer.learning_rate", vec![Float(0.01), Float(0.1)]);
+        let names = list("optimizer.name", vec!["sgd".into(), "adam".into()]);
+        let many = list(
+            "model.dropout",
+            (0..10).map(|i| Float(i as f64 / 20.0)).collect(),
+        );
+        assert_eq!(series_axis(&[rates.clone(), names.clone()], 0), Some(1));
+        assert_eq!(series_axis(&[rates.clone(), names.clone()], 1), Some(0));
+        // Too many values for the palette, or not exactly two axes: one line.
+        assert_eq!(series_axis(&[names.clone(), many], 0), None);
+        assert_eq!(series_axis(std::slice::from_ref(&rates), 0), None);
+        assert_eq!(series_axis(&[rates.clone(), names.clone(), rates], 0), None);
     }
 
     #[test]

@@ -287,15 +287,18 @@ async function runsView(gen) {
 
 // ---------- one run ----------
 
+/** The per-epoch table; runs that evaluate nothing per epoch have no evaluation columns. */
 function epochTable(history) {
   const split = history.eval_split;
+  const evaluated = split !== 'no';
+  const columns = ['epoch', 'train loss', 'train acc'].concat(evaluated ? [`${split} loss`, `${split} acc`] : [], ['seconds']);
   return h('table', { id: 'epochs', class: 'data' },
-    h('thead', {}, h('tr', {}, ['epoch', 'train loss', 'train acc', `${split} loss`, `${split} acc`, 'seconds']
-      .map((c) => h('th', {}, c)))),
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))),
     h('tbody', {}, history.epochs.map((e) => h('tr', {},
       h('td', { class: 'num' }, e.epoch), h('td', { class: 'num' }, num(e.train_loss, 4)),
-      h('td', { class: 'num' }, pct(e.train_accuracy)), h('td', { class: 'num' }, num(e.eval_loss, 4)),
-      h('td', { class: 'num' }, pct(e.eval_accuracy)), h('td', { class: 'num' }, num(e.seconds, 1))))));
+      h('td', { class: 'num' }, pct(e.train_accuracy)),
+      evaluated ? [h('td', { class: 'num' }, num(e.eval_loss, 4)), h('td', { class: 'num' }, pct(e.eval_accuracy))] : null,
+      h('td', { class: 'num' }, num(e.seconds, 1))))));
 }
 
 function reportTable(report) {
@@ -345,10 +348,8 @@ function liveBlock(batchSize) {
       xLabel: 'epoch', yLabel: 'cost',
     });
     lineChart(accCanvas, {
-      series: [
-        { name: 'train', points: history.epochs.map((e) => [e.epoch, e.train_accuracy]) },
-        { name: history.eval_split, points: history.epochs.map((e) => [e.epoch, e.eval_accuracy]) },
-      ],
+      series: [{ name: 'train', points: history.epochs.map((e) => [e.epoch, e.train_accuracy]) }].concat(
+        history.eval_split === 'no' ? [] : [{ name: history.eval_split, points: history.epochs.map((e) => [e.epoch, e.eval_accuracy]) }]),
       xLabel: 'epoch', yLabel: 'accuracy (%)', integerX: true,
     });
   }
@@ -532,7 +533,8 @@ async function compareView(gen, params) {
     if (gen !== generation) return;
     const series = (field) => names.map((n) => {
       const hist = histories.get(n);
-      const label = metric === 'eval' ? `${n} (${hist.eval_split})` : `${n} (train)`;
+      const split = hist.eval_split === 'no' ? 'no per-epoch evaluation' : hist.eval_split;
+      const label = metric === 'eval' ? `${n} (${split})` : `${n} (train)`;
       return { name: label, points: hist.epochs.map((e) => [e.epoch, e[`${metric}_${field}`]]) };
     });
     lineChart(accCanvas, { series: series('accuracy'), xLabel: 'epoch', yLabel: 'accuracy (%)', integerX: true });
