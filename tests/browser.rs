@@ -9,6 +9,7 @@
 //! chromium-driver). `readme_screenshots` (ignored) takes the README's pictures.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,10 +68,13 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
+        // Its own process group, which the browsers it starts join: dropping the
+        // driver ends them too, even when a test fails before closing its session.
         let child = Command::new(binary)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
@@ -117,6 +121,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
