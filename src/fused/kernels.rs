@@ -366,25 +366,25 @@ fn adam_one_thread(buffers: AdamBuffers, step: AdamStep) {
     adam_body(buffers, step);
 }
 
-/// Plain SGD, `out = w − lr·g`, large parameters split between the two cores.
-pub fn sgd_update(w: &[f32], g: &[f32], out: &mut [f32], lr: f32) {
+/// Plain SGD in the gradient's buffer, `g ← w − lr·g`, large parameters split between the two cores.
+pub fn sgd_update(w: &[f32], g_then_w: &mut [f32], lr: f32) {
     let n = w.len();
-    assert!(g.len() == n && out.len() == n);
-    let body = |w: &[f32], g: &[f32], out: &mut [f32]| {
-        for ((o, w), g) in out.iter_mut().zip(w).zip(g) {
-            *o = w - g * lr;
+    assert!(g_then_w.len() == n);
+    let body = |w: &[f32], g_then_w: &mut [f32]| {
+        for (x, w) in g_then_w.iter_mut().zip(w) {
+            *x = w - *x * lr;
         }
     };
     if n < SPLIT_ELEMENTS {
-        return body(w, g, out);
+        return body(w, g_then_w);
     }
     let half = n / 2;
-    let (w, g) = (w.split_at(half), g.split_at(half));
-    let (mine, theirs) = out.split_at_mut(half);
+    let w = w.split_at(half);
+    let (mine, theirs) = g_then_w.split_at_mut(half);
     let theirs = std::sync::Mutex::new(theirs);
     pair::join(
-        || body(w.0, g.0, mine),
-        || body(w.1, g.1, &mut theirs.lock().expect("one user")),
+        || body(w.0, mine),
+        || body(w.1, &mut theirs.lock().expect("one user")),
     );
 }
 

@@ -61,15 +61,13 @@ impl Optimizer for FusedSgd {
         grad: Tensor<D>,
         _state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let lr = lr as f32;
-        let (w, grad) = (flex(tensor), flex(grad));
-        let (ws, g) = (f32_values(&w), f32_values(&grad));
-        // The parameter's buffer is still held by the model: write a new one, in one pass.
-        let mut updated = vec![0f32; ws.len()];
-        sgd_update(&ws, &g, &mut updated, lr);
-        let shape = w.layout().shape().clone();
-        let w = FlexTensor::from_data(TensorData::new(updated, shape));
-        (self::tensor(w), Some(SgdState { momentum: None }))
+        let w = flex(tensor);
+        // The parameter's buffer is still held by the model, but the gradient's is ours:
+        // the new weights overwrite it, in one pass, with no buffer to allocate and zero.
+        let mut updated = owned(flex(grad));
+        let g_then_w = updated.try_storage_mut::<f32>().expect("an owned buffer");
+        sgd_update(&f32_values(&w), g_then_w, lr as f32);
+        (self::tensor(updated), Some(SgdState { momentum: None }))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, _device: &Device) -> Self::State<D> {
