@@ -287,38 +287,35 @@ pub struct AdamStep {
     pub lr: f32,
 }
 
-/// One parameter's Adam step: reads `w` and `g`, updates the moments `m` and `v`
-/// in place and writes the new weights into `out`.
+/// One parameter's Adam step: reads `w`, updates the moments `m` and `v` in place,
+/// and overwrites each gradient in `g_then_w` with its new weight once read.
 pub struct AdamBuffers<'a> {
     pub w: &'a [f32],
-    pub g: &'a [f32],
+    pub g_then_w: &'a mut [f32],
     pub m: &'a mut [f32],
     pub v: &'a mut [f32],
-    pub out: &'a mut [f32],
 }
 
 impl AdamBuffers<'_> {
     /// The first `at` elements and the rest.
     fn split(self, at: usize) -> (Self, Self) {
-        let (w, g) = (self.w.split_at(at), self.g.split_at(at));
-        let (m, v, out) = (
+        let w = self.w.split_at(at);
+        let (g, m, v) = (
+            self.g_then_w.split_at_mut(at),
             self.m.split_at_mut(at),
             self.v.split_at_mut(at),
-            self.out.split_at_mut(at),
         );
         let head = AdamBuffers {
             w: w.0,
-            g: g.0,
+            g_then_w: g.0,
             m: m.0,
             v: v.0,
-            out: out.0,
         };
         let tail = AdamBuffers {
             w: w.1,
-            g: g.1,
+            g_then_w: g.1,
             m: m.1,
             v: v.1,
-            out: out.1,
         };
         (head, tail)
     }
@@ -329,14 +326,7 @@ impl AdamBuffers<'_> {
 /// Large parameters are split between the two cores.
 pub fn adam_update(buffers: AdamBuffers, step: AdamStep) {
     let n = buffers.w.len();
-    assert!(
-        [
-            buffers.g.len(),
-            buffers.m.len(),
-            buffers.v.len(),
-            buffers.out.len()
-        ] == [n; 4]
-    );
+    assert!([buffers.g_then_w.len(), buffers.m.len(), buffers.v.len()] == [n; 3]);
     if n < SPLIT_ELEMENTS {
         return adam_one_thread(buffers, step);
     }
@@ -403,13 +393,14 @@ fn adam_body(buffers: AdamBuffers, step: AdamStep) {
         epsilon,
         lr,
     } = step;
-    let AdamBuffers { w, g, m, v, out } = buffers;
+    let AdamBuffers { w, g_then_w, m, v } = buffers;
     let n = w.len();
-    let (g, m, v, out) = (&g[..n], &mut m[..n], &mut v[..n], &mut out[..n]);
+    let (x, m, v) = (&mut g_then_w[..n], &mut m[..n], &mut v[..n]);
     for i in 0..n {
-        m[i] = m[i] * beta_1 + g[i] * (1.0 - beta_1);
-        v[i] = v[i] * beta_2 + (g[i] * g[i]) * (1.0 - beta_2);
-        out[i] = w[i] - ((m[i] * factor) / (v[i].sqrt() + epsilon)) * lr;
+        let g = x[i];
+        m[i] = m[i] * beta_1 + g * (1.0 - beta_1);
+        v[i] = v[i] * beta_2 + (g * g) * (1.0 - beta_2);
+        x[i] = w[i] - ((m[i] * factor) / (v[i].sqrt() + epsilon)) * lr;
     }
 }
 

@@ -104,27 +104,25 @@ impl Optimizer for FusedAdam {
             epsilon: self.epsilon * correction_2,
             lr: lr as f32,
         };
-        let (ws, g) = (f32_values(&w), f32_values(&grad));
-        // The parameter's buffer is still held by the model: the update writes a new one.
-        let mut updated = vec![0f32; ws.len()];
+        // The parameter's buffer is still held by the model, but the gradient's is ours:
+        // the new weights overwrite it, with no buffer to allocate and zero.
+        let mut updated = owned(grad);
         adam_update(
             AdamBuffers {
-                w: &ws,
-                g: &g,
+                w: &f32_values(&w),
+                g_then_w: updated.try_storage_mut::<f32>().expect("an owned buffer"),
                 m: m.try_storage_mut::<f32>().expect("an owned buffer"),
                 v: v.try_storage_mut::<f32>().expect("an owned buffer"),
-                out: &mut updated,
             },
             step,
         );
-        let w = FlexTensor::from_data(TensorData::new(updated, w.layout().shape().clone()));
         let momentum = AdaptiveMomentumState {
             time,
             moment_1: self::tensor(m),
             moment_2: self::tensor(v),
             max_moment_2: None,
         };
-        (self::tensor(w), Some(AdamState { momentum }))
+        (self::tensor(updated), Some(AdamState { momentum }))
     }
 
     fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
