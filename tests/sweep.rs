@@ -8,8 +8,11 @@ use std::time::SystemTime;
 
 use mnist_mlp::history::History;
 
+#[path = "common/outcome.rs"]
+mod outcome;
 #[path = "common/synthetic.rs"]
 mod synthetic;
+use outcome::{assert_clean_failure, assert_success};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
 const SLURM_TASK: &str = "SLURM_ARRAY_TASK_ID";
@@ -102,30 +105,6 @@ impl Project {
             .modified()
             .unwrap()
     }
-}
-
-/// Exit 0; returns stdout. On failure it shows what the program said.
-fn assert_success(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// Non-zero exit with one `error:` line, the last, containing `needle`.
-fn assert_clean_failure(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "succeeded; stderr: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(errors.len(), 1, "want one error line, got: {stderr}");
-    let last = stderr.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("error: ") && last.contains(needle),
-        "{stderr}"
-    );
 }
 
 /// The leaderboard holds every trial once, finished, best validation accuracy first.
