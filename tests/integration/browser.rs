@@ -20,12 +20,8 @@ use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-#[path = "common/server.rs"]
-mod server;
-#[path = "common/synthetic.rs"]
-mod synthetic;
-use server::{BIN, Server, slow_config, train, write_config};
-use synthetic::write_dataset;
+use crate::common::server::{BIN, Server, slow_config, train, write_config};
+use crate::common::synthetic::write_dataset;
 
 /// How long any one thing may take to appear (slow CI machines, two cores).
 const PATIENCE: Duration = Duration::from_secs(180);

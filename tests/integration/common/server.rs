@@ -1,5 +1,3 @@
-#![allow(dead_code)] // each test crate uses a part of it
-
 //! What the web app's tests share: tiny runs trained by the real binary on
 //! generated data, and `mnist-mlp serve` started on a free port.
 
@@ -7,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
+use super::BIN;
 
 /// Writes a config for the generated dataset in `data`, named `name`, with `extra` TOML appended.
 pub fn write_config(dir: &Path, data: &Path, name: &str, extra: &str) -> PathBuf {

@@ -6,16 +6,12 @@ use std::process::{Command, Output};
 
 use mnist_mlp::data::idx::encode_labels;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
+use crate::common::BIN;
 const TRAIN: usize = 120;
 const TEST: usize = 40;
 
-#[path = "common/outcome.rs"]
-mod outcome;
-#[path = "common/synthetic.rs"]
-mod synthetic;
-use outcome::{assert_clean_failure, assert_success};
-use synthetic::{synthetic, write_dataset};
+use crate::common::outcome::{assert_clean_failure, assert_success};
+use crate::common::synthetic::{synthetic, write_dataset};
 
 /// A temporary project: a small dataset, a config pointing at it, an artifacts folder.
 struct Project {

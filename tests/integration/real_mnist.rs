@@ -1,8 +1,6 @@
 //! Trains the ReLU config for one epoch on the real MNIST (fetched if absent) and
 //! checks the test accuracy and the run folder.
 
-mod common;
-
 use std::path::Path;
 
 use burn::train::Interrupter;
@@ -12,7 +10,7 @@ use mnist_mlp::run::{RunOptions, run_experiment};
 #[test]
 fn one_epoch_of_relu_reaches_ninety_percent() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data_dir = common::mnist_dir().display().to_string();
+    let data_dir = crate::common::mnist_dir().display().to_string();
     let config = ExperimentConfig::load(
         &root.join("config/relu.toml"),
         &[

@@ -3,15 +3,13 @@
 //! continued with `--resume`, ends bit-identical to an unbroken run: the same
 //! weights file, the same metrics.csv rows and the same summary (seconds aside).
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
+use crate::common::BIN;
 
 /// What a finished run leaves that must not depend on interruptions.
 #[derive(Debug, PartialEq)]
@@ -65,7 +63,7 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "[experiment]\nname = \"short\"\nseed = 5\n[data]\ndir = \"{}\"\n[model]\nhidden = [256, 128]\n[optimizer]\nlearning_rate = 0.05\n[training]\nepochs = 3\nbatch_size = 64\nlog_interval = 100\n",
-            common::mnist_dir().display()
+            crate::common::mnist_dir().display()
         );
         std::fs::write(dir.path().join("short.toml"), text).unwrap();
         Self { dir, recipe }

@@ -13,12 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-#[path = "common/server.rs"]
-mod server;
-#[path = "common/synthetic.rs"]
-mod synthetic;
-use server::{BIN, Server, slow_config, train, write_config};
-use synthetic::{synthetic, write_dataset};
+use crate::common::server::{BIN, Server, slow_config, train, write_config};
+use crate::common::synthetic::{synthetic, write_dataset};
 
 const TEST: usize = 40;
 

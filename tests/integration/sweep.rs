@@ -8,13 +8,9 @@ use std::time::SystemTime;
 
 use mnist_mlp::history::History;
 
-#[path = "common/outcome.rs"]
-mod outcome;
-#[path = "common/synthetic.rs"]
-mod synthetic;
-use outcome::{assert_clean_failure, assert_success};
+use crate::common::outcome::{assert_clean_failure, assert_success};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
+use crate::common::BIN;
 const SLURM_TASK: &str = "SLURM_ARRAY_TASK_ID";
 
 /// A temporary project: a dataset, a base config, a 3-trial grid sweep file and an artifacts folder.

@@ -1,0 +1,18 @@
+//! What several test modules share: the binary under test, where the real MNIST is,
+//! generated datasets, outcome checks and a running `mnist-mlp serve`.
+
+pub mod outcome;
+pub mod server;
+pub mod synthetic;
+
+use std::path::{Path, PathBuf};
+
+/// The release binary Cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mnist-mlp");
+
+/// The real MNIST: `$MNIST_DATA_DIR`, else the repository's `data/` (fetched there if absent).
+pub fn mnist_dir() -> PathBuf {
+    std::env::var_os("MNIST_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
+}
