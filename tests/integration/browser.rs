@@ -20,7 +20,8 @@ use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::common::server::{BIN, Server, slow_config, train, write_config};
+use crate::common::BIN;
+use crate::common::server::{Server, slow_config, train, write_config};
 use crate::common::synthetic::write_dataset;
 
 /// How long any one thing may take to appear (slow CI machines, two cores).

@@ -7,11 +7,11 @@ use std::process::{Command, Output};
 use mnist_mlp::data::idx::encode_labels;
 
 use crate::common::BIN;
-const TRAIN: usize = 120;
-const TEST: usize = 40;
-
 use crate::common::outcome::{assert_clean_failure, assert_success};
 use crate::common::synthetic::{synthetic, write_dataset};
+
+const TRAIN: usize = 120;
+const TEST: usize = 40;
 
 /// A temporary project: a small dataset, a config pointing at it, an artifacts folder.
 struct Project {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::server::{BIN, Server, slow_config, train, write_config};
+use crate::common::BIN;
+use crate::common::server::{Server, slow_config, train, write_config};
 use crate::common::synthetic::{synthetic, write_dataset};
 
 const TEST: usize = 40;

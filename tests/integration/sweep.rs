@@ -8,9 +8,9 @@ use std::time::SystemTime;
 
 use mnist_mlp::history::History;
 
+use crate::common::BIN;
 use crate::common::outcome::{assert_clean_failure, assert_success};
 
-use crate::common::BIN;
 const SLURM_TASK: &str = "SLURM_ARRAY_TASK_ID";
 
 /// A temporary project: a dataset, a base config, a 3-trial grid sweep file and an artifacts folder.
@@ -24,7 +24,7 @@ impl Project {
             dir: tempfile::tempdir().unwrap(),
         };
         let data = project.path().join("data");
-        synthetic::write_dataset(&data, 600, 200);
+        crate::common::synthetic::write_dataset(&data, 600, 200);
         let base = format!(
             "[experiment]\nname = \"base\"\nseed = 1\n\n[data]\ndir = \"{}\"\nverify = false\n\n\
              [model]\nhidden = [16]\n\n[optimizer]\nname = \"sgd\"\nlearning_rate = 0.1\n\n\
