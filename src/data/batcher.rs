@@ -56,6 +56,20 @@ impl MnistBatcher {
         })
     }
 
+    /// Reads one byte of every cache line of the batch's images, all loads independent, so
+    /// the CPU fetches the scattered images from memory in parallel. Converting them one by
+    /// one waited on each image's first cache misses in turn: 6 % of a training step.
+    fn warm_cache(&self, indices: &[usize]) {
+        const CACHE_LINE: usize = 64;
+        let mut touched = 0u8;
+        for &index in indices {
+            for &byte in self.split.image(index).iter().step_by(CACHE_LINE) {
+                touched ^= byte;
+            }
+        }
+        std::hint::black_box(touched);
+    }
+
     /// The batch whose image k `pixels_of(indices[k], row k)` writes.
     fn build(
         &self,
@@ -64,6 +78,7 @@ impl MnistBatcher {
         mut pixels_of: impl FnMut(usize, &mut [f32]),
     ) -> MnistBatch {
         let batch = indices.len();
+        self.warm_cache(indices);
         let mut pixels = vec![0f32; batch * IMAGE_PIXELS];
         for (&index, row) in indices.iter().zip(pixels.chunks_exact_mut(IMAGE_PIXELS)) {
             pixels_of(index, row);
