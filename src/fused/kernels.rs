@@ -97,12 +97,13 @@ impl<'a> MatRef<'a> {
 /// hand-off would cost more than it saves.
 const SPLIT_ABOVE: usize = 32 * 1024;
 
-/// `out = lhs · rhs` (or `out += lhs · rhs` with `accumulate`), `out` row-major
-/// `[lhs.rows, rhs.cols]`; the columns are split between two cores.
-pub fn matmul(out: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
+/// `out = act(lhs · rhs)` (or `out = act(out + lhs · rhs)` with `accumulate`), `out`
+/// row-major `[lhs.rows, rhs.cols]`. The columns are split between two cores, and each
+/// applies `act` to its own columns while they are still in its cache.
+pub fn matmul(out: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool, act: Act) {
     assert_eq!(out.len(), lhs.rows * rhs.cols, "output size");
     // SAFETY: `out` is a live, initialised buffer of exactly the product's size.
-    unsafe { matmul_raw(out.as_mut_ptr(), lhs, rhs, accumulate) };
+    unsafe { matmul_raw(out.as_mut_ptr(), lhs, rhs, accumulate, act) };
 }
 
 /// `lhs · rhs` in a new row-major buffer. The buffer is never zero-filled first:
@@ -117,7 +118,7 @@ pub fn product(lhs: MatRef, rhs: MatRef) -> Vec<f32> {
     // of at least one, gemm (not reading `dst`) stores all `len` of them, so they are
     // initialised before `set_len`.
     unsafe {
-        matmul_raw(out.as_mut_ptr(), lhs, rhs, false);
+        matmul_raw(out.as_mut_ptr(), lhs, rhs, false, Act::Identity);
         out.set_len(len);
     }
     out
@@ -129,7 +130,7 @@ pub fn product(lhs: MatRef, rhs: MatRef) -> Vec<f32> {
 /// # Safety
 /// `out` must be valid for writes of `lhs.rows · rhs.cols` elements (and initialised
 /// with `accumulate`), and no other reference to them may be in use during the call.
-unsafe fn matmul_raw(out: *mut f32, lhs: MatRef, rhs: MatRef, accumulate: bool) {
+unsafe fn matmul_raw(out: *mut f32, lhs: MatRef, rhs: MatRef, accumulate: bool, act: Act) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions");
     assert!(
@@ -139,7 +140,7 @@ unsafe fn matmul_raw(out: *mut f32, lhs: MatRef, rhs: MatRef, accumulate: bool) 
     let out = SendPtr(out);
     if m * n * k < SPLIT_ABOVE || n < 32 {
         // SAFETY: the caller's contract; all columns, on this thread.
-        unsafe { matmul_columns(out, n, 0, lhs, rhs, accumulate) };
+        unsafe { matmul_columns(out, n, 0, lhs, rhs, accumulate, act) };
         return;
     }
     // The helper takes the right-hand block of columns, 16-aligned for the kernels.
@@ -147,9 +148,19 @@ unsafe fn matmul_raw(out: *mut f32, lhs: MatRef, rhs: MatRef, accumulate: bool) 
     pair::join(
         // SAFETY: the caller's contract; this half writes only columns 0..left of `out`,
         // the other only left..n, and `join` returns after both.
-        || unsafe { matmul_columns(out, n, 0, lhs, rhs.columns(0, left), accumulate) },
+        || unsafe { matmul_columns(out, n, 0, lhs, rhs.columns(0, left), accumulate, act) },
         // SAFETY: as above.
-        || unsafe { matmul_columns(out, n, left, lhs, rhs.columns(left, n - left), accumulate) },
+        || unsafe {
+            matmul_columns(
+                out,
+                n,
+                left,
+                lhs,
+                rhs.columns(left, n - left),
+                accumulate,
+                act,
+            )
+        },
     );
 }
 
@@ -173,6 +184,7 @@ unsafe fn matmul_columns(
     lhs: MatRef,
     rhs: MatRef,
     accumulate: bool,
+    act: Act,
 ) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     if m == 0 || n == 0 {
@@ -206,6 +218,15 @@ unsafe fn matmul_columns(
             Parallelism::None,
         );
     }
+    if act != Act::Identity {
+        for row in 0..m {
+            // SAFETY: this row's columns first..first + n, inside `out` as asserted,
+            // which gemm has just written and which no other thread touches.
+            let values =
+                unsafe { std::slice::from_raw_parts_mut(out.0.add(row * out_cols + first), n) };
+            activate(values, act);
+        }
+    }
 }
 
 /// Forward: `out[m, n] = act(x · w + b)`.
@@ -216,8 +237,7 @@ pub fn linear_forward(x: MatRef, w: MatRef, bias: &[f32], act: Act) -> Vec<f32> 
     for _ in 0..m {
         out.extend_from_slice(bias);
     }
-    matmul(&mut out, x, w, true);
-    activate(&mut out, act);
+    matmul(&mut out, x, w, true, act);
     out
 }
 
@@ -247,7 +267,7 @@ pub fn linear_backward(
 }
 
 /// Applies `act` in place.
-pub fn activate(values: &mut [f32], act: Act) {
+fn activate(values: &mut [f32], act: Act) {
     match act {
         Act::Identity => {}
         Act::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
@@ -500,6 +520,7 @@ mod tests {
             MatRef::dense(&a, m, k),
             MatRef::dense(&b, k, n),
             false,
+            Act::Identity,
         );
         let expected = naive(&a, &b, m, k, n);
         for (o, e) in out.iter().zip(&expected) {
