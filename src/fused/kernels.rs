@@ -299,11 +299,24 @@ fn derivative(grad: &mut [f32], out: &[f32], act: Act) {
 /// `v = f(v)` over the slice, compiled for AVX2 + FMA where the CPU has them.
 fn map(values: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
     #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports the features `map_avx512` is compiled for.
+        unsafe { map_avx512(values, f) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features `map_avx2` is compiled for.
         unsafe { map_avx2(values, f) };
         return;
     }
+    values.iter_mut().for_each(|v| *v = f(*v));
+}
+
+/// The same loop with `f` inlined and vectorised sixteen lanes wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn map_avx512(values: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
     values.iter_mut().for_each(|v| *v = f(*v));
 }
 
@@ -387,6 +400,12 @@ const SPLIT_ELEMENTS: usize = 64 * 1024;
 
 fn adam_one_thread(buffers: AdamBuffers, step: AdamStep) {
     #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports the features `adam_avx512` is compiled for.
+        unsafe { adam_avx512(buffers, step) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features `adam_avx2` is compiled for.
         unsafe { adam_avx2(buffers, step) };
@@ -415,6 +434,12 @@ pub fn sgd_update(w: &[f32], g_then_w: &mut [f32], lr: f32) {
         || body(w.0, mine),
         || body(w.1, &mut theirs.lock().expect("one user")),
     );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn adam_avx512(buffers: AdamBuffers, step: AdamStep) {
+    adam_body(buffers, step);
 }
 
 #[cfg(target_arch = "x86_64")]
