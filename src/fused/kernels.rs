@@ -128,8 +128,8 @@ pub fn product(lhs: MatRef, rhs: MatRef) -> Vec<f32> {
 /// which may then point at uninitialised memory.
 ///
 /// # Safety
-/// `out` must be valid for writes of `lhs.rows · rhs.cols` elements (and initialised
-/// with `accumulate`), and no other reference to them may be in use during the call.
+/// SAFETY: callers keep `out` valid for writes of `lhs.rows · rhs.cols` elements (and
+/// initialised with `accumulate`), with no other reference to them in use during the call.
 unsafe fn matmul_raw(out: *mut f32, lhs: MatRef, rhs: MatRef, accumulate: bool, act: Act) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions");
@@ -175,8 +175,8 @@ unsafe impl Sync for SendPtr {}
 /// One thread: columns `first..first + rhs.cols` of `out` (row stride `out_cols`).
 ///
 /// # Safety
-/// As [`matmul_raw`] for `lhs.rows · out_cols` elements, with `first + rhs.cols <= out_cols`;
-/// nothing else may touch those columns meanwhile.
+/// SAFETY: as [`matmul_raw`] for `lhs.rows · out_cols` elements, with
+/// `first + rhs.cols <= out_cols`; nothing else may touch those columns meanwhile.
 unsafe fn matmul_columns(
     out: SendPtr,
     out_cols: usize,
@@ -191,10 +191,9 @@ unsafe fn matmul_columns(
         return;
     }
     assert!(first + n <= out_cols, "columns inside the output");
-    // SAFETY: the caller keeps `out` writable for m · out_cols elements, and `matmul_raw`
-    // checked that every index gemm computes from the input views lies inside their
-    // buffers, which are borrowed immutably for the whole call. Unless `accumulate`,
-    // gemm only writes `out`.
+    // SAFETY: the caller keeps `out` writable for m · out_cols elements; `matmul_raw` checked
+    // that gemm's indices into the (immutably borrowed) input views stay inside their
+    // buffers. Unless `accumulate`, gemm only writes `out`.
     unsafe {
         gemm(
             m,
