@@ -6,6 +6,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
@@ -16,7 +17,8 @@ pub struct IdxImages {
     pub count: usize,
     pub rows: usize,
     pub cols: usize,
-    pub pixels: Vec<u8>,
+    /// Shared, so that the dataset's splits hold it without another copy.
+    pub pixels: Arc<[u8]>,
 }
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -51,7 +53,7 @@ pub fn parse_images(bytes: &[u8], origin: &Path) -> Result<IdxImages> {
         count,
         rows,
         cols,
-        pixels: pixels.to_vec(),
+        pixels: pixels.into(),
     })
 }
 
@@ -144,7 +146,7 @@ mod tests {
             count: 2,
             rows: 2,
             cols: 3,
-            pixels: (0..12).collect(),
+            pixels: (0..12).collect::<Vec<u8>>().into(),
         }
     }
 

@@ -21,7 +21,7 @@ pub fn synthetic(count: usize, offset: usize) -> (IdxImages, Vec<u8>) {
         count,
         rows: 28,
         cols: 28,
-        pixels,
+        pixels: pixels.into(),
     };
     (images, labels)
 }
