@@ -8,6 +8,7 @@ pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod cores;
 pub mod data;
 pub mod eval;
 pub mod fsutil;

@@ -18,8 +18,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::train::Interrupter;
 use clap::Args;
 use mnist_mlp::config::ExperimentConfig;
+use mnist_mlp::cores::{self, THREADS_ENV};
 use mnist_mlp::fsutil::write_atomic;
-use mnist_mlp::fused::{self, THREADS_ENV};
 use mnist_mlp::run::{RunOptions, Summary, run_experiment};
 use mnist_mlp::run_dir::{RunDir, artifacts_root};
 use mnist_mlp::sweep::folder::{FINAL, SweepDir, TrialStatus, open_lock};
@@ -80,7 +80,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         None => {
             let jobs = args
                 .jobs
-                .map_or_else(|| (fused::cores() / 2).max(1), NonZeroUsize::get);
+                .map_or_else(|| (cores::count() / 2).max(1), NonZeroUsize::get);
             all_trials(&sweep, &dir, &args.file, &artifacts, jobs, &stop)
         }
     }
@@ -289,7 +289,7 @@ fn all_trials(
         }
     }
     let total = sweep.trials.len();
-    let threads = (fused::cores() / jobs).max(1);
+    let threads = (cores::count() / jobs).max(1);
     println!(
         "sweep {}: {total} trials, {} finished, {} to run{}",
         sweep.name,

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use super::{Augment, Digits, IMAGE_PIXELS};
+use crate::cores;
 
 #[derive(Debug, Clone)]
 pub struct MnistBatch {
@@ -34,16 +35,25 @@ impl MnistBatcher {
         self.split.is_empty()
     }
 
-    /// Gathers the images and labels at `indices` into tensors on `device`.
+    /// Gathers the images and labels at `indices` into tensors on `device`. Both
+    /// cores convert half of the images each.
     pub fn gather(&self, indices: &[usize], device: &Device) -> MnistBatch {
-        self.build(indices, device, |index, out| {
-            for (scaled, &pixel) in out.iter_mut().zip(self.split.image(index)) {
-                *scaled = f32::from(pixel) / 255.0;
+        let mut pixels = vec![0f32; indices.len() * IMAGE_PIXELS];
+        let mid = indices.len() / 2 * IMAGE_PIXELS;
+        cores::split_mut(&mut pixels, mid, |start, rows| {
+            let indices = &indices[start / IMAGE_PIXELS..][..rows.len() / IMAGE_PIXELS];
+            self.warm_cache(indices);
+            for (&index, row) in indices.iter().zip(rows.chunks_exact_mut(IMAGE_PIXELS)) {
+                for (scaled, &pixel) in row.iter_mut().zip(self.split.image(index)) {
+                    *scaled = f32::from(pixel) / 255.0;
+                }
             }
-        })
+        });
+        self.batch(pixels, indices, device)
     }
 
-    /// As [`Self::gather`], each image distorted by `augment` as `rng` draws.
+    /// As [`Self::gather`], each image distorted by `augment` as `rng` draws, in
+    /// order on this thread (the draws must not depend on timing).
     pub fn gather_distorted(
         &self,
         indices: &[usize],
@@ -51,9 +61,12 @@ impl MnistBatcher {
         rng: &mut StdRng,
         device: &Device,
     ) -> MnistBatch {
-        self.build(indices, device, |index, out| {
-            augment.apply(self.split.image(index), rng, out)
-        })
+        self.warm_cache(indices);
+        let mut pixels = vec![0f32; indices.len() * IMAGE_PIXELS];
+        for (&index, row) in indices.iter().zip(pixels.chunks_exact_mut(IMAGE_PIXELS)) {
+            augment.apply(self.split.image(index), rng, row);
+        }
+        self.batch(pixels, indices, device)
     }
 
     /// Reads one byte of every cache line of the batch's images, all loads independent, so
@@ -70,26 +83,18 @@ impl MnistBatcher {
         std::hint::black_box(touched);
     }
 
-    /// The batch whose image k `pixels_of(indices[k], row k)` writes.
-    fn build(
-        &self,
-        indices: &[usize],
-        device: &Device,
-        mut pixels_of: impl FnMut(usize, &mut [f32]),
-    ) -> MnistBatch {
-        let batch = indices.len();
-        self.warm_cache(indices);
-        let mut pixels = vec![0f32; batch * IMAGE_PIXELS];
-        for (&index, row) in indices.iter().zip(pixels.chunks_exact_mut(IMAGE_PIXELS)) {
-            pixels_of(index, row);
-        }
+    /// The batch of `pixels` (`[indices.len(), 784]`) with the labels at `indices`.
+    fn batch(&self, pixels: Vec<f32>, indices: &[usize], device: &Device) -> MnistBatch {
         let labels: Vec<i64> = indices
             .iter()
             .map(|&i| i64::from(self.split.labels[i]))
             .collect();
         MnistBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [batch, IMAGE_PIXELS]), device),
-            targets: Tensor::from_data(TensorData::new(labels, [batch]), device),
+            images: Tensor::from_data(
+                TensorData::new(pixels, [indices.len(), IMAGE_PIXELS]),
+                device,
+            ),
+            targets: Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
         }
     }
 }

@@ -7,7 +7,6 @@ mod kernels;
 mod ops;
 #[cfg(feature = "flex")]
 mod optim;
-mod pair;
 
 #[cfg(feature = "flex")]
 use burn::backend::{Dispatch, DispatchDevice, flex::FlexTensor};
@@ -20,7 +19,6 @@ pub use kernels::Act;
 use ops::FusedLinear;
 #[cfg(feature = "flex")]
 pub use optim::{FusedAdam, FusedSgd};
-pub use pair::{THREADS_ENV, cores};
 
 /// Whether `device` (or the device under its autodiff) is flex.
 pub fn is_flex(device: &Device) -> bool {
@@ -95,7 +93,7 @@ pub fn step_gemm_floor_seconds(layer_sizes: &[usize], batch: usize) -> f64 {
         (0..30)
             .map(|_| {
                 let started = std::time::Instant::now();
-                matmul(&mut out, view(&a), view(&b), false, kernels::Act::Identity);
+                matmul(&mut out, view(&a), view(&b));
                 started.elapsed().as_secs_f64()
             })
             .fold(f64::INFINITY, f64::min)

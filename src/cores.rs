@@ -1,5 +1,7 @@
-//! Two cores on one product without per-call fork/join: a persistent helper
-//! thread that spins briefly for the next half-job, then parks.
+//! The cores this process uses, and two of them on one job without per-call
+//! fork/join: a persistent helper thread that spins briefly for the next
+//! half-job, then parks. The fused kernels split their products and updates
+//! with it, and the batcher its image conversion.
 //!
 //! Measured before this design (`../shared/speed/gemm-split`, 2-core EPYC): the
 //! model's eleven batch-64 products took 2.9–3.6 s per epoch on one thread,
@@ -32,7 +34,7 @@ static BUSY: Mutex<()> = Mutex::new(());
 pub const THREADS_ENV: &str = "MNIST_MLP_THREADS";
 
 /// The cores this process may use: `$MNIST_MLP_THREADS`, else all of them.
-pub fn cores() -> usize {
+pub fn count() -> usize {
     std::env::var(THREADS_ENV)
         .ok()
         .and_then(|value| value.parse().ok())
@@ -44,7 +46,7 @@ fn helper() -> Option<&'static Thread> {
     static HELPER: OnceLock<Option<Thread>> = OnceLock::new();
     HELPER
         .get_or_init(|| {
-            if cores() < 2 {
+            if count() < 2 {
                 return None;
             }
             let spawned = std::thread::Builder::new()
@@ -120,6 +122,22 @@ pub fn join(mine: impl FnOnce(), theirs: impl Fn() + Sync) {
     }
 }
 
+/// Runs `work(start, part)` on the two parts of `items` split at `mid`, the first on
+/// this thread and the second on the helper; `start` is the part's offset in `items`.
+pub fn split_mut<T: Send>(items: &mut [T], mid: usize, work: impl Fn(usize, &mut [T]) + Sync) {
+    let (first, second) = items.split_at_mut(mid);
+    // The helper's part, behind a lock so that its closure is `Fn`; it runs once.
+    let second = Mutex::new(Some(second));
+    join(
+        || work(0, first),
+        || {
+            if let Some(part) = second.lock().expect("one user").take() {
+                work(mid, part);
+            }
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
@@ -140,5 +158,16 @@ mod tests {
             assert_eq!(mine, 1);
         }
         assert_eq!(count.load(Ordering::Relaxed), 1000);
+    }
+
+    #[test]
+    fn split_mut_hands_each_part_its_offset() {
+        let mut items = vec![0usize; 101];
+        split_mut(&mut items, 40, |start, part| {
+            for (i, item) in part.iter_mut().enumerate() {
+                *item = start + i;
+            }
+        });
+        assert_eq!(items, (0..101).collect::<Vec<_>>());
     }
 }
