@@ -1,11 +1,10 @@
 //! Whole-split evaluation outside the Learner: predictions for every image, the
 //! mean loss and the accuracy, in large batches on the inference device.
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 
 use crate::data::{Digits, MnistBatcher};
-use crate::model::Mlp;
+use crate::model::{Mlp, cross_entropy};
 
 /// Images per forward pass when evaluating; a divisor of both split sizes so
 /// every batch has the same shape (GPU backends compile one kernel per shape).
@@ -24,16 +23,13 @@ pub struct Evaluation {
 /// Runs `model` over every image of `split`.
 pub fn evaluate(model: &Mlp, split: &Digits, device: &Device) -> Evaluation {
     let batcher = MnistBatcher::new(split.clone());
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let indices: Vec<usize> = (0..split.len()).collect();
     let mut predictions = Vec::with_capacity(split.len());
     let mut loss_sum = 0.0;
     for chunk in indices.chunks(EVAL_BATCH) {
         let batch = batcher.gather(chunk, device);
         let logits = model.forward(batch.images); // [batch, 10]
-        let loss = loss_fn
-            .forward(logits.clone(), batch.targets)
-            .into_scalar::<f64>();
+        let loss = cross_entropy(logits.clone(), batch.targets).into_scalar::<f64>();
         loss_sum += loss * chunk.len() as f64;
         let predicted = logits.argmax(1).flatten::<1>(0, 1); // [batch]
         predictions.extend(

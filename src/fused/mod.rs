@@ -4,6 +4,8 @@
 
 mod kernels;
 #[cfg(feature = "flex")]
+mod loss;
+#[cfg(feature = "flex")]
 mod ops;
 #[cfg(feature = "flex")]
 mod optim;
@@ -15,6 +17,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 
 pub use kernels::Act;
+#[cfg(feature = "flex")]
+use loss::FusedCrossEntropy;
 #[cfg(feature = "flex")]
 use ops::FusedLinear;
 #[cfg(feature = "flex")]
@@ -66,6 +70,16 @@ pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act) -> Tensor<2> {
         w.into_dispatch(),
         b.into_dispatch(),
         act.code(),
+    ))
+}
+
+/// Mean softmax cross-entropy of logits `[m, c]` against class indices `[m]`, as
+/// a `[1]` tensor, on a flex device.
+#[cfg(feature = "flex")]
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as FusedCrossEntropy>::fused_cross_entropy(
+        logits.into_dispatch(),
+        targets.into_dispatch(),
     ))
 }
 

@@ -1,5 +1,6 @@
 //! The fused flex kernels against Burn's own ops: forward values and every
-//! gradient on odd shapes for each activation, and a finite-difference check.
+//! gradient on odd shapes for each activation, the cross-entropy and its gradient,
+//! and a finite-difference check.
 #![cfg(feature = "flex")]
 
 use burn::prelude::*;
@@ -83,6 +84,41 @@ fn forward_and_gradients_match_burns_ops() {
                 let gap = relative_gap(got, want);
                 assert!(gap < 1e-5, "{act:?} {m}×{k}×{n} {what}: relative gap {gap}");
             }
+        }
+    }
+}
+
+#[test]
+fn cross_entropy_and_its_gradient_match_burns_loss() {
+    use burn::nn::loss::CrossEntropyLossConfig;
+    let device = Device::flex().autodiff();
+    let mut rng = StdRng::seed_from_u64(5);
+    // Odd shapes; the last with logits far from zero, where an unshifted exp overflows.
+    for (rows, classes, spread) in [(5, 3, 1.0), (64, 10, 4.0), (37, 11, 200.0)] {
+        let logits = random(&[rows, classes], &mut rng, &device) * spread;
+        let targets: Vec<i64> = (0..rows).map(|r| ((r * 7) % classes) as i64).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [rows]), &device);
+        let run = |fused_path: bool| {
+            let logits = logits.clone().require_grad();
+            let loss = if fused_path {
+                fused::cross_entropy(logits.clone(), targets.clone())
+            } else {
+                CrossEntropyLossConfig::new()
+                    .init(&device)
+                    .forward(logits.clone(), targets.clone())
+            };
+            // Scaled, so that the incoming gradient is not 1.
+            let grads = (loss.clone() * 3.0).backward();
+            [values(loss), values(logits.grad(&grads).unwrap())]
+        };
+        let (ours, burns) = (run(true), run(false));
+        for (what, (got, want)) in ["loss", "dlogits"].iter().zip(ours.iter().zip(&burns)) {
+            assert!(
+                got.iter().all(|v| v.is_finite()),
+                "{rows}×{classes} {what}: not finite"
+            );
+            let gap = relative_gap(got, want);
+            assert!(gap < 1e-5, "{rows}×{classes} {what}: relative gap {gap}");
         }
     }
 }
