@@ -122,20 +122,25 @@ pub fn join(mine: impl FnOnce(), theirs: impl Fn() + Sync) {
     }
 }
 
+/// Runs `work(mine)` on this thread and `work(theirs)` on the helper.
+pub fn join_parts<T: Send>(mine: T, theirs: T, work: impl Fn(T) + Sync) {
+    // The helper's part, behind a lock so that its closure is `Fn`; it runs once.
+    let theirs = Mutex::new(Some(theirs));
+    join(
+        || work(mine),
+        || {
+            if let Some(part) = theirs.lock().expect("one user").take() {
+                work(part);
+            }
+        },
+    );
+}
+
 /// Runs `work(start, part)` on the two parts of `items` split at `mid`, the first on
 /// this thread and the second on the helper; `start` is the part's offset in `items`.
 pub fn split_mut<T: Send>(items: &mut [T], mid: usize, work: impl Fn(usize, &mut [T]) + Sync) {
     let (first, second) = items.split_at_mut(mid);
-    // The helper's part, behind a lock so that its closure is `Fn`; it runs once.
-    let second = Mutex::new(Some(second));
-    join(
-        || work(0, first),
-        || {
-            if let Some(part) = second.lock().expect("one user").take() {
-                work(mid, part);
-            }
-        },
-    );
+    join_parts((0, first), (mid, second), |(start, part)| work(start, part));
 }
 
 #[cfg(test)]

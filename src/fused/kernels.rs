@@ -393,16 +393,7 @@ pub fn adam_update(buffers: AdamBuffers, step: AdamStep) {
         return adam_one_thread(buffers, step);
     }
     let (mine, theirs) = buffers.split(n / 2);
-    // The helper's half, behind a lock so that its closure is `Fn`; it runs once.
-    let theirs = std::sync::Mutex::new(Some(theirs));
-    cores::join(
-        || adam_one_thread(mine, step),
-        || {
-            if let Some(theirs) = theirs.lock().expect("one user").take() {
-                adam_one_thread(theirs, step);
-            }
-        },
-    );
+    cores::join_parts(mine, theirs, |half| adam_one_thread(half, step));
 }
 
 /// Element-wise work on fewer elements than this stays on one thread.
@@ -575,5 +566,42 @@ mod tests {
         );
         let relu_bias: Vec<f32> = bias.iter().map(|b| b.max(0.0)).collect();
         assert_eq!(out, relu_bias.repeat(3));
+    }
+
+    #[test]
+    fn updates_split_over_two_cores_equal_the_one_thread_updates() {
+        let step = AdamStep {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            factor: 0.7,
+            epsilon: 1e-8,
+            lr: 0.01,
+        };
+        let len = 3 * SPLIT_ELEMENTS / 2 + 5; // split, and odd
+        let value = |i: usize, scale: f32| ((i * 37 % 101) as f32 - 50.0) * scale;
+        let w: Vec<f32> = (0..len).map(|i| value(i, 0.01)).collect();
+        let g: Vec<f32> = (0..len).map(|i| value(i + 7, 0.001)).collect();
+        let m: Vec<f32> = (0..len).map(|i| value(i + 3, 0.0001)).collect();
+        let v: Vec<f32> = (0..len).map(|i| value(i + 5, 1e-6).abs()).collect();
+        let adam = |split: bool| {
+            let (mut x, mut m, mut v) = (g.clone(), m.clone(), v.clone());
+            let buffers = AdamBuffers {
+                w: &w,
+                g_then_w: &mut x,
+                m: &mut m,
+                v: &mut v,
+            };
+            if split {
+                adam_update(buffers, step);
+            } else {
+                adam_body(buffers, step);
+            }
+            [x, m, v]
+        };
+        assert_eq!(adam(true), adam(false), "adam");
+        let mut split = g.clone();
+        sgd_update(&w, &mut split, 0.01);
+        let whole: Vec<f32> = w.iter().zip(&g).map(|(w, g)| w - g * 0.01).collect();
+        assert_eq!(split, whole, "sgd");
     }
 }
