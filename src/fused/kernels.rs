@@ -478,20 +478,31 @@ fn tanh(x: f32) -> f32 {
 /// e^x = 2^n · e^r with n = round(x / ln 2) and r = x − n·ln 2 (ln 2 in two parts,
 /// so r stays exact), e^r ∈ [e^−0.35, e^0.35] by its degree-7 Taylor polynomial,
 /// and 2^n built in the exponent bits.
+///
+/// n is rounded by adding 1.5·2²³ (the sum's last bits are then n, ties to even) and
+/// read back from those bits: a float-to-int `as` cast saturates, which the compiler
+/// does one lane at a time, and made tanh 2.7× slower. The result is the same to the
+/// bit as with `round_ties_even` and `as i32` (checked over every f32).
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
+    // n + 127 in the exponent field; n ∈ [−126, 127] after the clamp.
+    let biased = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    p * f32::from_bits(biased << 23)
 }
 
 #[cfg(test)]
