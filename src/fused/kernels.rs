@@ -298,42 +298,38 @@ fn derivative(grad: &mut [f32], out: &[f32], act: Act) {
     }
 }
 
-/// `v = f(v + b)` over the row and its biases, compiled for AVX-512 or AVX2 + FMA
-/// where the CPU has them.
-fn map(values: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32 + Copy) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports the features `map_avx512` is compiled for.
-        unsafe { map_avx512(values, bias, f) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features `map_avx2` is compiled for.
-        unsafe { map_avx2(values, bias, f) };
-        return;
-    }
-    map_body(values, bias, f);
+/// Defines a function whose loop is compiled three times, for AVX-512, for AVX2 + FMA and
+/// for baseline x86-64, and runs the widest the CPU has (checked at run time, cached).
+macro_rules! vectorised {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) $body
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $body
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports the features `avx512` is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU supports the features `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
 }
 
-/// The same loop with `f` inlined and vectorised sixteen lanes wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn map_avx512(values: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32 + Copy) {
-    map_body(values, bias, f);
-}
-
-/// The same loop with `f` inlined and vectorised eight lanes wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn map_avx2(values: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32 + Copy) {
-    map_body(values, bias, f);
-}
-
-#[inline(always)]
-fn map_body(values: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32 + Copy) {
-    for (v, b) in values.iter_mut().zip(bias) {
-        *v = f(*v + b);
+vectorised! {
+    /// `v = f(v + b)` over the row and its biases.
+    fn map(values: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32 + Copy) {
+        for (v, b) in values.iter_mut().zip(bias) {
+            *v = f(*v + b);
+        }
     }
 }
 
@@ -399,66 +395,46 @@ pub fn adam_update(buffers: AdamBuffers, step: AdamStep) {
 /// Element-wise work on fewer elements than this stays on one thread.
 const SPLIT_ELEMENTS: usize = 64 * 1024;
 
-fn adam_one_thread(buffers: AdamBuffers, step: AdamStep) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports the features `adam_avx512` is compiled for.
-        unsafe { adam_avx512(buffers, step) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features `adam_avx2` is compiled for.
-        unsafe { adam_avx2(buffers, step) };
-        return;
-    }
-    adam_body(buffers, step);
-}
-
 /// Plain SGD in the gradient's buffer, `g ← w − lr·g`, large parameters split between the two cores.
 pub fn sgd_update(w: &[f32], g_then_w: &mut [f32], lr: f32) {
     let n = w.len();
     assert!(g_then_w.len() == n);
-    let body = |start: usize, g_then_w: &mut [f32]| {
-        for (x, w) in g_then_w.iter_mut().zip(&w[start..]) {
+    if n < SPLIT_ELEMENTS {
+        return sgd_one_thread(w, g_then_w, lr);
+    }
+    cores::split_mut(g_then_w, n / 2, |start, g_then_w| {
+        sgd_one_thread(&w[start..start + g_then_w.len()], g_then_w, lr);
+    });
+}
+
+vectorised! {
+    /// `g ← w − lr·g`, on this thread.
+    fn sgd_one_thread(w: &[f32], g_then_w: &mut [f32], lr: f32) {
+        for (x, w) in g_then_w.iter_mut().zip(w) {
             *x = w - *x * lr;
         }
-    };
-    if n < SPLIT_ELEMENTS {
-        return body(0, g_then_w);
     }
-    cores::split_mut(g_then_w, n / 2, body);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn adam_avx512(buffers: AdamBuffers, step: AdamStep) {
-    adam_body(buffers, step);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn adam_avx2(buffers: AdamBuffers, step: AdamStep) {
-    adam_body(buffers, step);
-}
-
-#[inline(always)]
-fn adam_body(buffers: AdamBuffers, step: AdamStep) {
-    let AdamStep {
-        beta_1,
-        beta_2,
-        factor,
-        epsilon,
-        lr,
-    } = step;
-    let AdamBuffers { w, g_then_w, m, v } = buffers;
-    let n = w.len();
-    let (x, m, v) = (&mut g_then_w[..n], &mut m[..n], &mut v[..n]);
-    for i in 0..n {
-        let g = x[i];
-        m[i] = m[i] * beta_1 + g * (1.0 - beta_1);
-        v[i] = v[i] * beta_2 + (g * g) * (1.0 - beta_2);
-        x[i] = w[i] - ((m[i] * factor) / (v[i].sqrt() + epsilon)) * lr;
+vectorised! {
+    /// One Adam step on this thread, burn-optim's operations in its order.
+    fn adam_one_thread(buffers: AdamBuffers, step: AdamStep) {
+        let AdamStep {
+            beta_1,
+            beta_2,
+            factor,
+            epsilon,
+            lr,
+        } = step;
+        let AdamBuffers { w, g_then_w, m, v } = buffers;
+        let n = w.len();
+        let (x, m, v) = (&mut g_then_w[..n], &mut m[..n], &mut v[..n]);
+        for i in 0..n {
+            let g = x[i];
+            m[i] = m[i] * beta_1 + g * (1.0 - beta_1);
+            v[i] = v[i] * beta_2 + (g * g) * (1.0 - beta_2);
+            x[i] = w[i] - ((m[i] * factor) / (v[i].sqrt() + epsilon)) * lr;
+        }
     }
 }
 
@@ -605,14 +581,15 @@ mod tests {
             if split {
                 adam_update(buffers, step);
             } else {
-                adam_body(buffers, step);
+                adam_one_thread(buffers, step);
             }
             [x, m, v]
         };
         assert_eq!(adam(true), adam(false), "adam");
         let mut split = g.clone();
         sgd_update(&w, &mut split, 0.01);
-        let whole: Vec<f32> = w.iter().zip(&g).map(|(w, g)| w - g * 0.01).collect();
+        let mut whole = g.clone();
+        sgd_one_thread(&w, &mut whole, 0.01);
         assert_eq!(split, whole, "sgd");
     }
 }
