@@ -265,37 +265,15 @@ pub fn linear_backward(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (m, n) = (x.rows, w.cols);
     assert_eq!(grad.len(), m * n, "gradient of the output");
-    derivative(&mut grad, out, act); // grad becomes dz = grad ⊙ act'(z)
+    assert_eq!(out.len(), m * n, "the layer's output");
+    let mut db = vec![0.0; n];
+    if n > 0 {
+        output_gradient(&mut grad, out, act, &mut db); // grad becomes dz = grad ⊙ act'(z)
+    }
     let dz = MatRef::dense(&grad, m, n);
     let dw = product(x.t(), dz, None);
-    let mut db = vec![0.0; n];
-    for row in grad.chunks_exact(n) {
-        for (sum, g) in db.iter_mut().zip(row) {
-            *sum += g;
-        }
-    }
     let dx = want_dx.then(|| product(dz, w.t(), None));
     (dx, dw, db)
-}
-
-/// `grad ⊙ act'`, written in terms of the activation's output `out`.
-fn derivative(grad: &mut [f32], out: &[f32], act: Act) {
-    assert_eq!(grad.len(), out.len());
-    match act {
-        Act::Identity => {}
-        Act::Relu => grad
-            .iter_mut()
-            .zip(out)
-            .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
-        Act::Sigmoid => grad
-            .iter_mut()
-            .zip(out)
-            .for_each(|(g, &y)| *g *= y * (1.0 - y)),
-        Act::Tanh => grad
-            .iter_mut()
-            .zip(out)
-            .for_each(|(g, &y)| *g *= 1.0 - y * y),
-    }
 }
 
 /// Defines a function whose loop is compiled three times, for AVX-512, for AVX2 + FMA and
@@ -405,6 +383,26 @@ pub fn sgd_update(w: &[f32], g_then_w: &mut [f32], lr: f32) {
     cores::split_mut(g_then_w, n / 2, |start, g_then_w| {
         sgd_one_thread(&w[start..start + g_then_w.len()], g_then_w, lr);
     });
+}
+
+vectorised! {
+    /// `grad ← dz = grad ⊙ act'` (written in terms of the activation's output `out`) and
+    /// `db = Σ_rows dz`, for `[rows, db.len()]` matrices, a row at a time.
+    fn output_gradient(grad: &mut [f32], out: &[f32], act: Act, db: &mut [f32]) {
+        let n = db.len();
+        for (grad, out) in grad.chunks_exact_mut(n).zip(out.chunks_exact(n)) {
+            let pairs = grad.iter_mut().zip(out);
+            match act {
+                Act::Identity => {}
+                Act::Relu => pairs.for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+                Act::Sigmoid => pairs.for_each(|(g, &y)| *g *= y * (1.0 - y)),
+                Act::Tanh => pairs.for_each(|(g, &y)| *g *= 1.0 - y * y),
+            }
+            for (sum, g) in db.iter_mut().zip(grad.iter()) {
+                *sum += g;
+            }
+        }
+    }
 }
 
 vectorised! {
