@@ -8,7 +8,6 @@ pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
-pub mod cores;
 pub mod data;
 pub mod eval;
 pub mod fsutil;

@@ -5,7 +5,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use super::{Augment, Digits, IMAGE_PIXELS};
-use crate::cores;
+use crate::fused::cores;
 
 #[derive(Debug, Clone)]
 pub struct MnistBatch {

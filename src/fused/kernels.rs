@@ -6,7 +6,7 @@
 
 use gemm::{Parallelism, gemm};
 
-use crate::cores;
+use super::cores;
 
 /// The non-linearity after a layer; `Identity` for the output layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

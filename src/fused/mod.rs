@@ -1,7 +1,9 @@
 //! Fused kernels for the flex backend: a linear layer's matmul, bias and
 //! activation in one op forward and one op backward, its products split over
-//! two cores. Other backends take Burn's standard ops.
+//! two cores (`cores`); the softmax cross-entropy in one op; SGD and Adam in one
+//! pass per parameter. Other backends take Burn's standard ops.
 
+pub mod cores;
 mod kernels;
 #[cfg(feature = "flex")]
 mod loss;
