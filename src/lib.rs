@@ -1,8 +1,8 @@
 //! mnist-mlp: train, evaluate and explain multilayer perceptrons on MNIST with Burn.
 //!
 //! Data flows one way: [`config`] → [`data`] → [`model`] → [`train`] (Burn's
-//! Learner, reporting through [`progress`]) → [`eval`] → [`report`] → [`run`]
-//! (the run folder under `artifacts/`).
+//! Learner in our epoch loop, recording metrics.csv) → [`eval`] → [`report`] →
+//! [`run`] (the run folder under `artifacts/`).
 
 pub mod backend;
 pub mod bench;
@@ -16,14 +16,11 @@ pub mod history;
 pub mod inspect;
 pub mod model;
 pub mod predict;
-pub mod progress;
-pub mod record;
 pub mod report;
 pub mod run;
 pub mod run_dir;
 pub mod saved;
 pub mod schedule;
-pub mod selection;
 pub mod serve;
 pub mod state_dict;
 pub mod sweep;

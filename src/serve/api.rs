@@ -20,10 +20,10 @@ use crate::config::ActivationKind;
 use crate::data::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
 use crate::history::{CostPoint, EpochRecord, History};
 use crate::predict::decode_digit;
-use crate::record::LiveProgress;
 use crate::run::Summary;
 use crate::run_dir::{Figure, RunDir};
 use crate::sweep::folder::SweepDir;
+use crate::train::record::LiveProgress;
 
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(

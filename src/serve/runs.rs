@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::config::ExperimentConfig;
 use crate::history::{EvalSplit, History};
-use crate::record::LiveProgress;
 use crate::run::Summary;
 use crate::run_dir::RunDir;
+use crate::train::record::LiveProgress;
 
 /// What the console and the empty runs page say.
 pub const NO_RUNS: &str = "no runs yet: train one with `mnist-mlp config/relu.toml`";

@@ -1,24 +1,18 @@
-//! What a training run records as the Learner reports it: the cost every
+//! What a training run records as the epoch loop reports it: the cost every
 //! `log_interval` iterations and each epoch's figures, kept in a [`History`] and
-//! saved to metrics.csv after every epoch; and whether the loss diverged.
-//!
-//! It listens on the Learner's renderer path rather than as a burn-train
-//! `MetricLogger`: the Learner flushes its event processor (and so this) before it
-//! checkpoints an epoch, while metric loggers run on a separate, unflushed thread.
-//! So metrics.csv always covers every checkpointed epoch, which resume relies on.
+//! saved to metrics.csv after every epoch, before the epoch is checkpointed (so
+//! metrics.csv covers every checkpointed epoch, which resume relies on); and
+//! whether the loss diverged.
 //!
 //! While training runs it also keeps `progress.json` ([`LiveProgress`]) current,
 //! at most about once a second, for `mnist-mlp serve`'s live page.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use burn::train::Interrupter;
-use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
-use burn::train::renderer::MetricState;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
@@ -117,16 +111,15 @@ pub struct Recording {
     pub divergence: Option<Divergence>,
 }
 
-/// The recording, filled on the Learner's event thread and read by the caller.
+/// The recording, filled on the training thread and read by the caller and by
+/// early stopping.
 pub type SharedRecording = Arc<Mutex<Recording>>;
 
-/// Per-epoch values gathered as the Learner reports them.
-#[derive(Debug, Default)]
-struct EpochValues {
-    train_loss: f64,
-    train_accuracy: f64,
-    eval_loss: f64,
-    eval_accuracy: f64,
+/// One pass's figures: the mean loss and the accuracy in percent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PassFigures {
+    pub loss: f64,
+    pub accuracy: f64,
 }
 
 pub struct Recorder {
@@ -134,15 +127,12 @@ pub struct Recorder {
     metrics_csv: PathBuf,
     progress: ProgressFile,
     log_interval: usize,
-    names: HashMap<MetricId, String>,
     epoch: usize,
     iteration: usize,
-    last_batch_loss: f64,
     epoch_started: Instant,
-    values: EpochValues,
-    /// False when the epochs evaluate nothing (the Learner's evaluation pass is empty).
+    /// False when the epochs evaluate nothing (their evaluation pass is empty).
     evaluates: bool,
-    /// Stops the Learner when the loss diverges.
+    /// Stops the training when the loss diverges.
     interrupter: Interrupter,
 }
 
@@ -165,23 +155,15 @@ impl Recorder {
                 written: None,
             },
             log_interval,
-            names: HashMap::new(),
             epoch: 1,
             iteration: 0,
-            last_batch_loss: f64::NAN,
             epoch_started: Instant::now(),
-            values: EpochValues::default(),
             evaluates: eval_split != EvalSplit::Nothing,
             interrupter,
         }
     }
 
-    pub fn register_metric(&mut self, definition: &MetricDefinition) {
-        self.names
-            .insert(definition.metric_id.clone(), definition.name.to_string());
-    }
-
-    /// The Learner starts (or resumes) at `epoch` of `total_epochs`.
+    /// The training starts (or resumes) at `epoch` of `total_epochs`.
     pub fn start(&mut self, epoch: usize, total_epochs: usize) {
         self.epoch = epoch;
         self.progress.state.epoch = epoch;
@@ -213,37 +195,12 @@ impl Recorder {
         self.progress.write(false);
     }
 
-    /// A metric value of the training (`train`) or evaluation split.
-    pub fn metric(&mut self, state: MetricState, train: bool) {
-        let MetricState::Numeric(entry, Some(value)) = state else {
-            return;
-        };
-        let Some(name) = self.names.get(&entry.metric_id) else {
-            return;
-        };
-        let (value, is_final) = match value {
-            NumericEntry::Value(v) => (v, false),
-            NumericEntry::Aggregated {
-                aggregated_value, ..
-            } => (aggregated_value, false),
-            NumericEntry::Final(v) => (v, true),
-        };
-        match (name.as_str(), train, is_final) {
-            ("Loss", true, false) => {
-                self.last_batch_loss = value;
-                self.check_divergence(value);
-            }
-            ("Loss", true, true) => self.values.train_loss = value,
-            ("Accuracy", true, true) => self.values.train_accuracy = value,
-            ("Loss", false, true) => self.values.eval_loss = value,
-            ("Accuracy", false, true) => self.values.eval_accuracy = value,
-            _ => {}
-        }
-    }
-
     fn check_divergence(&mut self, loss: f64) {
+        if loss.is_finite() {
+            return;
+        }
         let mut recording = self.recording.lock().expect("recording lock");
-        if !loss.is_finite() && recording.divergence.is_none() {
+        if recording.divergence.is_none() {
             let divergence = Divergence {
                 epoch: self.epoch,
                 iteration: self.iteration + 1,
@@ -261,8 +218,9 @@ impl Recorder {
         self.start_phase("train", images);
     }
 
-    /// One more training iteration; the cost point when one is due.
-    pub fn iteration(&mut self) -> Option<CostPoint> {
+    /// One more training iteration, whose batch cost `loss`; the cost point when one is due.
+    pub fn iteration(&mut self, loss: f64) -> Option<CostPoint> {
+        self.check_divergence(loss);
         self.iteration += 1;
         if !self.iteration.is_multiple_of(self.log_interval) {
             return None;
@@ -270,7 +228,7 @@ impl Recorder {
         let point = CostPoint {
             epoch: self.epoch,
             iteration: self.iteration,
-            cost: self.last_batch_loss,
+            cost: loss,
         };
         self.progress.state.last_cost = point.cost.is_finite().then_some(point.cost);
         if point.cost.is_finite() {
@@ -283,17 +241,24 @@ impl Recorder {
 
     /// The epoch is over (training and evaluation pass): its record, also saved to
     /// metrics.csv; `Err` says why saving failed.
-    pub fn end_epoch(&mut self) -> (EpochRecord, anyhow::Result<()>) {
-        let mut values = std::mem::take(&mut self.values);
-        if !self.evaluates {
-            (values.eval_loss, values.eval_accuracy) = (f64::NAN, f64::NAN);
-        }
+    pub fn end_epoch(
+        &mut self,
+        train: PassFigures,
+        eval: PassFigures,
+    ) -> (EpochRecord, anyhow::Result<()>) {
+        let eval = match self.evaluates {
+            true => eval,
+            false => PassFigures {
+                loss: f64::NAN,
+                accuracy: f64::NAN,
+            },
+        };
         let record = EpochRecord {
             epoch: self.epoch,
-            train_loss: values.train_loss,
-            train_accuracy: values.train_accuracy,
-            eval_loss: values.eval_loss,
-            eval_accuracy: values.eval_accuracy,
+            train_loss: train.loss,
+            train_accuracy: train.accuracy,
+            eval_loss: eval.loss,
+            eval_accuracy: eval.accuracy,
             seconds: self.epoch_started.elapsed().as_secs_f64(),
         };
         let mut recording = self.recording.lock().expect("recording lock");

@@ -6,8 +6,8 @@ use burn::train::EarlyStoppingStrategy;
 use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::EventStoreClient;
 
+use super::record::SharedRecording;
 use crate::history::History;
-use crate::record::SharedRecording;
 
 /// Keeps the last two epochs' checkpoints (resume needs the newest complete one)
 /// and the best one's; stops after `patience` epochs without a better evaluation accuracy.

@@ -3,6 +3,11 @@
 //! `test_loop`) or on held-out validation images, Burn's atomic checkpoints every
 //! epoch, resume from the last one, and early stopping on the best.
 
+mod epochs;
+mod progress;
+pub mod record;
+mod selection;
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, bail};
@@ -10,9 +15,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::train::checkpoint::KeepLastNCheckpoints;
-use burn::train::logger::InMemoryMetricLogger;
-use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Interrupter, Learner, SupervisedTraining};
+use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 
 use crate::checkpoint::load_model;
 use crate::config::{ExperimentConfig, OptimizerKind};
@@ -22,11 +25,12 @@ use crate::eval::EVAL_BATCH;
 use crate::fused::{self, FusedAdam, FusedSgd};
 use crate::history::{EvalSplit, History};
 use crate::model::{Mlp, MlpSpec};
-use crate::progress::LearnerRenderer;
-use crate::record::{Divergence, Recorder, Recording};
 use crate::run_dir::RunDir;
 use crate::schedule::scheduler;
-use crate::selection::KeepBest;
+use epochs::{EpochLoop, Unrendered};
+use progress::Reporter;
+use record::{Divergence, Recorder, Recording};
+use selection::KeepBest;
 
 /// How a training call ended.
 pub enum Outcome {
@@ -172,7 +176,12 @@ pub fn train(
     );
     let (start_epoch, mut history) = resume.unwrap_or_default();
     history.eval_split = data.eval_split;
-    let train_loader = Arc::new(train_loader(config, &data.train, start_epoch, device));
+    let train_loader = Arc::new(train_loader(
+        config,
+        &data.train,
+        start_epoch,
+        &device.clone().autodiff(),
+    ));
     let eval_loader = Arc::new(MnistLoader::in_order(
         MnistBatcher::new(data.eval.clone()),
         EVAL_BATCH,
@@ -192,19 +201,18 @@ pub fn train(
     );
     let keep_best =
         (t.early_stopping > 0).then(|| KeepBest::new(recording.clone(), t.early_stopping));
+    let reporter = Reporter::new(recorder, data.eval_split);
     let stop = interrupter.clone();
-    let eval_split = data.eval_split;
     // Built inside: SupervisedTraining cannot move between threads.
     let (model, error, interrupted) = crate::backend::on_training_thread(move || {
+        let epochs = TrainingStrategy::Custom(Arc::new(EpochLoop::new(reporter)));
         let mut training = SupervisedTraining::new(&run.root, train_loader, eval_loader)
-            .metrics((AccuracyMetric::new(), LossMetric::new()))
-            // metrics.csv is the run's one record of its metrics: no experiment.log, and
-            // metrics kept in memory rather than Burn's train/ and valid/ log folders.
+            .with_training_strategy(epochs)
+            // metrics.csv is the run's one record of its metrics: no experiment.log.
             .with_application_logger(None)
-            .with_metric_logger(InMemoryMetricLogger::new())
             .with_default_checkpointers()
             .with_interrupter(stop)
-            .renderer(Box::new(LearnerRenderer::new(recorder, eval_split)))
+            .renderer(Box::new(Unrendered))
             .num_epochs(t.epochs);
         training = match keep_best {
             Some(keep_best) => training
