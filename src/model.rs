@@ -13,8 +13,9 @@ use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{ActivationKind, ExperimentConfig, InitKind};
 use crate::data::MnistBatch;
+use crate::fused;
 #[cfg(feature = "flex")]
-use crate::fused::{self, Act};
+use crate::fused::Act;
 use crate::state_dict::LinearWeights;
 
 /// The hidden-layer non-linearity, as a module so it is part of the model's type.
@@ -189,14 +190,22 @@ fn sample_weights(init: InitKind, fan_in: usize, fan_out: usize, rng: &mut StdRn
 impl Mlp {
     /// `[batch, 784]` pixels → `[batch, 10]` logits.
     pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
+        self.logits(images, 0.0)
+    }
+
+    /// [`Self::forward`], whose fused flex layers also add `decay · W` to their
+    /// weight gradients in the backward (see [`fused::linear`]); other backends ignore it.
+    #[cfg_attr(not(feature = "flex"), allow(unused_variables))]
+    fn logits(&self, images: Tensor<2>, decay: f32) -> Tensor<2> {
         let (output, hidden) = self.layers.split_last().expect("at least one layer");
         #[cfg(feature = "flex")]
         if fused::is_flex(&images.device()) {
             let act = self.activation.fused();
             let x = hidden.iter().fold(images, |x, layer| {
-                self.dropout.forward(fused::linear_layer(x, layer, act))
+                self.dropout
+                    .forward(fused::linear_layer(x, layer, act, decay))
             });
-            return fused::linear_layer(x, output, Act::Identity);
+            return fused::linear_layer(x, output, Act::Identity, decay);
         }
         let x = hidden.iter().fold(images, |x, layer| {
             self.dropout
@@ -244,12 +253,23 @@ impl TrainStep for Mlp {
 
     fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
         let batch_size = batch.targets.dims()[0];
-        let item = self.forward_classification(batch);
-        // The reported cost is the data loss; the gradient also carries the L2 term.
-        let objective = match self.l2_penalty(batch_size) {
-            Some(penalty) => item.loss.clone() + penalty,
-            None => item.loss.clone(),
+        // The L2 penalty's weight gradient, (λ/m)·W: the fused flex layers add it as
+        // they write dW; other backends differentiate the penalty term itself.
+        let fused = fused::is_flex(&batch.images.device());
+        let decay = if fused {
+            (self.l2 / batch_size as f64) as f32
+        } else {
+            0.0
         };
+        let logits = self.logits(batch.images, decay);
+        let loss = cross_entropy(logits.clone(), batch.targets.clone());
+        // The reported cost is the data loss; the gradient also carries the L2 term.
+        let penalty = (!fused).then(|| self.l2_penalty(batch_size)).flatten();
+        let objective = match penalty {
+            Some(penalty) => loss.clone() + penalty,
+            None => loss.clone(),
+        };
+        let item = ClassificationOutput::new(loss, logits, batch.targets);
         TrainOutput::new(self, objective.backward(), item)
     }
 }

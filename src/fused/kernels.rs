@@ -98,23 +98,53 @@ impl<'a> MatRef<'a> {
 const SPLIT_ABOVE: usize = 32 * 1024;
 
 /// What each core does to its own columns of a product right after gemm wrote them,
-/// while they are still in its cache: `act(value + bias)`.
+/// while they are still in its cache.
 #[derive(Debug, Clone, Copy)]
-pub struct Epilogue<'a> {
-    /// One per output column.
-    pub bias: &'a [f32],
-    pub act: Act,
+pub enum Epilogue<'a> {
+    /// The forward's `act(value + bias)`, one bias per output column.
+    Activate { bias: &'a [f32], act: Act },
+    /// dW's `value + decay · w`: the L2 penalty's gradient joins the data's.
+    Decay(WeightDecay<'a>),
+}
+
+/// The L2 penalty (decay/2)·‖w‖² on a layer's weights; its gradient is decay · w.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightDecay<'a> {
+    /// The weights, row-major like dW.
+    pub w: &'a [f32],
+    pub decay: f32,
 }
 
 impl Epilogue<'_> {
-    /// Applies to `values`, the columns `first..first + values.len()` of one row.
-    fn apply(&self, values: &mut [f32], first: usize) {
-        let bias = &self.bias[first..first + values.len()];
-        match self.act {
-            Act::Identity => map(values, bias, |v| v),
-            Act::Relu => map(values, bias, |v| v.max(0.0)),
-            Act::Sigmoid => map(values, bias, sigmoid),
-            Act::Tanh => map(values, bias, tanh),
+    /// Checks that it fits a `[rows, cols]` output.
+    fn check(&self, rows: usize, cols: usize) {
+        match self {
+            Self::Activate { bias, .. } => {
+                assert_eq!(bias.len(), cols, "one bias per output column")
+            }
+            Self::Decay(WeightDecay { w, .. }) => {
+                assert_eq!(w.len(), rows * cols, "one weight per output element")
+            }
+        }
+    }
+
+    /// Applies to `values`, the columns `first..first + values.len()` of row `row`
+    /// of a `[rows, cols]` output.
+    fn apply(&self, values: &mut [f32], row: usize, first: usize, cols: usize) {
+        match *self {
+            Self::Activate { bias, act } => {
+                let bias = &bias[first..first + values.len()];
+                match act {
+                    Act::Identity => map(values, bias, |v| v),
+                    Act::Relu => map(values, bias, |v| v.max(0.0)),
+                    Act::Sigmoid => map(values, bias, sigmoid),
+                    Act::Tanh => map(values, bias, tanh),
+                }
+            }
+            Self::Decay(WeightDecay { w, decay }) => {
+                let start = row * cols + first;
+                add_scaled(values, &w[start..start + values.len()], decay);
+            }
         }
     }
 }
@@ -136,8 +166,10 @@ pub fn product(lhs: MatRef, rhs: MatRef, epilogue: Option<Epilogue>) -> Vec<f32>
         // An empty sum, which gemm would leave unwritten.
         let mut out = vec![0.0; len];
         if let Some(epilogue) = epilogue {
-            out.chunks_exact_mut(cols)
-                .for_each(|row| epilogue.apply(row, 0));
+            epilogue.check(lhs.rows, cols);
+            for (row, values) in out.chunks_exact_mut(cols).enumerate() {
+                epilogue.apply(values, row, 0, cols);
+            }
         }
         return out;
     }
@@ -166,7 +198,7 @@ unsafe fn matmul_raw(out: *mut f32, lhs: MatRef, rhs: MatRef, epilogue: Option<E
         "views inside their buffers"
     );
     if let Some(epilogue) = epilogue {
-        assert_eq!(epilogue.bias.len(), n, "one bias per output column");
+        epilogue.check(m, n);
     }
     let out = SendPtr(out);
     if m * n * k < SPLIT_ABOVE || n < 32 {
@@ -243,18 +275,19 @@ unsafe fn matmul_columns(
             // which gemm has just written and which no other thread touches.
             let values =
                 unsafe { std::slice::from_raw_parts_mut(out.0.add(row * out_cols + first), n) };
-            epilogue.apply(values, first);
+            epilogue.apply(values, row, first, out_cols);
         }
     }
 }
 
 /// Forward: `out[m, n] = act(x · w + b)`.
 pub fn linear_forward(x: MatRef, w: MatRef, bias: &[f32], act: Act) -> Vec<f32> {
-    product(x, w, Some(Epilogue { bias, act }))
+    product(x, w, Some(Epilogue::Activate { bias, act }))
 }
 
 /// Gradients of `act(x · w + b)` given the output `out` and its gradient `grad`:
-/// `(dx, dw, db)`, with `dx` only when asked for.
+/// `(dx, dw, db)`, with `dx` only when asked for, and the gradient of `decay`'s
+/// penalty added to `dw` in the pass that writes it.
 pub fn linear_backward(
     x: MatRef,
     w: MatRef,
@@ -262,6 +295,7 @@ pub fn linear_backward(
     mut grad: Vec<f32>,
     act: Act,
     want_dx: bool,
+    decay: Option<WeightDecay>,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (m, n) = (x.rows, w.cols);
     assert_eq!(grad.len(), m * n, "gradient of the output");
@@ -271,7 +305,7 @@ pub fn linear_backward(
         output_gradient(&mut grad, out, act, &mut db); // grad becomes dz = grad ⊙ act'(z)
     }
     let dz = MatRef::dense(&grad, m, n);
-    let dw = product(x.t(), dz, None);
+    let dw = product(x.t(), dz, decay.map(Epilogue::Decay));
     let dx = want_dx.then(|| product(dz, w.t(), None));
     (dx, dw, db)
 }
@@ -401,6 +435,15 @@ vectorised! {
             for (sum, g) in db.iter_mut().zip(grad.iter()) {
                 *sum += g;
             }
+        }
+    }
+}
+
+vectorised! {
+    /// `v ← v + scale·w`.
+    fn add_scaled(values: &mut [f32], w: &[f32], scale: f32) {
+        for (v, w) in values.iter_mut().zip(w) {
+            *v += scale * w;
         }
     }
 }
@@ -540,7 +583,7 @@ mod tests {
         let out = product(MatRef::dense(&a, 3, 0), MatRef::dense(&b, 0, 40), None);
         assert_eq!(out, vec![0.0; 120]);
         let bias: Vec<f32> = (0..40).map(|c| c as f32 - 20.0).collect();
-        let epilogue = Epilogue {
+        let epilogue = Epilogue::Activate {
             bias: &bias,
             act: Act::Relu,
         };
@@ -551,6 +594,27 @@ mod tests {
         );
         let relu_bias: Vec<f32> = bias.iter().map(|b| b.max(0.0)).collect();
         assert_eq!(out, relu_bias.repeat(3));
+    }
+
+    #[test]
+    fn a_decay_epilogue_adds_decay_times_w_on_both_cores() {
+        let (m, k, n) = (784, 64, 500); // a first layer's dW: split across the cores
+        let value = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 50.0;
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 3)).collect();
+        let w: Vec<f32> = (0..m * n).map(|i| value(i + 5)).collect();
+        let (lhs, rhs) = (MatRef::dense(&a, m, k), MatRef::dense(&b, k, n));
+        let decay = WeightDecay {
+            w: &w,
+            decay: 0.0125,
+        };
+        let decayed = product(lhs, rhs, Some(Epilogue::Decay(decay)));
+        let expected: Vec<f32> = product(lhs, rhs, None)
+            .iter()
+            .zip(&w)
+            .map(|(p, w)| p + 0.0125 * w)
+            .collect();
+        assert_eq!(decayed, expected);
     }
 
     #[test]

@@ -56,22 +56,25 @@ fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-/// `act(x · W + b)` for a `Linear` layer with a bias: `[batch, in]` → `[batch, out]`.
-/// Call only on a flex device ([`is_flex`]).
+/// `act(x · W + b)` for a `Linear` layer with a bias: `[batch, in]` → `[batch, out]`,
+/// with `decay` as in [`linear`]. Call only on a flex device ([`is_flex`]).
 #[cfg(feature = "flex")]
-pub fn linear_layer(x: Tensor<2>, layer: &Linear, act: Act) -> Tensor<2> {
+pub fn linear_layer(x: Tensor<2>, layer: &Linear, act: Act, decay: f32) -> Tensor<2> {
     let bias = layer.bias.as_ref().expect("our layers have biases").val();
-    linear(x, layer.weight.val(), bias, act)
+    linear(x, layer.weight.val(), bias, act, decay)
 }
 
 /// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]` → `[m, n]`, on a flex device.
+/// Its backward adds `decay · w` to w's gradient: the gradient of an L2 penalty
+/// (decay/2)·‖w‖², in the pass that writes it (0 for none).
 #[cfg(feature = "flex")]
-pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act) -> Tensor<2> {
+pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act, decay: f32) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as FusedLinear>::fused_linear(
         x.into_dispatch(),
         w.into_dispatch(),
         b.into_dispatch(),
         act.code(),
+        decay,
     ))
 }
 

@@ -13,16 +13,19 @@ use burn::backend::{Flex, backend_extension};
 use burn::tensor::TensorData;
 
 use super::f32_values;
-use super::kernels::{Act, MatRef, linear_backward, linear_forward};
+use super::kernels::{Act, MatRef, WeightDecay, linear_backward, linear_forward};
 
 #[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
 pub trait FusedLinear: burn::backend::Backend {
     /// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]`; `act` is an [`Act`] code.
+    /// Its backward adds `decay · w` to dW: the gradient of an L2 penalty
+    /// (decay/2)·‖w‖² the caller leaves out of its loss.
     fn fused_linear(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         b: FloatTensor<Self>,
         act: u8,
+        decay: f32,
     ) -> FloatTensor<Self>;
 }
 
@@ -53,7 +56,7 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, act: u8) -> FlexTenso
 
 #[cfg(feature = "flex")]
 impl FusedLinear for Flex {
-    fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor, act: u8) -> FlexTensor {
+    fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor, act: u8, _: f32) -> FlexTensor {
         forward(&x, &w, &b, act)
     }
 }
@@ -65,13 +68,14 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
         w: FloatTensor<Self>,
         b: FloatTensor<Self>,
         act: u8,
+        decay: f32,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct FusedLinearBackward;
 
         impl Backward<Flex, 3> for FusedLinearBackward {
-            /// x, w, the layer's output, the activation.
-            type State = (FlexTensor, FlexTensor, FlexTensor, u8);
+            /// x, w, the layer's output, the activation, the weight decay.
+            type State = (FlexTensor, FlexTensor, FlexTensor, u8, f32);
 
             fn backward(
                 self,
@@ -81,7 +85,7 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
             ) {
                 let [node_x, node_w, node_b] = ops.parents;
                 let grad = grads.consume::<Flex>(&ops.node);
-                let (x, w, out, act) = ops.state;
+                let (x, w, out, act, decay) = ops.state;
                 let (xm, wm) = (mat(&x), mat(&w));
                 let (m, k, n) = (xm.rows, xm.cols, wm.cols);
                 let grad = grad
@@ -89,8 +93,10 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
                     .try_into_vec::<f32>()
                     .expect("an f32 gradient");
                 let out = out.as_slice::<f32>().expect("our contiguous output");
-                let (dx, dw, db) =
-                    linear_backward(xm, wm, out, grad, Act::from_code(act), node_x.is_some());
+                let w_values = (decay != 0.0).then(|| f32_values(&w));
+                let decay = w_values.as_deref().map(|w| WeightDecay { w, decay });
+                let act = Act::from_code(act);
+                let (dx, dw, db) = linear_backward(xm, wm, out, grad, act, node_x.is_some(), decay);
                 if let (Some(node), Some(dx)) = (node_x, dx) {
                     grads.register::<Flex>(node.id, tensor(dx, &[m, k]));
                 }
@@ -111,7 +117,7 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
                 let out = forward(&xp, &wp, b.primitive(), act);
-                prep.finish((xp, wp, out.clone(), act), out)
+                prep.finish((xp, wp, out.clone(), act, decay), out)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(forward(x.primitive(), w.primitive(), b.primitive(), act))

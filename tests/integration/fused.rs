@@ -45,12 +45,14 @@ fn standard(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act) -> Tensor<2> {
     }
 }
 
+/// With a weight decay d, the fused layer's dW also carries the gradient of
+/// (d/2)·‖w‖², which the standard path adds to its loss.
 #[test]
 fn forward_and_gradients_match_burns_ops() {
     let device = Device::flex().autodiff();
     let mut rng = StdRng::seed_from_u64(3);
     // Odd shapes, one of them large enough to be split across two cores.
-    for (m, k, n) in [(5, 7, 3), (33, 129, 65), (64, 784, 500)] {
+    for (m, k, n, decay) in [(5, 7, 3, 0.0), (33, 129, 65, 0.3), (64, 784, 500, 0.0125)] {
         for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
             let x = random(&[m, k], &mut rng, &device);
             let w = random(&[k, n], &mut rng, &device);
@@ -62,13 +64,24 @@ fn forward_and_gradients_match_burns_ops() {
                     w.clone().require_grad(),
                     b.clone().require_grad(),
                 );
-                let y = if fused_path {
-                    fused::linear(x.clone(), w.clone(), b.clone(), act)
+                let (y, penalty) = if fused_path {
+                    (
+                        fused::linear(x.clone(), w.clone(), b.clone(), act, decay),
+                        None,
+                    )
                 } else {
-                    standard(x.clone(), w.clone(), b.clone(), act)
+                    let penalty = w.clone().square().sum().mul_scalar(decay / 2.0);
+                    (
+                        standard(x.clone(), w.clone(), b.clone(), act),
+                        Some(penalty),
+                    )
                 };
                 // A loss whose gradient is `r`, so that every output element matters.
-                let grads = (y.clone() * r.clone()).sum().backward();
+                let loss = (y.clone() * r.clone()).sum();
+                let grads = match penalty {
+                    Some(penalty) => (loss + penalty).backward(),
+                    None => loss.backward(),
+                };
                 [
                     values(y),
                     values(x.grad(&grads).unwrap()),
@@ -82,7 +95,10 @@ fn forward_and_gradients_match_burns_ops() {
                 .zip(ours.iter().zip(&burns))
             {
                 let gap = relative_gap(got, want);
-                assert!(gap < 1e-5, "{act:?} {m}×{k}×{n} {what}: relative gap {gap}");
+                assert!(
+                    gap < 1e-5,
+                    "{act:?} {m}×{k}×{n} decay {decay} {what}: relative gap {gap}"
+                );
             }
         }
     }
@@ -135,8 +151,8 @@ fn gradients_match_finite_differences_on_a_tiny_model() {
     for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
         // loss(w1) = Σ fused(fused(x, w1, b1, act), w2, b2)², in f64 for the differences.
         let loss = |w1: &Tensor<2>| -> f64 {
-            let h = fused::linear(x.clone(), w1.clone(), b1.clone(), act);
-            let y = fused::linear(h, w2.clone(), b2.clone(), Act::Identity);
+            let h = fused::linear(x.clone(), w1.clone(), b1.clone(), act, 0.0);
+            let y = fused::linear(h, w2.clone(), b2.clone(), Act::Identity, 0.0);
             values(y).iter().map(|v| f64::from(*v).powi(2)).sum()
         };
         let ad = device.clone().autodiff();
@@ -146,12 +162,14 @@ fn gradients_match_finite_differences_on_a_tiny_model() {
             w1_tracked.clone(),
             Tensor::from_data(b1.to_data(), &ad),
             act,
+            0.0,
         );
         let y = fused::linear(
             h,
             Tensor::from_data(w2.to_data(), &ad),
             Tensor::from_data(b2.to_data(), &ad),
             Act::Identity,
+            0.0,
         );
         let analytic = values(w1_tracked.grad(&y.powi_scalar(2).sum().backward()).unwrap());
         let base = values(w1.clone());
