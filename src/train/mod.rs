@@ -2,6 +2,10 @@
 //! the training images, evaluated every epoch on the test set (as the assignment's
 //! `test_loop`) or on held-out validation images, Burn's atomic checkpoints every
 //! epoch, resume from the last one, and early stopping on the best.
+//!
+//! burn-train's `SupervisedTraining` sets up the checkpointers and resumes; the
+//! epochs run in our own loop (`epochs.rs`), which records (`record.rs`) and shows
+//! (`progress.rs`) the run on the training thread.
 
 mod epochs;
 mod progress;
