@@ -1,5 +1,5 @@
 //! The speed instrument: steady-state training epochs through the Learner's own
-//! step (`Learner::train_step` + `optimizer_step`, as burn-train's epoch loop runs
+//! step (`Learner::train_step` + `optimizer_step`, as the training's epoch loop runs
 //! them) and test-set evaluation throughput, per activation × optimizer.
 
 use std::time::Instant;

@@ -71,8 +71,8 @@ fn serve() {
             if spins < 256 {
                 std::hint::spin_loop();
             } else if started.elapsed() < SPIN {
-                // Still ready within microseconds, but leaves the core to the
-                // Learner's event thread when it has work.
+                // Still ready within microseconds, but leaves the core to other
+                // threads (the checkpoint writer, the system's) when they have work.
                 std::thread::yield_now();
             } else {
                 std::thread::park_timeout(Duration::from_millis(50));

@@ -182,9 +182,9 @@ impl Tally {
 /// What burn-train's event thread renders: nothing, since the [`EpochLoop`]
 /// reports on the training thread. `SupervisedTraining` wants a renderer all the
 /// same, and would print its own start and end lines without this one.
-pub struct Unrendered;
+pub struct SilentRenderer;
 
-impl MetricsRendererTraining for Unrendered {
+impl MetricsRendererTraining for SilentRenderer {
     fn update_train(&mut self, _: MetricState) {}
     fn update_valid(&mut self, _: MetricState) {}
     fn on_train_end(
@@ -195,7 +195,7 @@ impl MetricsRendererTraining for Unrendered {
     }
 }
 
-impl TrainingProgressLogger for Unrendered {
+impl TrainingProgressLogger for SilentRenderer {
     fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
     fn update_epoch(&mut self, _: usize) {}
     fn start_split(&mut self, _: &str, _: usize) {}
@@ -205,7 +205,7 @@ impl TrainingProgressLogger for Unrendered {
     fn log_event_training(&mut self, _: String) {}
 }
 
-impl EvaluationProgressLogger for Unrendered {
+impl EvaluationProgressLogger for SilentRenderer {
     fn start_global_progress(&mut self, _: usize) {}
     fn start_test(&mut self, _: &str, _: usize) {}
     fn update_test_progress(&mut self, _: usize) {}
@@ -214,11 +214,11 @@ impl EvaluationProgressLogger for Unrendered {
     fn log_event_evaluation(&mut self, _: String) {}
 }
 
-impl MetricsRendererEvaluation for Unrendered {
+impl MetricsRendererEvaluation for SilentRenderer {
     fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
 }
 
-impl MetricsRenderer for Unrendered {
+impl MetricsRenderer for SilentRenderer {
     fn manual_close(&mut self) {}
     fn register_metric(&mut self, _: MetricDefinition) {}
 }

@@ -31,7 +31,7 @@ use crate::history::{EvalSplit, History};
 use crate::model::{Mlp, MlpSpec};
 use crate::run_dir::RunDir;
 use crate::schedule::scheduler;
-use epochs::{EpochLoop, Unrendered};
+use epochs::{EpochLoop, SilentRenderer};
 use progress::Reporter;
 use record::{Divergence, Recorder, Recording};
 use selection::KeepBest;
@@ -216,7 +216,7 @@ pub fn train(
             .with_application_logger(None)
             .with_default_checkpointers()
             .with_interrupter(stop)
-            .renderer(Box::new(Unrendered))
+            .renderer(Box::new(SilentRenderer))
             .num_epochs(t.epochs);
         training = match keep_best {
             Some(keep_best) => training
