@@ -98,25 +98,15 @@ fn train_pass(
     reporter: &mut Reporter,
     interrupter: &Interrupter,
 ) -> PassFigures {
-    let mut tally = Tally::default();
-    for batch in batches.iter() {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(err) => {
-                interrupter.fail(err);
-                break;
-            }
-        };
+    let step = |batch| {
         let output = learner.train_step(batch);
         learner.lr_step();
         learner.optimizer_step(output.grads);
-        let loss = tally.add(output.item);
-        reporter.batch(loss, tally.images);
-        if interrupter.should_stop() {
-            break;
-        }
-    }
-    tally.figures()
+        output.item
+    };
+    pass(batches, interrupter, step, |loss, images| {
+        reporter.batch(loss, images)
+    })
 }
 
 /// The epoch's evaluation of `model` (without autodiff) on every batch.
@@ -125,6 +115,20 @@ fn eval_pass(
     batches: &dyn DataLoader<MnistBatch>,
     reporter: &mut Reporter,
     interrupter: &Interrupter,
+) -> PassFigures {
+    let step = |batch| InferenceStep::step(model, batch);
+    pass(batches, interrupter, step, |_, images| {
+        reporter.evaluated(images)
+    })
+}
+
+/// Runs `step` on every batch, until the last or a stop, and tallies its outputs;
+/// `done` hears each batch's loss and the images done so far.
+fn pass(
+    batches: &dyn DataLoader<MnistBatch>,
+    interrupter: &Interrupter,
+    mut step: impl FnMut(MnistBatch) -> ClassificationOutput,
+    mut done: impl FnMut(f64, usize),
 ) -> PassFigures {
     let mut tally = Tally::default();
     for batch in batches.iter() {
@@ -135,8 +139,8 @@ fn eval_pass(
                 break;
             }
         };
-        tally.add(InferenceStep::step(model, batch));
-        reporter.evaluated(tally.images);
+        let loss = tally.add(step(batch));
+        done(loss, tally.images);
         if interrupter.should_stop() {
             break;
         }
