@@ -29,8 +29,8 @@ impl Augment {
         })
     }
 
-    /// Writes a distorted copy of `image` (784 pixels), scaled to [0, 1], into `out`.
-    pub fn apply(&self, image: &[u8], rng: &mut StdRng, out: &mut [f32]) {
+    /// One image's distortion, drawn from `rng`.
+    pub fn draw(&self, rng: &mut StdRng) -> Distortion {
         let mut draw = |limit: f32| {
             if limit > 0.0 {
                 rng.random_range(-limit..=limit)
@@ -40,15 +40,40 @@ impl Augment {
         };
         let (angle, size) = (draw(self.rotate), 1.0 + draw(self.scale));
         let (shift_x, shift_y) = (draw(self.translate), draw(self.translate));
+        Distortion {
+            angle,
+            size,
+            shift_x,
+            shift_y,
+        }
+    }
+}
+
+/// The affine distortion of one image: drawn in order on one thread, so the draws
+/// never depend on timing, then applied on whichever core has the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Distortion {
+    /// Radians.
+    angle: f32,
+    /// Relative size.
+    size: f32,
+    /// Pixels.
+    shift_x: f32,
+    shift_y: f32,
+}
+
+impl Distortion {
+    /// Writes the distorted copy of `image` (784 pixels), scaled to [0, 1], into `out`.
+    pub fn apply(&self, image: &[u8], out: &mut [f32]) {
         let padded = Padded::new(image);
         // Each output pixel reads the source point that the inverse transform maps it to.
-        let (sin, cos) = angle.sin_cos();
+        let (sin, cos) = self.angle.sin_cos();
         let centre = (IMAGE_SIDE as f32 - 1.0) / 2.0;
         for (index, pixel) in out[..IMAGE_PIXELS].iter_mut().enumerate() {
-            let x = (index % IMAGE_SIDE) as f32 - centre - shift_x;
-            let y = (index / IMAGE_SIDE) as f32 - centre - shift_y;
-            let source_x = (cos * x + sin * y) / size + centre;
-            let source_y = (-sin * x + cos * y) / size + centre;
+            let x = (index % IMAGE_SIDE) as f32 - centre - self.shift_x;
+            let y = (index / IMAGE_SIDE) as f32 - centre - self.shift_y;
+            let source_x = (cos * x + sin * y) / self.size + centre;
+            let source_y = (-sin * x + cos * y) / self.size + centre;
             *pixel = padded.bilinear(source_x, source_y) / 255.0;
         }
     }
@@ -114,7 +139,8 @@ mod tests {
             rotate: 0.0,
             scale: 0.0,
         };
-        identity.apply(&image, &mut StdRng::seed_from_u64(1), &mut out);
+        let mut rng = StdRng::seed_from_u64(1);
+        identity.draw(&mut rng).apply(&image, &mut out);
         let expected: Vec<f32> = image.iter().map(|&p| f32::from(p) / 255.0).collect();
         assert_eq!(out, expected);
 
@@ -124,7 +150,7 @@ mod tests {
             rotate: 0.0,
             scale: 0.0,
         };
-        shift.apply(&image, &mut StdRng::seed_from_u64(1), &mut out);
+        shift.draw(&mut rng).apply(&image, &mut out);
         let ink: f32 = out.iter().sum();
         assert!((ink - 9.0).abs() < 1e-3, "ink {ink}");
         assert_ne!(out, expected);
@@ -189,7 +215,8 @@ mod tests {
         .unwrap();
         let run = |seed| {
             let mut out = vec![0f32; IMAGE_PIXELS];
-            all.apply(&image, &mut StdRng::seed_from_u64(seed), &mut out);
+            all.draw(&mut StdRng::seed_from_u64(seed))
+                .apply(&image, &mut out);
             out
         };
         assert_eq!(run(3), run(3));

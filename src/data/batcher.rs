@@ -4,6 +4,7 @@
 use burn::prelude::*;
 use rand::rngs::StdRng;
 
+use super::augment::Distortion;
 use super::{Augment, Digits, IMAGE_PIXELS};
 use crate::fused::cores;
 
@@ -38,22 +39,17 @@ impl MnistBatcher {
     /// Gathers the images and labels at `indices` into tensors on `device`. Both
     /// cores convert half of the images each.
     pub fn gather(&self, indices: &[usize], device: &Device) -> MnistBatch {
-        let mut pixels = vec![0f32; indices.len() * IMAGE_PIXELS];
-        let mid = indices.len() / 2 * IMAGE_PIXELS;
-        cores::split_mut(&mut pixels, mid, |start, rows| {
-            let indices = &indices[start / IMAGE_PIXELS..][..rows.len() / IMAGE_PIXELS];
-            self.warm_cache(indices);
-            for (&index, row) in indices.iter().zip(rows.chunks_exact_mut(IMAGE_PIXELS)) {
-                for (scaled, &pixel) in row.iter_mut().zip(self.split.image(index)) {
-                    *scaled = f32::from(pixel) / 255.0;
-                }
+        let pixels = self.convert(indices, |_, image, row| {
+            for (scaled, &pixel) in row.iter_mut().zip(image) {
+                *scaled = f32::from(pixel) / 255.0;
             }
         });
         self.batch(pixels, indices, device)
     }
 
-    /// As [`Self::gather`], each image distorted by `augment` as `rng` draws, in
-    /// order on this thread (the draws must not depend on timing).
+    /// As [`Self::gather`], each image distorted by `augment` as `rng` draws. The
+    /// draws are made in order on this thread (they must not depend on timing), the
+    /// warps on both cores.
     pub fn gather_distorted(
         &self,
         indices: &[usize],
@@ -61,12 +57,32 @@ impl MnistBatcher {
         rng: &mut StdRng,
         device: &Device,
     ) -> MnistBatch {
-        self.warm_cache(indices);
-        let mut pixels = vec![0f32; indices.len() * IMAGE_PIXELS];
-        for (&index, row) in indices.iter().zip(pixels.chunks_exact_mut(IMAGE_PIXELS)) {
-            augment.apply(self.split.image(index), rng, row);
-        }
+        let distortions: Vec<Distortion> = indices.iter().map(|_| augment.draw(rng)).collect();
+        let pixels = self.convert(indices, |position, image, row| {
+            distortions[position].apply(image, row)
+        });
         self.batch(pixels, indices, device)
+    }
+
+    /// The images at `indices` as `[indices.len(), 784]` values, each row written by
+    /// `write(its position in the batch, the image, the row)`; each core takes half.
+    fn convert(
+        &self,
+        indices: &[usize],
+        write: impl Fn(usize, &[u8], &mut [f32]) + Sync,
+    ) -> Vec<f32> {
+        let mut pixels = vec![0f32; indices.len() * IMAGE_PIXELS];
+        let mid = indices.len() / 2 * IMAGE_PIXELS;
+        cores::split_mut(&mut pixels, mid, |start, rows| {
+            let first = start / IMAGE_PIXELS;
+            let indices = &indices[first..][..rows.len() / IMAGE_PIXELS];
+            self.warm_cache(indices);
+            let rows = rows.chunks_exact_mut(IMAGE_PIXELS);
+            for (position, (&index, row)) in indices.iter().zip(rows).enumerate() {
+                write(first + position, self.split.image(index), row);
+            }
+        });
+        pixels
     }
 
     /// Reads one byte of every cache line of the batch's images, all loads independent, so
