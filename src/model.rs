@@ -13,10 +13,14 @@ use rand_distr::{Distribution, Normal, Uniform};
 
 use crate::config::{ActivationKind, ExperimentConfig, InitKind};
 use crate::data::MnistBatch;
-use crate::fused;
 #[cfg(feature = "flex")]
 use crate::fused::Act;
+use crate::fused::{self, Regularise};
 use crate::state_dict::LinearWeights;
+
+/// Apart the hidden layers' dropout keys (2⁶⁴ / φ: consecutive multiples stay far apart).
+#[cfg(feature = "flex")]
+const LAYER_KEY_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The hidden-layer non-linearity, as a module so it is part of the model's type.
 #[derive(Module, Debug)]
@@ -190,22 +194,33 @@ fn sample_weights(init: InitKind, fan_in: usize, fan_out: usize, rng: &mut StdRn
 impl Mlp {
     /// `[batch, 784]` pixels → `[batch, 10]` logits.
     pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
-        self.logits(images, 0.0)
+        self.logits(images, Regularise::default())
     }
 
-    /// [`Self::forward`], whose fused flex layers also add `decay · W` to their
-    /// weight gradients in the backward (see [`fused::linear`]); other backends ignore it.
+    /// [`Self::forward`], whose fused flex layers also apply `regularise` (the hidden
+    /// layers' dropout, the L2 gradient). Other backends leave it to Burn's dropout
+    /// module and to [`Self::l2_penalty`].
     #[cfg_attr(not(feature = "flex"), allow(unused_variables))]
-    fn logits(&self, images: Tensor<2>, decay: f32) -> Tensor<2> {
+    fn logits(&self, images: Tensor<2>, regularise: Regularise) -> Tensor<2> {
         let (output, hidden) = self.layers.split_last().expect("at least one layer");
         #[cfg(feature = "flex")]
         if fused::is_flex(&images.device()) {
             let act = self.activation.fused();
-            let x = hidden.iter().fold(images, |x, layer| {
-                self.dropout
-                    .forward(fused::linear_layer(x, layer, act, decay))
-            });
-            return fused::linear_layer(x, output, Act::Identity, decay);
+            let x = hidden
+                .iter()
+                .zip(1u64..)
+                .fold(images, |x, (layer, number)| {
+                    // Each layer its own masks.
+                    let key = regularise
+                        .key
+                        .wrapping_add(number.wrapping_mul(LAYER_KEY_STEP));
+                    fused::linear_layer(x, layer, act, Regularise { key, ..regularise })
+                });
+            let output_regularise = Regularise {
+                dropout: 0.0,
+                ..regularise
+            };
+            return fused::linear_layer(x, output, Act::Identity, output_regularise);
         }
         let x = hidden.iter().fold(images, |x, layer| {
             self.dropout
@@ -253,15 +268,16 @@ impl TrainStep for Mlp {
 
     fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
         let batch_size = batch.targets.dims()[0];
-        // The L2 penalty's weight gradient, (λ/m)·W: the fused flex layers add it as
-        // they write dW; other backends differentiate the penalty term itself.
+        // On flex the fused layers drop out (masks drawn from the batch's key) and add
+        // the L2 penalty's weight gradient (λ/m)·W as they write dW; other backends
+        // use Burn's dropout module and differentiate the penalty term itself.
         let fused = fused::is_flex(&batch.images.device());
-        let decay = if fused {
-            (self.l2 / batch_size as f64) as f32
-        } else {
-            0.0
+        let regularise = Regularise {
+            decay: (self.l2 / batch_size as f64) as f32,
+            dropout: self.dropout.prob as f32,
+            key: batch.dropout_key,
         };
-        let logits = self.logits(batch.images, decay);
+        let logits = self.logits(batch.images, regularise);
         let loss = cross_entropy(logits.clone(), batch.targets.clone());
         // The reported cost is the data loss; the gradient also carries the L2 term.
         let penalty = (!fused).then(|| self.l2_penalty(batch_size)).flatten();

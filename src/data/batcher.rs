@@ -14,6 +14,9 @@ pub struct MnistBatch {
     pub images: Tensor<2>,
     /// Class indices: `[batch]`.
     pub targets: Tensor<1, Int>,
+    /// Draws the batch's dropout masks on flex: from (seed, epoch, batch) for training
+    /// batches, so a resumed run draws the masks an unbroken one drew; 0 otherwise.
+    pub dropout_key: u64,
 }
 
 /// Builds batches from one split.
@@ -111,6 +114,7 @@ impl MnistBatcher {
                 device,
             ),
             targets: Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
+            dropout_key: 0,
         }
     }
 }

@@ -23,6 +23,8 @@ use super::{Augment, MnistBatch, MnistBatcher};
 
 /// Keeps the distortions' streams apart from the shuffles' for the same seed.
 const AUGMENT_SALT: u64 = 0xA06_3E47;
+/// Keeps the dropout keys apart from both.
+const DROPOUT_SALT: u64 = 0xD60_0C7E;
 
 /// Batches of a split in a fixed order, or in an order reshuffled every epoch.
 #[derive(Clone)]
@@ -35,6 +37,8 @@ pub struct MnistLoader {
     shuffle_seed: Option<u64>,
     /// Distortions for training batches, drawn from `(seed, epoch, batch)` alone.
     augment: Option<(Augment, u64)>,
+    /// `Some(seed)`: each batch's dropout key is drawn from `(seed, epoch, batch)` alone.
+    dropout_seed: Option<u64>,
     /// The epoch the next `iter()` serves, counted from 0; shared by the copies
     /// the Learner makes with `to_device`.
     next_epoch: Arc<AtomicUsize>,
@@ -51,6 +55,7 @@ impl MnistLoader {
             batch_size,
             shuffle_seed: None,
             augment: None,
+            dropout_seed: None,
             next_epoch: Arc::new(AtomicUsize::new(0)),
             device: device.clone(),
         }
@@ -70,6 +75,14 @@ impl MnistLoader {
     pub fn augmented(self, augment: Augment, seed: u64) -> Self {
         Self {
             augment: Some((augment, seed)),
+            ..self
+        }
+    }
+
+    /// Gives each batch a key for its dropout masks, drawn from `seed`.
+    pub fn with_dropout_keys(self, seed: u64) -> Self {
+        Self {
+            dropout_seed: Some(seed),
             ..self
         }
     }
@@ -139,17 +152,20 @@ impl Iterator for EpochIterator<'_> {
         }
         let end = (self.served + self.loader.batch_size).min(self.order.len());
         let (indices, device) = (&self.order[self.served..end], &self.loader.device);
-        let batch = match &self.loader.augment {
+        // Batch b of epoch e: stream (e·2³² + b) of each seed, whatever ran before.
+        let batch_number = (self.served / self.loader.batch_size) as u64;
+        let index = (self.epoch as u64) << 32 | batch_number;
+        let mut batch = match &self.loader.augment {
             Some((augment, seed)) => {
-                // Batch b of epoch e: stream (e·2³² + b) of the seed, whatever ran before.
-                let batch_number = (self.served / self.loader.batch_size) as u64;
-                let index = (self.epoch as u64) << 32 | batch_number;
                 let mut rng = StdRng::seed_from_u64(stream(seed ^ AUGMENT_SALT, index));
                 let batcher = &self.loader.batcher;
                 batcher.gather_distorted(indices, augment, &mut rng, device)
             }
             None => self.loader.batcher.gather(indices, device),
         };
+        if let Some(seed) = self.loader.dropout_seed {
+            batch.dropout_key = stream(seed ^ DROPOUT_SALT, index);
+        }
         self.served = end;
         Some(Ok(batch))
     }

@@ -101,10 +101,61 @@ const SPLIT_ABOVE: usize = 32 * 1024;
 /// while they are still in its cache.
 #[derive(Debug, Clone, Copy)]
 pub enum Epilogue<'a> {
-    /// The forward's `act(value + bias)`, one bias per output column.
-    Activate { bias: &'a [f32], act: Act },
+    /// The forward's `act(value + bias)`, one bias per output column, then dropout.
+    Activate {
+        bias: &'a [f32],
+        act: Act,
+        dropout: Option<DropMask>,
+    },
     /// dW's `value + decay · w`: the L2 penalty's gradient joins the data's.
     Decay(WeightDecay<'a>),
+}
+
+/// Dropout's mask, a pure function of a key and each element's index in the
+/// output, so that the backward can draw it again and a resumed run draws the
+/// same masks as an unbroken one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropMask {
+    key: u32,
+    /// An element is dropped when its hash falls below this: probability p.
+    drop_below: u32,
+    /// 1 / (1 − p), the kept elements' factor.
+    scale: f32,
+    /// 1 − p.
+    keep: f32,
+}
+
+impl DropMask {
+    /// Drops each element with probability `p` (in [0, 1)); `None` when p is 0.
+    pub fn new(p: f32, key: u64) -> Option<Self> {
+        (p > 0.0).then(|| Self {
+            key: mix(key as u32 ^ mix((key >> 32) as u32)),
+            drop_below: (f64::from(p) * 2f64.powi(32)) as u32,
+            scale: 1.0 / (1.0 - p),
+            keep: 1.0 - p,
+        })
+    }
+
+    /// The factor of element `index`: 0 if dropped, else 1 / (1 − p).
+    #[inline(always)]
+    pub fn factor(&self, index: u32) -> f32 {
+        if mix(index ^ self.key) < self.drop_below {
+            0.0
+        } else {
+            self.scale
+        }
+    }
+}
+
+/// murmur3's 32-bit finaliser: a bijection whose every output bit depends on every
+/// input bit; 32-bit multiplies, so it vectorises on every x86-64.
+#[inline(always)]
+fn mix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
 }
 
 /// The L2 penalty (decay/2)·‖w‖² on a layer's weights; its gradient is decay · w.
@@ -132,13 +183,16 @@ impl Epilogue<'_> {
     /// of a `[rows, cols]` output.
     fn apply(&self, values: &mut [f32], row: usize, first: usize, cols: usize) {
         match *self {
-            Self::Activate { bias, act } => {
+            Self::Activate { bias, act, dropout } => {
                 let bias = &bias[first..first + values.len()];
                 match act {
                     Act::Identity => map(values, bias, |v| v),
                     Act::Relu => map(values, bias, |v| v.max(0.0)),
                     Act::Sigmoid => map(values, bias, sigmoid),
                     Act::Tanh => map(values, bias, tanh),
+                }
+                if let Some(mask) = dropout {
+                    drop_out(values, (row * cols + first) as u32, mask);
                 }
             }
             Self::Decay(WeightDecay { w, decay }) => {
@@ -280,26 +334,58 @@ unsafe fn matmul_columns(
     }
 }
 
-/// Forward: `out[m, n] = act(x · w + b)`.
-pub fn linear_forward(x: MatRef, w: MatRef, bias: &[f32], act: Act) -> Vec<f32> {
-    product(x, w, Some(Epilogue::Activate { bias, act }))
+/// Forward: `out[m, n] = act(x · w + b)`, each element then kept (× 1/(1 − p)) or
+/// dropped as `dropout` says.
+pub fn linear_forward(
+    x: MatRef,
+    w: MatRef,
+    bias: &[f32],
+    act: Act,
+    dropout: Option<DropMask>,
+) -> Vec<f32> {
+    let epilogue = Epilogue::Activate { bias, act, dropout };
+    product(x, w, Some(epilogue))
 }
 
-/// Gradients of `act(x · w + b)` given the output `out` and its gradient `grad`:
-/// `(dx, dw, db)`, with `dx` only when asked for, and the gradient of `decay`'s
-/// penalty added to `dw` in the pass that writes it.
+/// The parts of a linear layer's backward besides the inputs and the output's gradient.
+#[derive(Debug, Clone, Copy)]
+pub struct Backward<'a> {
+    pub act: Act,
+    /// The forward's dropout, drawn again.
+    pub dropout: Option<DropMask>,
+    /// Whether dx is wanted (not for the first layer).
+    pub want_dx: bool,
+    /// The gradient of this penalty is added to dw in the pass that writes it.
+    pub decay: Option<WeightDecay<'a>>,
+}
+
+/// Gradients of the forward given its output `out` and the output's gradient
+/// `grad`: `(dx, dw, db)`, with `dx` only when asked for.
 pub fn linear_backward(
     x: MatRef,
     w: MatRef,
     out: &[f32],
     mut grad: Vec<f32>,
-    act: Act,
-    want_dx: bool,
-    decay: Option<WeightDecay>,
+    backward: Backward,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let Backward {
+        act,
+        dropout,
+        want_dx,
+        decay,
+    } = backward;
     let (m, n) = (x.rows, w.cols);
     assert_eq!(grad.len(), m * n, "gradient of the output");
     assert_eq!(out.len(), m * n, "the layer's output");
+    let before_dropout;
+    let out = match dropout {
+        Some(mask) => {
+            // grad becomes the gradient of act(z), out act(z) itself (to rounding).
+            before_dropout = undo_dropout(&mut grad, out, mask);
+            &before_dropout[..]
+        }
+        None => out,
+    };
     let mut db = vec![0.0; n];
     if n > 0 {
         output_gradient(&mut grad, out, act, &mut db); // grad becomes dz = grad ⊙ act'(z)
@@ -313,15 +399,15 @@ pub fn linear_backward(
 /// Defines a function whose loop is compiled three times, for AVX-512, for AVX2 + FMA and
 /// for baseline x86-64, and runs the widest the CPU has (checked at run time, cached).
 macro_rules! vectorised {
-    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
-        fn $name($($arg: $ty),*) {
+        fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                fn avx512($($arg: $ty),*) $body
+                fn avx512($($arg: $ty),*) $(-> $ret)? $body
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $body
+                fn avx2($($arg: $ty),*) $(-> $ret)? $body
                 if is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU supports the features `avx512` is compiled for.
                     return unsafe { avx512($($arg),*) };
@@ -436,6 +522,29 @@ vectorised! {
                 *sum += g;
             }
         }
+    }
+}
+
+vectorised! {
+    /// `v ← v × factor` for the elements `first..` of a layer's output.
+    fn drop_out(values: &mut [f32], first: u32, mask: DropMask) {
+        for (offset, v) in (0u32..).zip(values.iter_mut()) {
+            *v *= mask.factor(first + offset);
+        }
+    }
+}
+
+vectorised! {
+    /// Backward through dropout: `grad ← grad × factor`, and returns the output
+    /// before dropout (`out × (1 − p)` where kept, 0 where dropped, where no
+    /// gradient flows anyway).
+    fn undo_dropout(grad: &mut [f32], out: &[f32], mask: DropMask) -> Vec<f32> {
+        let mut before = vec![0.0; out.len()];
+        for (index, ((g, &y), a)) in (0u32..).zip(grad.iter_mut().zip(out).zip(&mut before)) {
+            *g *= mask.factor(index);
+            *a = y * mask.keep;
+        }
+        before
     }
 }
 
@@ -586,6 +695,7 @@ mod tests {
         let epilogue = Epilogue::Activate {
             bias: &bias,
             act: Act::Relu,
+            dropout: None,
         };
         let out = product(
             MatRef::dense(&a, 3, 0),
@@ -594,6 +704,27 @@ mod tests {
         );
         let relu_bias: Vec<f32> = bias.iter().map(|b| b.max(0.0)).collect();
         assert_eq!(out, relu_bias.repeat(3));
+    }
+
+    #[test]
+    fn dropout_masks_drop_the_asked_share_and_change_with_the_key() {
+        for p in [0.1f32, 0.5] {
+            let mask = DropMask::new(p, 42).unwrap();
+            let factors: Vec<f32> = (0..1_000_000).map(|i| mask.factor(i)).collect();
+            let dropped = factors.iter().filter(|&&f| f == 0.0).count() as f32 / 1e6;
+            assert!((dropped - p).abs() < 0.002, "p {p}: dropped {dropped}");
+            assert!(factors.iter().all(|&f| f == 0.0 || f == 1.0 / (1.0 - p)));
+            let other = DropMask::new(p, 43).unwrap();
+            let same = (0..10_000)
+                .filter(|&i| mask.factor(i) == other.factor(i))
+                .count();
+            let expected = 10_000.0 * (p * p + (1.0 - p) * (1.0 - p));
+            assert!(
+                (same as f32 - expected).abs() < 300.0,
+                "keys 42 and 43 agree {same} times"
+            );
+        }
+        assert_eq!(DropMask::new(0.0, 42), None);
     }
 
     #[test]

@@ -56,26 +56,54 @@ fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-/// `act(x · W + b)` for a `Linear` layer with a bias: `[batch, in]` → `[batch, out]`,
-/// with `decay` as in [`linear`]. Call only on a flex device ([`is_flex`]).
-#[cfg(feature = "flex")]
-pub fn linear_layer(x: Tensor<2>, layer: &Linear, act: Act, decay: f32) -> Tensor<2> {
-    let bias = layer.bias.as_ref().expect("our layers have biases").val();
-    linear(x, layer.weight.val(), bias, act, decay)
+/// What a training step adds to a fused layer; the default adds nothing (inference).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Regularise {
+    /// The backward adds `decay · w` to w's gradient: the gradient of an L2 penalty
+    /// (decay/2)·‖w‖², in the pass that writes it.
+    pub decay: f32,
+    /// Each output element is dropped with this probability (the kept ones scaled
+    /// by 1/(1 − p)), as `key` draws it: the same key, the same mask.
+    pub dropout: f32,
+    pub key: u64,
 }
 
-/// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]` → `[m, n]`, on a flex device.
-/// Its backward adds `decay · w` to w's gradient: the gradient of an L2 penalty
-/// (decay/2)·‖w‖², in the pass that writes it (0 for none).
+/// `act(x · W + b)` for a `Linear` layer with a bias: `[batch, in]` → `[batch, out]`,
+/// regularised as [`linear`] says. Call only on a flex device ([`is_flex`]).
 #[cfg(feature = "flex")]
-pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act, decay: f32) -> Tensor<2> {
+pub fn linear_layer(x: Tensor<2>, layer: &Linear, act: Act, regularise: Regularise) -> Tensor<2> {
+    let bias = layer.bias.as_ref().expect("our layers have biases").val();
+    linear(x, layer.weight.val(), bias, act, regularise)
+}
+
+/// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]` → `[m, n]`, on a flex device,
+/// with `regularise`'s dropout and L2 gradient.
+#[cfg(feature = "flex")]
+pub fn linear(
+    x: Tensor<2>,
+    w: Tensor<2>,
+    b: Tensor<1>,
+    act: Act,
+    regularise: Regularise,
+) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as FusedLinear>::fused_linear(
         x.into_dispatch(),
         w.into_dispatch(),
         b.into_dispatch(),
         act.code(),
-        decay,
+        regularise.decay,
+        regularise.dropout,
+        regularise.key,
     ))
+}
+
+/// Dropout's factors (0 or 1/(1 − p)) for a `[rows, cols]` output under `key`,
+/// as the fused layer draws them: for tests against Burn's own ops.
+pub fn dropout_factors(p: f32, key: u64, rows: usize, cols: usize) -> Vec<f32> {
+    let mask = kernels::DropMask::new(p, key);
+    (0..(rows * cols) as u32)
+        .map(|index| mask.map_or(1.0, |mask| mask.factor(index)))
+        .collect()
 }
 
 /// Mean softmax cross-entropy of logits `[m, c]` against class indices `[m]`, as

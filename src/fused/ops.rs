@@ -13,19 +13,24 @@ use burn::backend::{Flex, backend_extension};
 use burn::tensor::TensorData;
 
 use super::f32_values;
-use super::kernels::{Act, MatRef, WeightDecay, linear_backward, linear_forward};
+use super::kernels::{
+    Act, Backward as LayerBackward, DropMask, MatRef, WeightDecay, linear_backward, linear_forward,
+};
 
 #[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
 pub trait FusedLinear: burn::backend::Backend {
-    /// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]`; `act` is an [`Act`] code.
-    /// Its backward adds `decay · w` to dW: the gradient of an L2 penalty
-    /// (decay/2)·‖w‖² the caller leaves out of its loss.
+    /// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]`; `act` is an [`Act`] code;
+    /// then each element dropped with probability `dropout` as `key` draws it
+    /// ([`DropMask`]). Its backward adds `decay · w` to dW: the gradient of an L2
+    /// penalty (decay/2)·‖w‖² the caller leaves out of its loss.
     fn fused_linear(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         b: FloatTensor<Self>,
         act: u8,
         decay: f32,
+        dropout: f32,
+        key: u64,
     ) -> FloatTensor<Self>;
 }
 
@@ -48,16 +53,30 @@ fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
 }
 
-fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, act: u8) -> FlexTensor {
+fn forward(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: &FlexTensor,
+    act: u8,
+    dropout: Option<DropMask>,
+) -> FlexTensor {
     let (x, w) = (mat(x), mat(w));
-    let out = linear_forward(x, w, &f32_values(b), Act::from_code(act));
+    let out = linear_forward(x, w, &f32_values(b), Act::from_code(act), dropout);
     tensor(out, &[x.rows, w.cols])
 }
 
 #[cfg(feature = "flex")]
 impl FusedLinear for Flex {
-    fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor, act: u8, _: f32) -> FlexTensor {
-        forward(&x, &w, &b, act)
+    fn fused_linear(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: FlexTensor,
+        act: u8,
+        _decay: f32,
+        dropout: f32,
+        key: u64,
+    ) -> FlexTensor {
+        forward(&x, &w, &b, act, DropMask::new(dropout, key))
     }
 }
 
@@ -69,13 +88,24 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
         b: FloatTensor<Self>,
         act: u8,
         decay: f32,
+        dropout: f32,
+        key: u64,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct FusedLinearBackward;
 
+        /// x, w, the layer's output, the activation, the weight decay, the dropout mask.
+        type State = (
+            FlexTensor,
+            FlexTensor,
+            FlexTensor,
+            u8,
+            f32,
+            Option<DropMask>,
+        );
+
         impl Backward<Flex, 3> for FusedLinearBackward {
-            /// x, w, the layer's output, the activation, the weight decay.
-            type State = (FlexTensor, FlexTensor, FlexTensor, u8, f32);
+            type State = State;
 
             fn backward(
                 self,
@@ -85,7 +115,7 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
             ) {
                 let [node_x, node_w, node_b] = ops.parents;
                 let grad = grads.consume::<Flex>(&ops.node);
-                let (x, w, out, act, decay) = ops.state;
+                let (x, w, out, act, decay, dropout) = ops.state;
                 let (xm, wm) = (mat(&x), mat(&w));
                 let (m, k, n) = (xm.rows, xm.cols, wm.cols);
                 let grad = grad
@@ -94,9 +124,13 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
                     .expect("an f32 gradient");
                 let out = out.as_slice::<f32>().expect("our contiguous output");
                 let w_values = (decay != 0.0).then(|| f32_values(&w));
-                let decay = w_values.as_deref().map(|w| WeightDecay { w, decay });
-                let act = Act::from_code(act);
-                let (dx, dw, db) = linear_backward(xm, wm, out, grad, act, node_x.is_some(), decay);
+                let backward = LayerBackward {
+                    act: Act::from_code(act),
+                    dropout,
+                    want_dx: node_x.is_some(),
+                    decay: w_values.as_deref().map(|w| WeightDecay { w, decay }),
+                };
+                let (dx, dw, db) = linear_backward(xm, wm, out, grad, backward);
                 if let (Some(node), Some(dx)) = (node_x, dx) {
                     grads.register::<Flex>(node.id, tensor(dx, &[m, k]));
                 }
@@ -109,6 +143,7 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
             }
         }
 
+        let dropout = DropMask::new(dropout, key);
         match FusedLinearBackward
             .prepare::<C>([x.node(), w.node(), b.node()])
             .compute_bound()
@@ -116,11 +151,12 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
-                let out = forward(&xp, &wp, b.primitive(), act);
-                prep.finish((xp, wp, out.clone(), act, decay), out)
+                let out = forward(&xp, &wp, b.primitive(), act, dropout);
+                prep.finish((xp, wp, out.clone(), act, decay, dropout), out)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.primitive(), w.primitive(), b.primitive(), act))
+                let (x, w, b) = (x.primitive(), w.primitive(), b.primitive());
+                prep.finish(forward(x, w, b, act, dropout))
             }
         }
     }

@@ -97,8 +97,8 @@ pub fn optimizer(config: &ExperimentConfig, device: &Device) -> ModuleOptimizer 
 }
 
 /// Batches of the training images, reshuffled every epoch from the experiment's
-/// seed and distorted as `[augment]` says; `completed_epochs` already trained (a
-/// resumed run) are skipped.
+/// seed, distorted as `[augment]` says and keyed for dropout; `completed_epochs`
+/// already trained (a resumed run) are skipped.
 pub fn train_loader(
     config: &ExperimentConfig,
     train: &Digits,
@@ -110,7 +110,8 @@ pub fn train_loader(
         MnistBatcher::new(train.clone()),
         config.training.batch_size,
         device,
-    );
+    )
+    .with_dropout_keys(seed);
     if config.training.shuffle {
         loader = loader.shuffled(seed, completed_epochs);
     }

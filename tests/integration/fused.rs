@@ -46,13 +46,26 @@ fn standard(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act) -> Tensor<2> {
 }
 
 /// With a weight decay d, the fused layer's dW also carries the gradient of
-/// (d/2)·‖w‖², which the standard path adds to its loss.
+/// (d/2)·‖w‖², which the standard path adds to its loss; with dropout, the standard
+/// path multiplies by the same mask's factors.
 #[test]
 fn forward_and_gradients_match_burns_ops() {
     let device = Device::flex().autodiff();
     let mut rng = StdRng::seed_from_u64(3);
     // Odd shapes, one of them large enough to be split across two cores.
-    for (m, k, n, decay) in [(5, 7, 3, 0.0), (33, 129, 65, 0.3), (64, 784, 500, 0.0125)] {
+    let cases = [
+        (5, 7, 3, 0.0, 0.0),
+        (33, 129, 65, 0.3, 0.5),
+        (64, 784, 500, 0.0125, 0.2),
+    ];
+    for (m, k, n, decay, dropout) in cases {
+        let regularise = fused::Regularise {
+            decay,
+            dropout,
+            key: 77,
+        };
+        let factors = fused::dropout_factors(dropout, 77, m, n);
+        let factors = Tensor::<2>::from_data(TensorData::new(factors, [m, n]), &device);
         for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
             let x = random(&[m, k], &mut rng, &device);
             let w = random(&[k, n], &mut rng, &device);
@@ -65,16 +78,12 @@ fn forward_and_gradients_match_burns_ops() {
                     b.clone().require_grad(),
                 );
                 let (y, penalty) = if fused_path {
-                    (
-                        fused::linear(x.clone(), w.clone(), b.clone(), act, decay),
-                        None,
-                    )
+                    let y = fused::linear(x.clone(), w.clone(), b.clone(), act, regularise);
+                    (y, None)
                 } else {
                     let penalty = w.clone().square().sum().mul_scalar(decay / 2.0);
-                    (
-                        standard(x.clone(), w.clone(), b.clone(), act),
-                        Some(penalty),
-                    )
+                    let y = standard(x.clone(), w.clone(), b.clone(), act) * factors.clone();
+                    (y, Some(penalty))
                 };
                 // A loss whose gradient is `r`, so that every output element matters.
                 let loss = (y.clone() * r.clone()).sum();
@@ -97,7 +106,7 @@ fn forward_and_gradients_match_burns_ops() {
                 let gap = relative_gap(got, want);
                 assert!(
                     gap < 1e-5,
-                    "{act:?} {m}×{k}×{n} decay {decay} {what}: relative gap {gap}"
+                    "{act:?} {m}×{k}×{n} decay {decay} dropout {dropout} {what}: gap {gap}"
                 );
             }
         }
@@ -151,8 +160,9 @@ fn gradients_match_finite_differences_on_a_tiny_model() {
     for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
         // loss(w1) = Σ fused(fused(x, w1, b1, act), w2, b2)², in f64 for the differences.
         let loss = |w1: &Tensor<2>| -> f64 {
-            let h = fused::linear(x.clone(), w1.clone(), b1.clone(), act, 0.0);
-            let y = fused::linear(h, w2.clone(), b2.clone(), Act::Identity, 0.0);
+            let none = fused::Regularise::default();
+            let h = fused::linear(x.clone(), w1.clone(), b1.clone(), act, none);
+            let y = fused::linear(h, w2.clone(), b2.clone(), Act::Identity, none);
             values(y).iter().map(|v| f64::from(*v).powi(2)).sum()
         };
         let ad = device.clone().autodiff();
@@ -162,14 +172,14 @@ fn gradients_match_finite_differences_on_a_tiny_model() {
             w1_tracked.clone(),
             Tensor::from_data(b1.to_data(), &ad),
             act,
-            0.0,
+            fused::Regularise::default(),
         );
         let y = fused::linear(
             h,
             Tensor::from_data(w2.to_data(), &ad),
             Tensor::from_data(b2.to_data(), &ad),
             Act::Identity,
-            0.0,
+            fused::Regularise::default(),
         );
         let analytic = values(w1_tracked.grad(&y.powi_scalar(2).sum().backward()).unwrap());
         let base = values(w1.clone());

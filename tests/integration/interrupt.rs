@@ -22,8 +22,8 @@ struct Outcome {
 }
 
 /// The assignment's way (the test set every epoch), or what choosing a best model
-/// adds: a validation split, momentum, a warmed-up cosine schedule, augmentation
-/// and the best-epoch bookkeeping of early stopping.
+/// adds: a validation split, momentum, a warmed-up cosine schedule, augmentation,
+/// dropout and the best-epoch bookkeeping of early stopping.
 #[derive(Clone, Copy, PartialEq)]
 enum Recipe {
     Plain,
@@ -41,6 +41,7 @@ impl Recipe {
                 "schedule.warmup_epochs=1",
                 "augment.translate=2",
                 "augment.rotate=10",
+                "model.dropout=0.2",
                 "training.early_stopping=2",
             ],
         }
@@ -280,7 +281,7 @@ fn sigint_stops_cleanly_and_resume_matches() {
 }
 
 #[test]
-fn a_validation_run_with_schedule_augmentation_and_momentum_resumes_exactly() {
+fn a_validation_run_with_schedule_augmentation_dropout_and_momentum_resumes_exactly() {
     let project = Project::with(Recipe::Selection);
     project.interrupt("-KILL", inside_epoch(2));
     let stdout = project.resume_matches_unbroken();

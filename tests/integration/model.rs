@@ -87,6 +87,7 @@ fn l2_gradient_on(device: Device) {
             &device,
         ),
         targets: Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 1], [batch_size]), &device),
+        dropout_key: 0,
     };
     let gradients = |l2: f64| {
         let model = spec(vec![6, 5, 3], InitKind::XavierUniform, l2).init(3, &device);
@@ -133,8 +134,8 @@ fn tanh_activation_matches_the_definition() {
 }
 
 #[test]
-fn dropout_zeroes_and_rescales_while_training_and_is_off_in_evaluation() {
-    let device = mnist_mlp::backend::BackendKind::default_compiled().device();
+fn dropout_acts_while_training_from_the_batch_key_and_is_off_in_evaluation() {
+    let device = BackendKind::default_compiled().device();
     device.seed(3);
     let with_dropout = MlpSpec {
         dropout: 0.5,
@@ -148,12 +149,22 @@ fn dropout_zeroes_and_rescales_while_training_and_is_off_in_evaluation() {
         evaluated,
         values(plain.init(1, &device).forward(images.clone()))
     );
-    // Training: each hidden unit kept with probability 1/2 and doubled, so the
-    // output changes, and two passes draw different masks.
-    let training = with_dropout.init(1, &device.clone().autodiff());
-    let images = Tensor::<2>::from_data(images.into_data(), &device.clone().autodiff());
-    let first = values(training.forward(images.clone()));
-    let second = values(training.forward(images));
+    // Training: hidden units dropped, so the output changes; another batch key draws
+    // other masks, and on flex the same key draws the same masks (resume relies on it).
+    let autodiff = device.clone().autodiff();
+    let training = with_dropout.init(1, &autodiff);
+    let logits = |dropout_key| {
+        let batch = MnistBatch {
+            images: Tensor::from_data(images.to_data(), &autodiff),
+            targets: Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 3], [4]), &autodiff),
+            dropout_key,
+        };
+        values(TrainStep::step(&training, batch).item.output)
+    };
+    let first = logits(1);
     assert_ne!(first, evaluated);
-    assert_ne!(first, second);
+    assert_ne!(first, logits(2));
+    if mnist_mlp::fused::is_flex(&device) {
+        assert_eq!(first, logits(1));
+    }
 }
