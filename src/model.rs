@@ -231,7 +231,12 @@ impl Mlp {
 
     /// Softmax cross-entropy of the batch, plus the logits it came from.
     pub fn forward_classification(&self, batch: MnistBatch) -> ClassificationOutput {
-        let logits = self.forward(batch.images);
+        self.classify(batch, Regularise::default())
+    }
+
+    /// [`Self::forward_classification`] with the fused layers' `regularise`.
+    fn classify(&self, batch: MnistBatch, regularise: Regularise) -> ClassificationOutput {
+        let logits = self.logits(batch.images, regularise);
         let loss = cross_entropy(logits.clone(), batch.targets.clone());
         ClassificationOutput::new(loss, logits, batch.targets)
     }
@@ -277,15 +282,13 @@ impl TrainStep for Mlp {
             dropout: self.dropout.prob as f32,
             key: batch.dropout_key,
         };
-        let logits = self.logits(batch.images, regularise);
-        let loss = cross_entropy(logits.clone(), batch.targets.clone());
+        let item = self.classify(batch, regularise);
         // The reported cost is the data loss; the gradient also carries the L2 term.
         let penalty = (!fused).then(|| self.l2_penalty(batch_size)).flatten();
         let objective = match penalty {
-            Some(penalty) => loss.clone() + penalty,
-            None => loss.clone(),
+            Some(penalty) => item.loss.clone() + penalty,
+            None => item.loss.clone(),
         };
-        let item = ClassificationOutput::new(loss, logits, batch.targets);
         TrainOutput::new(self, objective.backward(), item)
     }
 }
