@@ -9,8 +9,10 @@
 //! helper, level with OpenBLAS's two threads (1.09–1.54 s). Rayon's idle workers
 //! sleep on a futex, so every product paid a wake-up.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, PoisonError, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -18,10 +20,12 @@ use std::time::{Duration, Instant};
 /// step the products follow each other by microseconds; between epochs it sleeps.
 const SPIN: Duration = Duration::from_micros(300);
 
-/// A job handed to the helper: a closure on the caller's stack and its done flag.
+/// A job handed to the helper: a closure on the caller's stack, its done flag, and
+/// the panic it raised, for the caller to carry on.
 struct Job<'a> {
     work: &'a (dyn Fn() + Sync),
     done: AtomicBool,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 /// The pending job, or null.
@@ -82,42 +86,70 @@ fn serve() {
         // return (so the `Job` and the closure it borrows stay alive) until it sees
         // `done`, the last access made through the pointer here.
         let job = unsafe { &*job };
-        (job.work)();
+        // Caught, so that the helper lives on and the caller, not a dead thread, reports it.
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(job.work)) {
+            *job.panic.lock().unwrap_or_else(PoisonError::into_inner) = Some(panic);
+        }
         job.done.store(true, Ordering::Release);
     }
 }
 
 /// Runs `mine` on this thread and `theirs` on the helper (or both here when the
-/// helper is busy or absent), returning when both are done.
+/// helper is busy or absent), returning when both are done. A panic on either side
+/// reaches the caller, and only once the helper has let go of the caller's frame.
 pub fn join(mine: impl FnOnce(), theirs: impl Fn() + Sync) {
     let Some(thread) = helper() else {
         mine();
         theirs();
         return;
     };
-    let Ok(_turn) = BUSY.try_lock() else {
-        mine();
-        theirs();
-        return;
+    // A caller that panicked while holding the turn leaves nothing half-done behind it.
+    let _turn = match BUSY.try_lock() {
+        Ok(turn) => turn,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            mine();
+            theirs();
+            return;
+        }
     };
     let job = Job {
         work: &theirs,
         done: AtomicBool::new(false),
+        panic: Mutex::new(None),
     };
-    // SAFETY: only the lifetime is erased; this function waits for `done` below
-    // before `job` and `theirs` go out of scope.
+    // SAFETY: only the lifetime is erased; `WaitForHelper` below waits for `done`
+    // before `job` and `theirs` go out of scope, on return and on unwinding alike.
     let published =
         unsafe { std::mem::transmute::<*const Job<'_>, *mut Job<'static>>(&raw const job) };
     JOB.store(published, Ordering::Release);
     thread.unpark();
+    let waiting = WaitForHelper(&job);
     mine();
-    let mut spins = 0u32;
-    while !job.done.load(Ordering::Acquire) {
-        spins = spins.saturating_add(1);
-        if spins < 256 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
+    drop(waiting);
+    let panic = job
+        .panic
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(panic) = panic {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Waits, when dropped, until the helper has finished its part of `job`.
+struct WaitForHelper<'a, 'b>(&'a Job<'b>);
+
+impl Drop for WaitForHelper<'_, '_> {
+    fn drop(&mut self) {
+        let mut spins = 0u32;
+        while !self.0.done.load(Ordering::Acquire) {
+            spins = spins.saturating_add(1);
+            if spins < 256 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
     }
 }
@@ -163,6 +195,65 @@ mod tests {
             assert_eq!(mine, 1);
         }
         assert_eq!(count.load(Ordering::Relaxed), 1000);
+    }
+
+    /// Runs `join` until `theirs` runs on the helper thread (another test may hold
+    /// it), returning what the caller caught; `None` without a helper.
+    fn panic_caught_on_the_helper_path(
+        mine: impl Fn() + std::panic::RefUnwindSafe,
+        theirs: impl Fn() + Sync + std::panic::RefUnwindSafe,
+    ) -> Option<String> {
+        helper()?;
+        for _ in 0..10_000 {
+            let on_helper = AtomicBool::new(false);
+            let caught = std::panic::catch_unwind(|| {
+                join(&mine, || {
+                    let here = std::thread::current();
+                    on_helper.store(here.name() == Some("mnist-mlp-pair"), Ordering::SeqCst);
+                    theirs();
+                })
+            });
+            if on_helper.load(Ordering::SeqCst) {
+                let panic = caught.expect_err("the panic reaches the caller");
+                return Some(
+                    panic
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+        panic!("the helper never took a job");
+    }
+
+    #[test]
+    fn a_panic_on_the_callers_side_waits_for_the_helper_then_propagates() {
+        let finished = AtomicBool::new(false);
+        let caught = panic_caught_on_the_helper_path(
+            || panic!("caller side"),
+            || {
+                std::thread::sleep(Duration::from_millis(20));
+                finished.store(true, Ordering::SeqCst);
+            },
+        );
+        if let Some(message) = caught {
+            assert_eq!(message, "caller side");
+            assert!(
+                finished.load(Ordering::SeqCst),
+                "unwound before the helper was done"
+            );
+        }
+        both_halves_run_exactly_once_every_time();
+    }
+
+    #[test]
+    fn a_panic_on_the_helper_reaches_the_caller_and_the_helper_lives_on() {
+        let caught = panic_caught_on_the_helper_path(|| {}, || panic!("helper side"));
+        if let Some(message) = caught {
+            assert_eq!(message, "helper side");
+        }
+        both_halves_run_exactly_once_every_time();
     }
 
     #[test]
