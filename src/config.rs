@@ -365,6 +365,12 @@ impl ExperimentConfig {
                 "[experiment] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
             );
         }
+        if RESERVED_NAMES.contains(&name.as_str()) {
+            bail!(
+                "[experiment] name = {name:?} is the artifacts folder's own (it holds {}): choose another name",
+                RESERVED_NAMES.join(", ")
+            );
+        }
         let o = &self.optimizer;
         if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
             bail!(
@@ -550,7 +556,40 @@ impl ExperimentConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a validated config always serialises")
     }
+
+    /// The settings `other` changes, as `section.key old → new`, for a message
+    /// that says how two runs differ.
+    pub fn differences(&self, other: &Self) -> Vec<String> {
+        let (old, new) = (settings(self), settings(other));
+        let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let shown =
+            |value: Option<&toml::Value>| value.map_or("(unset)".to_string(), |v| v.to_string());
+        keys.into_iter()
+            .filter(|key| old.get(*key) != new.get(*key))
+            .map(|key| format!("{key} {} → {}", shown(old.get(key)), shown(new.get(key))))
+            .collect()
+    }
 }
+
+/// Every `section.key` of a config with its value.
+fn settings(config: &ExperimentConfig) -> std::collections::BTreeMap<String, toml::Value> {
+    let table = toml::Table::try_from(config).expect("a validated config always serialises");
+    table
+        .into_iter()
+        .flat_map(|(section, values)| match values {
+            toml::Value::Table(keys) => keys
+                .into_iter()
+                .map(|(key, value)| (format!("{section}.{key}"), value))
+                .collect::<Vec<_>>(),
+            value => vec![(section, value)],
+        })
+        .collect()
+}
+
+/// What `sweep` and `compare` keep beside the runs in artifacts/: no run may take these names.
+const RESERVED_NAMES: [&str; 3] = ["sweeps", "comparison.md", "comparison.png"];
 
 /// Whether `name` can name a folder of its own under artifacts/ (a run or a sweep):
 /// letters, digits, '-', '_' and '.', not starting with '.'.
@@ -728,6 +767,28 @@ mod tests {
     fn syntax_error_shows_line_and_column() {
         let err = error_of("[experiment]\nname = \"t\"\nseed = = 3\n", &[]);
         assert!(err.starts_with("line 3, column"), "{err}");
+    }
+
+    #[test]
+    fn differences_name_each_changed_setting() {
+        let base = ExperimentConfig::parse(MINIMAL, &[]).unwrap();
+        let overrides = ["training.epochs=3", "optimizer.learning_rate=0.05"].map(String::from);
+        let changed = ExperimentConfig::parse(MINIMAL, &overrides).unwrap();
+        assert_eq!(
+            base.differences(&changed),
+            vec![
+                "optimizer.learning_rate 0.01 → 0.05",
+                "training.epochs 15 → 3"
+            ]
+        );
+        assert!(base.differences(&base).is_empty());
+    }
+
+    #[test]
+    fn names_of_our_own_folders_are_refused() {
+        let err = error_of(MINIMAL, &["experiment.name=sweeps"]);
+        assert!(err.contains("sweeps"), "{err}");
+        assert!(err.contains("is the artifacts folder's own"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! at any moment leaves either the old file or the new one. The files come out
 //! with the permissions `File::create` would give them (0666 less the umask), not
 //! the 0600 of a private temporary file, so teammates and servers can read them.
+//! And lock files, whose locks die with their process however it ends.
 
+use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::Path;
 
@@ -31,6 +33,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|folder| folder.sync_all())
         .with_context(fail)?;
     Ok(())
+}
+
+/// Opens (creating) a lock file; the lock itself is taken on the returned file and
+/// dies with the process, so a killed process leaves no stale lock.
+pub fn open_lock(path: &Path) -> Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))
+}
+
+/// The exclusive lock on `path`, held until the file is dropped; `None` when another
+/// process (or another open file in this one) holds it.
+pub fn try_lock(path: &Path) -> Result<Option<File>> {
+    let file = open_lock(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 /// Temporary files created like `File::create` creates files: the kernel applies the umask.
@@ -69,6 +96,16 @@ mod tests {
         write_atomic(&atomic, b"x").unwrap();
         let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&atomic), mode(&plain));
+    }
+
+    #[test]
+    fn a_lock_is_held_until_its_file_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = try_lock(&path).unwrap().expect("a free lock");
+        assert!(try_lock(&path).unwrap().is_none());
+        drop(held);
+        assert!(try_lock(&path).unwrap().is_some());
     }
 
     #[test]

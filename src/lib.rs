@@ -19,6 +19,7 @@ pub mod predict;
 pub mod report;
 pub mod run;
 pub mod run_dir;
+pub mod run_lock;
 pub mod saved;
 pub mod schedule;
 pub mod serve;

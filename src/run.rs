@@ -17,6 +17,7 @@ use crate::fsutil::write_atomic;
 use crate::history::{EvalSplit, History};
 use crate::report::{ClassificationReport, ConfusionMatrix, RunReport};
 use crate::run_dir::RunDir;
+use crate::run_lock::RunLock;
 use crate::train::{Outcome, TrainingData, train};
 use crate::weights::save_pytorch_safetensors;
 
@@ -88,12 +89,9 @@ pub fn run_experiment(
     let dir = RunDir::new(&options.artifacts, &config.experiment.name);
     // Everything that can be refused is checked before the run folder is touched.
     let backend = BackendKind::resolve(config.training.backend)?;
-    let resume = if options.resume {
-        prepare_resume(&dir, config)?
-    } else {
-        refuse_to_discard_interrupted(&dir, options.fresh)?;
-        None
-    };
+    if options.resume && !dir.config().is_file() {
+        return Err(nothing_to_resume(&dir));
+    }
     let data_dir = data::resolve_dir(&config.data.dir);
     let mnist = Mnist::load(
         &data_dir,
@@ -110,8 +108,16 @@ pub fn run_experiment(
         );
     }
     let data = TrainingData::new(config, &mnist);
+    // Held until this call returns: no other process trains here meanwhile.
+    let lock = RunLock::acquire(&dir)?;
+    let resume = if options.resume {
+        prepare_resume(&dir, config)?
+    } else {
+        refuse_to_discard(&dir, config, options.fresh)?;
+        None
+    };
     if resume.is_none() {
-        recreate(&dir)?;
+        lock.clear()?;
     }
     write_atomic(&dir.config(), config.to_toml().as_bytes())?;
 
@@ -210,42 +216,50 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// A new run replaces a finished one, but never silently discards an interrupted one.
-fn refuse_to_discard_interrupted(dir: &RunDir, fresh: bool) -> Result<()> {
-    let interrupted = !dir.is_finished() && !dir.checkpoint_epochs().is_empty();
-    if interrupted && !fresh {
+/// A new run replaces a finished run of the same config (the assignment's habit of
+/// re-running an experiment), but never silently discards an interrupted run or a
+/// finished run of another config.
+fn refuse_to_discard(dir: &RunDir, config: &ExperimentConfig, fresh: bool) -> Result<()> {
+    if fresh {
+        return Ok(());
+    }
+    let root = dir.root.display();
+    if !dir.is_finished() {
+        if !dir.checkpoint_epochs().is_empty() {
+            bail!(
+                "{root} holds an interrupted run: continue it with --resume, or discard it with --fresh"
+            );
+        }
+        return Ok(());
+    }
+    let saved = std::fs::read_to_string(dir.config())
+        .map_err(anyhow::Error::from)
+        .and_then(|text| ExperimentConfig::parse(&text, &[]));
+    let changes = match &saved {
+        Ok(saved) => saved.differences(config),
+        Err(_) => vec![format!("its {} cannot be read", dir.config().display())],
+    };
+    if !changes.is_empty() {
         bail!(
-            "{} holds an interrupted run: continue it with --resume, or discard it with --fresh",
-            dir.root.display()
+            "{root} holds a finished run of another config ({}): replace it with --fresh, or keep it and choose another name with --set experiment.name=NAME",
+            changes.join(", ")
         );
     }
     Ok(())
 }
 
-/// Empties the run folder for a new run.
-fn recreate(dir: &RunDir) -> Result<()> {
-    if dir.root.exists() {
-        std::fs::remove_dir_all(&dir.root)
-            .with_context(|| format!("cannot clear {}", dir.root.display()))?;
-    }
-    std::fs::create_dir_all(&dir.root).with_context(|| {
-        format!(
-            "cannot create the run folder {}: make it writable or choose another with --artifacts",
-            dir.root.display()
-        )
-    })
+/// The error for `--resume` where there is nothing to resume.
+fn nothing_to_resume(dir: &RunDir) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no complete checkpoint in {}: nothing to resume; run without --resume to start training",
+        dir.checkpoints().display()
+    )
 }
 
 /// The completed epoch to continue from and the history up to it; `None` when
 /// the interrupted run completed no epoch, so it starts over as it began.
 fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usize, History)>> {
-    let saved = match std::fs::read_to_string(dir.config()) {
-        Ok(saved) => saved,
-        Err(_) => bail!(
-            "no complete checkpoint in {}: nothing to resume; run without --resume to start training",
-            dir.checkpoints().display()
-        ),
-    };
+    let saved = std::fs::read_to_string(dir.config()).map_err(|_| nothing_to_resume(dir))?;
     let saved = ExperimentConfig::parse(&saved, &[])
         .with_context(|| format!("{} is corrupt", dir.config().display()))?;
     if saved.model != config.model {

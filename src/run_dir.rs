@@ -17,6 +17,10 @@ pub fn artifacts_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("artifacts"))
 }
 
+/// The file that marks a folder as one of our runs, written first; the process
+/// training in the folder holds its lock and writes its id into it.
+pub const MARKER: &str = ".mnist-mlp-run";
+
 /// The three records the Learner checkpoints each epoch, by file-name prefix.
 pub const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
 
@@ -68,6 +72,11 @@ impl RunDir {
     /// An existing run folder given by its path.
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
+    }
+
+    /// See [`MARKER`].
+    pub fn marker(&self) -> PathBuf {
+        self.root.join(MARKER)
     }
 
     /// The config as run, overrides applied.

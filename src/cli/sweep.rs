@@ -6,7 +6,7 @@
 //! under its lock file, and its state lives in its files, so nothing is run twice
 //! and nothing is lost, whoever runs what.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::OpenOptions;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -18,11 +18,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::train::Interrupter;
 use clap::Args;
 use mnist_mlp::config::ExperimentConfig;
-use mnist_mlp::fsutil::write_atomic;
+use mnist_mlp::fsutil::{try_lock, write_atomic};
 use mnist_mlp::fused::cores::{self, THREADS_ENV};
 use mnist_mlp::run::{RunOptions, Summary, run_experiment};
 use mnist_mlp::run_dir::{RunDir, artifacts_root};
-use mnist_mlp::sweep::folder::{FINAL, SweepDir, TrialStatus, open_lock};
+use mnist_mlp::sweep::folder::{FINAL, SweepDir, TrialStatus};
 use mnist_mlp::sweep::leaderboard::{self, Leaderboard};
 use mnist_mlp::sweep::{Sweep, Trial};
 
@@ -223,7 +223,7 @@ fn run_trial(dir: &SweepDir, trial: &Trial, stop: &Stop) -> Result<Outcome> {
     let Some(_lock) = try_lock(&dir.trial_lock(trial.index))? else {
         return Ok(Outcome::Busy);
     };
-    if dir.trial(trial.index).is_finished() {
+    if dir.status(trial.index)?.is_finished() {
         return Ok(Outcome::AlreadyFinished);
     }
     let failed = dir.trial_failed(trial.index);
@@ -240,18 +240,6 @@ fn run_trial(dir: &SweepDir, trial: &Trial, stop: &Stop) -> Result<Outcome> {
             let message = format!("{err:#}").replace('\n', " ");
             write_atomic(&failed, message.as_bytes())?;
             Ok(Outcome::Failed(message))
-        }
-    }
-}
-
-/// The lock on `path`, held until the file is dropped; `None` when another process holds it.
-fn try_lock(path: &Path) -> Result<Option<File>> {
-    let file = open_lock(path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(err)) => {
-            Err(err).with_context(|| format!("cannot lock {}", path.display()))
         }
     }
 }
@@ -414,10 +402,10 @@ fn side_by_side(
     stop: &Stop,
 ) -> Result<usize> {
     let mut queue = todo.iter().copied();
-    let mut running: Vec<(usize, Child)> = Vec::new();
+    let mut running = Running::default();
     let mut busy = 0;
     loop {
-        while running.len() < children.jobs && !stop.asked() {
+        while running.0.len() < children.jobs && !stop.asked() {
             let Some(index) = queue.next() else { break };
             let child = children.spawn(dir, index)?;
             stop.watch(child.id());
@@ -425,23 +413,39 @@ fn side_by_side(
                 // The stop came between the check above and `watch`.
                 interrupt(child.id());
             }
-            running.push((index, child));
+            running.0.push((index, child));
         }
-        if running.is_empty() {
+        if running.0.is_empty() {
             return Ok(busy);
         }
         std::thread::sleep(Duration::from_millis(100));
-        let mut still_running = Vec::with_capacity(running.len());
-        for (index, mut child) in running {
-            match child.try_wait()? {
-                None => still_running.push((index, child)),
-                Some(status) => {
-                    stop.forget(child.id());
-                    busy += usize::from(report_child(sweep, dir, index, status, stop)?);
-                }
-            }
+        let mut next = 0;
+        while next < running.0.len() {
+            let Some(status) = running.0[next].1.try_wait()? else {
+                next += 1;
+                continue;
+            };
+            let (index, child) = running.0.remove(next);
+            stop.forget(child.id());
+            busy += usize::from(report_child(sweep, dir, index, status, stop)?);
         }
-        running = still_running;
+    }
+}
+
+/// The trials' child processes, by trial index. Any still running when this goes
+/// (the coordinator returning early on an error) are stopped first, and waited
+/// for, so that none trains on unwatched.
+#[derive(Default)]
+struct Running(Vec<(usize, Child)>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for (_, child) in &self.0 {
+            interrupt(child.id());
+        }
+        for (_, child) in &mut self.0 {
+            let _ = child.wait();
+        }
     }
 }
 

@@ -11,15 +11,11 @@ use crate::config::ExperimentConfig;
 use crate::history::{EvalSplit, History};
 use crate::run::Summary;
 use crate::run_dir::RunDir;
+use crate::run_lock;
 use crate::train::record::LiveProgress;
 
 /// What the console and the empty runs page say.
 pub const NO_RUNS: &str = "no runs yet: train one with `mnist-mlp config/relu.toml`";
-
-/// How long progress.json may go unchanged before the run counts as stopped: the
-/// training rewrites it every second, but the final evaluation and report of a
-/// large model on a slow backend can take a while.
-const STALE_SECONDS: f64 = 60.0;
 
 /// Folders deeper than this are not searched (`sweeps/<name>/trials/<trial>` is 4).
 const MAX_DEPTH: usize = 6;
@@ -87,9 +83,9 @@ pub fn discover(root: &Path) -> Inventory {
 pub enum Status {
     /// summary.json is written.
     Finished,
-    /// A training process keeps progress.json fresh.
+    /// A training process holds the run's lock.
     Running,
-    /// progress.json went stale: the process died without cleaning up.
+    /// progress.json is left without a live process: it died without cleaning up.
     Stopped,
     /// Neither: stopped by Ctrl-C, a divergence or an error (resume continues it).
     Interrupted,
@@ -100,8 +96,11 @@ pub fn status(run: &RunDir) -> (Status, Option<LiveProgress>) {
     if run.is_finished() {
         return (Status::Finished, None);
     }
-    match LiveProgress::load(&run.progress()) {
-        Some(progress) if progress.age() < STALE_SECONDS => (Status::Running, Some(progress)),
+    let progress = LiveProgress::load(&run.progress());
+    if run_lock::is_live(run) {
+        return (Status::Running, progress);
+    }
+    match progress {
         Some(progress) => (Status::Stopped, Some(progress)),
         None => (Status::Interrupted, None),
     }

@@ -3,7 +3,6 @@
 //! and each trial's state is read back from its files alone, so that any process
 //! (a `--trial` on another node, `--collect`) sees the same thing.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -140,7 +139,11 @@ impl SweepDir {
     pub fn status(&self, index: usize) -> Result<TrialStatus> {
         let run = self.trial(index);
         if run.is_finished() {
-            return Ok(TrialStatus::Finished(Box::new(Summary::load(&run)?)));
+            // A damaged summary fails its trial alone; the retry trains it again.
+            return Ok(match Summary::load(&run) {
+                Ok(summary) => TrialStatus::Finished(Box::new(summary)),
+                Err(err) => TrialStatus::Failed(format!("{err:#}")),
+            });
         }
         if let Ok(message) = std::fs::read_to_string(self.trial_failed(index)) {
             return Ok(TrialStatus::Failed(message.trim().to_string()));
@@ -191,16 +194,4 @@ impl SweepDir {
 /// `validation-accuracy-vs-<key>.png`, the key's dots kept.
 pub fn figure_name(key: &str) -> String {
     format!("validation-accuracy-vs-{key}.png")
-}
-
-/// Opens (creating) a lock file; the lock itself is taken on the returned file and
-/// dies with the process, so a killed trial leaves no stale lock.
-pub fn open_lock(path: &Path) -> Result<File> {
-    File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))
 }

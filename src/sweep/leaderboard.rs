@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 
-use super::folder::{SweepDir, TrialStatus, figure_name, open_lock};
+use super::folder::{SweepDir, TrialStatus, figure_name};
 use super::{Domain, Mode, Sweep, Trial, display_value, plots};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{open_lock, write_atomic};
 use crate::run::Summary;
 
 /// One trial and where it stands.
@@ -77,11 +77,15 @@ impl<'a> Leaderboard<'a> {
             .collect::<Result<Vec<_>>>()?;
         entries.sort_by(|a, b| group(a).cmp(&group(b)).then_with(|| better(a, b)));
         let final_dir = dir.final_run();
-        let final_run = if final_dir.is_finished() {
-            Some(Summary::load(&final_dir)?)
-        } else {
-            None
-        };
+        // A damaged final summary leaves the board without a final row, as before `--final`.
+        let final_run = final_dir
+            .is_finished()
+            .then(|| Summary::load(&final_dir))
+            .and_then(|loaded| {
+                loaded
+                    .map_err(|err| eprintln!("warning: {err:#}; run --final again to redo it"))
+                    .ok()
+            });
         Ok(Self { entries, final_run })
     }
 

@@ -33,7 +33,7 @@ pub struct LiveProgress {
     pub last_cost: Option<f64>,
     /// This epoch's cost points so far: metrics.csv receives them only at its end.
     pub costs: Vec<CostPoint>,
-    /// Seconds since the Unix epoch when written: an old file means the process died.
+    /// Seconds since the Unix epoch when written.
     pub updated: f64,
 }
 
@@ -45,11 +45,6 @@ impl LiveProgress {
     /// so it does unless something else wrote it).
     pub fn load(path: &Path) -> Option<Self> {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-    }
-
-    /// Seconds since the file was written.
-    pub fn age(&self) -> f64 {
-        (unix_seconds() - self.updated).max(0.0)
     }
 }
 

@@ -8,59 +8,8 @@ use mnist_mlp::data::idx::encode_labels;
 
 use crate::common::BIN;
 use crate::common::outcome::{assert_clean_failure, assert_success};
-use crate::common::synthetic::{synthetic, write_dataset};
-
-const TRAIN: usize = 120;
-const TEST: usize = 40;
-
-/// A temporary project: a small dataset, a config pointing at it, an artifacts folder.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Self {
-        let project = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        write_dataset(&project.data(), TRAIN, TEST);
-        project.write_config("tiny.toml", "");
-        project
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn data(&self) -> PathBuf {
-        self.path().join("data")
-    }
-
-    fn run_dir(&self) -> PathBuf {
-        self.path().join("artifacts/tiny")
-    }
-
-    /// Writes a config for the tiny dataset, with `extra` TOML appended.
-    fn write_config(&self, name: &str, extra: &str) -> PathBuf {
-        let text = format!(
-            "[experiment]\nname = \"tiny\"\nseed = 1\n\n[data]\ndir = \"{}\"\nverify = false\n\n[model]\nhidden = [16]\nactivation = \"relu\"\n\n[optimizer]\nname = \"sgd\"\nlearning_rate = 0.1\n\n[training]\nepochs = 2\nbatch_size = 10\nlog_interval = 5\n{extra}",
-            self.data().display()
-        );
-        let path = self.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .current_dir(self.path())
-            .env_remove("MNIST_DATA_DIR")
-            .env_remove("MNIST_MLP_ARTIFACTS")
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
+use crate::common::project::Project;
+use crate::common::synthetic::synthetic;
 
 #[test]
 fn a_run_writes_every_artifact() {

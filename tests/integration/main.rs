@@ -9,6 +9,7 @@ mod cli;
 mod fused;
 mod interrupt;
 mod model;
+mod ownership;
 mod real_mnist;
 mod serve;
 mod sweep;

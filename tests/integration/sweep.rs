@@ -309,3 +309,25 @@ fn a_changed_or_broken_sweep_file_is_refused_in_one_line() {
     std::fs::write(project.sweep_file(), text.replace("0.5]", "-1]")).unwrap();
     assert_clean_failure(&project.run(&["--list"]), "trial 2");
 }
+
+#[test]
+fn a_damaged_trial_summary_fails_that_trial_alone_and_the_sweep_retrains_it() {
+    let project = Project::new();
+    assert_success(&project.run(&[]));
+    std::fs::write(project.trial(1).join("summary.json"), "{\"config\": tru").unwrap();
+    let listed = assert_success(&project.run(&["--list"]));
+    assert!(
+        listed.contains("failed: ") && listed.contains("trial-001/summary.json is corrupt"),
+        "{listed}"
+    );
+    assert!(listed.contains("finished: validation accuracy"), "{listed}");
+    let collected = assert_success(&project.run(&["--collect"]));
+    assert!(
+        collected.contains("2 of 3 trials finished, 1 failed"),
+        "{collected}"
+    );
+    let stdout = assert_success(&project.run(&[]));
+    assert!(stdout.contains("2 finished, 1 to run"), "{stdout}");
+    assert!(stdout.contains("3 of 3 trials finished"), "{stdout}");
+    assert_complete_leaderboard(&project);
+}

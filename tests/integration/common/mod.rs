@@ -2,6 +2,7 @@
 //! generated datasets, outcome checks and a running `mnist-mlp serve`.
 
 pub mod outcome;
+pub mod project;
 pub mod server;
 pub mod synthetic;
 

@@ -1,0 +1,233 @@
+//! Who may write a run folder: only a folder that is recognisably one of our runs
+//! is ever emptied, and only by the one process holding its lock. The lock is an
+//! OS lock on the folder's marker file, so it ends with its process however that
+//! ends, and a killed run is plain to see as interrupted rather than live.
+
+use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::fsutil::open_lock;
+use crate::run_dir::RunDir;
+
+/// A probe (`serve` asking whether a run is live) holds the lock shared for
+/// microseconds; a trainer that meets it tries again this often before refusing.
+const TRIES: u32 = 5;
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// What stands at a run folder's path.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ownership {
+    Absent,
+    /// A folder with nothing in it: taking it loses nothing.
+    Empty,
+    /// Our marker is there, or (for runs from before the marker) our config with a
+    /// summary or checkpoints.
+    Ours,
+    /// Anything else: never emptied.
+    Foreign,
+}
+
+impl Ownership {
+    pub fn of(dir: &RunDir) -> Self {
+        let root = &dir.root;
+        if !root.exists() {
+            return Self::Absent;
+        }
+        if !root.is_dir() {
+            return Self::Foreign;
+        }
+        let legacy_run =
+            dir.config().is_file() && (dir.is_finished() || dir.checkpoints().is_dir());
+        if dir.marker().is_file() || legacy_run {
+            return Self::Ours;
+        }
+        match std::fs::read_dir(root) {
+            Ok(mut entries) => match entries.next() {
+                None => Self::Empty,
+                Some(_) => Self::Foreign,
+            },
+            Err(_) => Self::Foreign,
+        }
+    }
+}
+
+/// This process's hold on a run folder; the lock goes when it is dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    dir: RunDir,
+    /// Kept open: closing it would release the lock.
+    _marker: File,
+}
+
+impl RunLock {
+    /// Takes `dir` for this process, creating it if absent; refuses a folder that
+    /// is not ours, and one that another process is training in.
+    pub fn acquire(dir: &RunDir) -> Result<Self> {
+        if Ownership::of(dir) == Ownership::Foreign {
+            bail!(
+                "{} exists and is not a mnist-mlp run folder (it has no {} marker): nothing was changed; choose another name with --set experiment.name=NAME, or move that folder away",
+                dir.root.display(),
+                crate::run_dir::MARKER
+            );
+        }
+        std::fs::create_dir_all(&dir.root).with_context(|| {
+            format!(
+                "cannot create the run folder {}: make it writable or choose another with --artifacts",
+                dir.root.display()
+            )
+        })?;
+        let mut marker = open_lock(&dir.marker())?;
+        if !lock_exclusive(&marker, dir)? {
+            bail!(
+                "{} is being trained by {}: wait for it to finish, or choose another experiment name with --set experiment.name=NAME",
+                dir.root.display(),
+                holder_description(&mut marker)
+            );
+        }
+        marker.set_len(0)?;
+        marker.rewind()?;
+        writeln!(marker, "{}", std::process::id())
+            .with_context(|| format!("cannot write {}", dir.marker().display()))?;
+        Ok(Self {
+            dir: dir.clone(),
+            _marker: marker,
+        })
+    }
+
+    /// Empties the folder for a new run: everything but the marker goes.
+    pub fn clear(&self) -> Result<()> {
+        let root = &self.dir.root;
+        let fail = || format!("cannot clear {}", root.display());
+        for entry in std::fs::read_dir(root).with_context(fail)? {
+            let entry = entry.with_context(fail)?;
+            let path = entry.path();
+            if path == self.dir.marker() {
+                continue;
+            }
+            let removed = if entry.file_type().with_context(fail)?.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a process is training in `dir` now.
+pub fn is_live(dir: &RunDir) -> bool {
+    let Ok(marker) = File::open(dir.marker()) else {
+        return false;
+    };
+    // A shared lock is refused only while a trainer holds the exclusive one; ours
+    // is released at once when `marker` closes.
+    matches!(marker.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
+/// Takes the exclusive lock, waiting out a probe's brief shared hold.
+fn lock_exclusive(marker: &File, dir: &RunDir) -> Result<bool> {
+    for attempt in 1..=TRIES {
+        match marker.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) if attempt < TRIES => std::thread::sleep(PAUSE),
+            Err(TryLockError::WouldBlock) => return Ok(false),
+            Err(TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("cannot lock {}", dir.marker().display()));
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// "process N", as the lock holder wrote it into the marker.
+fn holder_description(marker: &mut File) -> String {
+    let mut text = String::new();
+    let pid = marker
+        .read_to_string(&mut text)
+        .ok()
+        .and_then(|_| text.trim().parse::<u32>().ok());
+    pid.map_or("another process".to_string(), |pid| {
+        format!("process {pid}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_in(dir: &tempfile::TempDir) -> RunDir {
+        RunDir::new(dir.path(), "run")
+    }
+
+    #[test]
+    fn folders_are_ours_only_when_they_say_so() {
+        let scratch = tempfile::tempdir().unwrap();
+        let run = run_in(&scratch);
+        assert_eq!(Ownership::of(&run), Ownership::Absent);
+        std::fs::create_dir(&run.root).unwrap();
+        assert_eq!(Ownership::of(&run), Ownership::Empty);
+        std::fs::write(run.root.join("notes.txt"), "mine").unwrap();
+        assert_eq!(Ownership::of(&run), Ownership::Foreign);
+        std::fs::write(run.config(), "").unwrap();
+        assert_eq!(Ownership::of(&run), Ownership::Foreign, "a config alone");
+        std::fs::write(run.summary(), "").unwrap();
+        assert_eq!(
+            Ownership::of(&run),
+            Ownership::Ours,
+            "a run from before the marker"
+        );
+        std::fs::remove_file(run.summary()).unwrap();
+        std::fs::write(run.marker(), "").unwrap();
+        assert_eq!(Ownership::of(&run), Ownership::Ours);
+    }
+
+    #[test]
+    fn a_foreign_folder_is_refused_and_left_untouched() {
+        let scratch = tempfile::tempdir().unwrap();
+        let run = run_in(&scratch);
+        std::fs::create_dir(&run.root).unwrap();
+        std::fs::write(run.root.join("notes.txt"), "mine").unwrap();
+        let err = RunLock::acquire(&run).unwrap_err().to_string();
+        assert!(err.contains("is not a mnist-mlp run folder"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(&run.root).unwrap().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_pid() {
+        let scratch = tempfile::tempdir().unwrap();
+        let run = run_in(&scratch);
+        let first = RunLock::acquire(&run).unwrap();
+        assert!(is_live(&run));
+        let err = RunLock::acquire(&run).unwrap_err().to_string();
+        let pid = std::process::id();
+        assert!(
+            err.contains(&format!("is being trained by process {pid}")),
+            "{err}"
+        );
+        drop(first);
+        assert!(!is_live(&run));
+        RunLock::acquire(&run).unwrap();
+    }
+
+    #[test]
+    fn clearing_keeps_only_the_marker() {
+        let scratch = tempfile::tempdir().unwrap();
+        let run = run_in(&scratch);
+        let lock = RunLock::acquire(&run).unwrap();
+        std::fs::create_dir_all(run.checkpoints()).unwrap();
+        std::fs::write(run.checkpoint("model", 1), "x").unwrap();
+        std::fs::write(run.summary(), "{}").unwrap();
+        lock.clear().unwrap();
+        let left: Vec<_> = std::fs::read_dir(&run.root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, vec![run.marker()]);
+        assert!(is_live(&run), "clearing keeps the lock");
+    }
+}

@@ -1,0 +1,122 @@
+//! A run folder belongs to one run: `train` never empties a folder that is not one
+//! of its runs, never silently replaces a finished run of another config, and
+//! refuses a second process on a run that is training.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::outcome::{assert_clean_failure, assert_success};
+use crate::common::project::Project;
+
+#[test]
+fn a_folder_that_is_not_a_run_is_never_emptied() {
+    let project = Project::new();
+    let notes = project.path().join("artifacts/notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("ideas.txt"), "mine").unwrap();
+    let output = project.run(&["tiny.toml", "--set", "experiment.name=notes"]);
+    assert_clean_failure(
+        &output,
+        "artifacts/notes exists and is not a mnist-mlp run folder",
+    );
+    assert_eq!(
+        std::fs::read_to_string(notes.join("ideas.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(std::fs::read_dir(&notes).unwrap().count(), 1);
+    // --fresh replaces runs, not other folders.
+    let output = project.run(&["tiny.toml", "--set", "experiment.name=notes", "--fresh"]);
+    assert_clean_failure(&output, "is not a mnist-mlp run folder");
+    assert!(notes.join("ideas.txt").is_file());
+}
+
+#[test]
+fn the_artifacts_folders_own_names_are_refused() {
+    let project = Project::new();
+    let sweeps = project.path().join("artifacts/sweeps/l2");
+    std::fs::create_dir_all(&sweeps).unwrap();
+    std::fs::write(sweeps.join("plan.json"), "{}").unwrap();
+    let output = project.run(&["tiny.toml", "--set", "experiment.name=sweeps"]);
+    assert_clean_failure(
+        &output,
+        "[experiment] name = \"sweeps\" is the artifacts folder's own",
+    );
+    assert!(sweeps.join("plan.json").is_file());
+}
+
+#[test]
+fn a_finished_run_of_another_config_is_replaced_only_with_fresh() {
+    let project = Project::new();
+    assert_success(&project.run(&["tiny.toml"]));
+    let weights = project.run_dir().join("model.safetensors");
+    let first = std::fs::read(&weights).unwrap();
+    let other = ["tiny.toml", "--set", "optimizer.learning_rate=0.05"];
+    assert_clean_failure(
+        &project.run(&other),
+        "holds a finished run of another config (optimizer.learning_rate 0.1 → 0.05): replace it with --fresh",
+    );
+    assert_eq!(
+        std::fs::read(&weights).unwrap(),
+        first,
+        "the finished run was touched"
+    );
+    // The same config again replaces it, as the assignment re-runs its experiments.
+    assert_success(&project.run(&["tiny.toml"]));
+    assert_eq!(std::fs::read(&weights).unwrap(), first);
+    assert_success(&project.run(&[&other[..], &["--fresh"]].concat()));
+    assert_ne!(std::fs::read(&weights).unwrap(), first);
+    let saved = std::fs::read_to_string(project.run_dir().join("config.toml")).unwrap();
+    assert!(saved.contains("learning_rate = 0.05"), "{saved}");
+}
+
+/// A long run of the tiny config, started in the background; it has the run's lock
+/// once its progress file appears.
+fn start_long_run(project: &Project) -> Child {
+    let child = project
+        .command(&["tiny.toml", "--epochs", "100000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let progress = project.run_dir().join("progress.json");
+    wait_for("progress.json", || progress.is_file());
+    child
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} never appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_process_on_a_training_run_is_refused_whatever_its_flags() {
+    let project = Project::new();
+    let mut first = start_long_run(&project);
+    let busy = format!("is being trained by process {}: wait for it", first.id());
+    for flags in [&[][..], &["--fresh"], &["--resume"]] {
+        let args = [&["tiny.toml", "--epochs", "100000"][..], flags].concat();
+        let output = project.run(&args);
+        assert_clean_failure(&output, &busy);
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("interrupted"));
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run was stopped"
+    );
+    assert!(project.run_dir().join("progress.json").is_file());
+    // The newest checkpoints are kept, so any epoch's will do.
+    let checkpoints = project.run_dir().join("checkpoint");
+    wait_for("a checkpoint", || {
+        std::fs::read_dir(&checkpoints).is_ok_and(|mut entries| entries.next().is_some())
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Killed, the lock is gone with it: the folder now holds an interrupted run.
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--epochs", "100000"]),
+        "holds an interrupted run: continue it with --resume",
+    );
+}
