@@ -272,17 +272,33 @@ impl std::str::FromStr for ActivationKind {
     }
 }
 
+/// As the config spells it: `cosine, min_lr = 0, warmup_epochs = 1`.
 impl fmt::Display for ScheduleSection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             ScheduleKind::Constant => f.write_str("constant")?,
-            ScheduleKind::Step => write!(f, "×{} every {} epochs", self.gamma, self.step_epochs)?,
-            ScheduleKind::Cosine => write!(f, "cosine down to {}", self.min_lr)?,
+            ScheduleKind::Step => write!(
+                f,
+                "step, gamma = {}, step_epochs = {}",
+                self.gamma, self.step_epochs
+            )?,
+            ScheduleKind::Cosine => write!(f, "cosine, min_lr = {}", self.min_lr)?,
         }
         if self.warmup_epochs > 0 {
-            write!(f, ", after {} warm-up epochs", self.warmup_epochs)?;
+            write!(f, ", warmup_epochs = {}", self.warmup_epochs)?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for InitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::XavierUniform => "xavier_uniform",
+            Self::XavierNormal => "xavier_normal",
+            Self::HeUniform => "he_uniform",
+            Self::HeNormal => "he_normal",
+        })
     }
 }
 
@@ -782,6 +798,30 @@ mod tests {
             ]
         );
         assert!(base.differences(&base).is_empty());
+    }
+
+    #[test]
+    fn settings_display_as_the_config_spells_them() {
+        let config = ExperimentConfig::parse(
+            MINIMAL,
+            &[
+                "schedule.kind=cosine",
+                "schedule.warmup_epochs=1",
+                "model.init=he_uniform",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(
+            config.schedule.to_string(),
+            "cosine, min_lr = 0, warmup_epochs = 1"
+        );
+        assert_eq!(config.model.init.to_string(), "he_uniform");
+        for init in ["xavier_uniform", "xavier_normal", "he_uniform", "he_normal"] {
+            let set = [format!("model.init={init}")];
+            let parsed = ExperimentConfig::parse(MINIMAL, &set).unwrap();
+            assert_eq!(parsed.model.init.to_string(), init);
+        }
     }
 
     #[test]

@@ -148,7 +148,7 @@ impl RunReport<'_> {
         let mut settings = vec![
             ("layers", format!("784 → {} → 10", hidden.join(" → "))),
             ("activation", c.model.activation.to_string()),
-            ("initialisation", format!("{:?}", c.model.init)),
+            ("initialisation", c.model.init.to_string()),
             ("optimizer", c.optimizer.name.to_string()),
             ("learning rate", c.optimizer.learning_rate.to_string()),
             ("L2 λ", c.optimizer.l2.to_string()),
@@ -180,7 +180,7 @@ impl RunReport<'_> {
             (
                 c.schedule != ScheduleSection::default(),
                 "schedule",
-                format!("{:?}", c.schedule),
+                c.schedule.to_string(),
             ),
             (
                 c.model.dropout > 0.0,

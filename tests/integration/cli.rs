@@ -43,6 +43,12 @@ fn a_run_writes_every_artifact() {
     assert_eq!(summary["config"]["experiment"]["name"], "tiny");
     assert_eq!(summary["config"]["experiment"]["seed"], 1);
     assert_eq!(summary["config"]["training"]["epochs"], 2);
+    // report.md spells each setting as the config does.
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("| initialisation | xavier_uniform |"),
+        "{report}"
+    );
     // progress.json lives only while the run trains.
     assert!(!run.join("progress.json").exists());
     // metrics.csv is the one record of the metrics: none of Burn's own logs.
