@@ -1,7 +1,8 @@
 //! `mnist-mlp serve`: the web app over the artifacts folder, until Ctrl-C.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -15,9 +16,17 @@ pub struct ServeArgs {
     #[arg(long)]
     artifacts: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free one. Anything but loopback lets other
-    /// machines see the runs.
+    /// machines see the runs, with the token the server prints.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
+    /// Another name the server answers to, e.g. the machine's own on the network
+    /// (it answers to localhost and, beyond loopback, IP addresses); repeatable.
+    #[arg(long = "allow-host", value_name = "NAME", value_parser = host_name)]
+    allow_hosts: Vec<String>,
+    /// Seconds a client has to send a request's headers (idle connections are closed after as long).
+    #[arg(long, value_name = "SECONDS", default_value_t = serve::HEADER_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
     /// Folder of the MNIST test digits shown for confusion-matrix cells (default:
     /// $MNIST_DATA_DIR, else each run's [data] dir).
     #[arg(long)]
@@ -44,25 +53,60 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 )
             })?;
         let bound = listener.local_addr()?;
-        let state = ServerState::new(artifacts.clone(), args.data_dir.clone(), device, bound);
+        let state = ServerState::new(
+            artifacts.clone(),
+            args.data_dir.clone(),
+            device,
+            bound,
+            &args.allow_hosts,
+        );
+        let query = state.token().map_or(String::new(), |t| format!("?token={t}"));
         println!(
-            "serving {} at http://{bound}/ (Ctrl-C stops)",
-            artifacts.display()
+            "serving {} at http://{}/{query} (Ctrl-C stops)",
+            artifacts.display(),
+            local(bound)
         );
         if !bound.ip().is_loopback() {
             eprintln!(
-                "warning: listening on {bound}, not loopback: anyone who can reach this machine can see the runs"
+                "warning: listening on {bound}, not loopback: anyone who can reach this machine and has the token can see the runs; from elsewhere open http://<this machine's address>:{}/{query} (a name rather than an address needs --allow-host NAME)",
+                bound.port()
             );
         }
         if serve::discover(&artifacts).runs.is_empty() {
             println!("{NO_RUNS}");
         }
-        serve::serve(listener, state, stop_signal())
+        let header_timeout = Duration::from_secs(args.header_timeout);
+        serve::serve(listener, state, header_timeout, stop_signal())
             .await
             .context("the server failed")?;
         println!("stopped");
         Ok(())
     })
+}
+
+/// The address to open on this machine: the bound one, or loopback when bound to all.
+fn local(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
+/// `--allow-host`: a bare name, as the `Host` header carries it without its port.
+fn host_name(name: &str) -> Result<String, String> {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'));
+    if plain {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{name:?} is not a host name: give one like mybox.lan, without scheme, port or path"
+        ))
+    }
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

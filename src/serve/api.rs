@@ -564,7 +564,9 @@ pub async fn predict_image(
     }
     let activation = activation(query.activation.as_deref())?;
     let target = model_target(&state, &query.model)?;
-    let pixels = blocking(move || decode_digit(&body))
+    let pixels = state
+        .pool
+        .run(move || decode_digit(&body))
         .await?
         .map_err(|err| ApiError::bad_request(format!("{err:#}")))?;
     answer(&state, &query.model, &target, activation, pixels).await

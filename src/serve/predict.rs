@@ -1,20 +1,24 @@
-//! Models and the work done with them, off the async threads: each model is
-//! loaded once (again when its file changes), inference runs on blocking threads
-//! behind a semaphore of one permit per core, and a run's test-set predictions
-//! (for its confusion matrix) are computed once. So however many predictions
-//! are asked for at once, the threads that answer page requests stay free.
+//! Models and the work done with them, in the server's [`Pool`]: each model is
+//! loaded once (again when its file changes), and so is a failure to load one, so
+//! a corrupt or hostile file is not parsed again on every request; inference runs
+//! on a worker, and a run's test-set predictions (for its confusion matrix) are
+//! computed once. So however many predictions are asked for at once, the threads
+//! that answer page requests stay free.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use burn::prelude::Device;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 use super::ApiError;
+use super::pool::Pool;
 use crate::config::ActivationKind;
 use crate::data::{CLASSES, Checksums, Digits, Mnist};
 use crate::eval::evaluate;
@@ -23,51 +27,51 @@ use crate::report::ConfusionMatrix;
 use crate::run_dir::RunDir;
 use crate::saved::{self, SavedModel};
 
-/// What a slow computation gives: a value shared by every request, or why not.
-type Shared<T> = Result<Arc<T>, String>;
-
 /// Values computed once per key, by whichever request comes first; the others
-/// wait for it. A failure is not kept: the next request tries again (the data
-/// may have been fetched meanwhile).
-struct OnceMap<K, T>(Mutex<HashMap<K, Arc<OnceCell<Arc<T>>>>>);
+/// wait for it. A computation that ends in `Err` keeps nothing: the next request
+/// tries again (the server was busy, or the data may have been fetched meanwhile).
+struct OnceMap<K, T>(Mutex<HashMap<K, Arc<OnceCell<T>>>>);
 
-impl<K: Eq + Hash + Clone, T: Send + Sync + 'static> OnceMap<K, T> {
+impl<K: Eq + Hash, T: Clone> OnceMap<K, T> {
     fn new() -> Self {
         Self(Mutex::new(HashMap::new()))
     }
 
-    /// The value for `key`, computing it on a blocking thread if it is not there;
-    /// entries for which `stale` holds are dropped first.
-    async fn get(
+    /// The value for `key`, from `compute` if it is not there; entries for which
+    /// `stale` holds are dropped first.
+    async fn get<E>(
         &self,
         key: K,
         stale: impl Fn(&K) -> bool,
-        compute: impl FnOnce() -> Shared<T> + Send + 'static,
-    ) -> Shared<T> {
+        compute: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         let cell = {
-            let mut map = self.0.lock().expect("cache lock");
+            let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             map.retain(|k, _| !stale(k));
             map.entry(key).or_default().clone()
         };
-        cell.get_or_try_init(|| async {
-            tokio::task::spawn_blocking(compute)
-                .await
-                .unwrap_or_else(|_| {
-                    Err("internal failure while computing; see the server's console".into())
-                })
-        })
-        .await
-        .cloned()
+        cell.get_or_try_init(|| compute).await.cloned()
     }
 }
 
-/// A model file as it was when loaded: a retrained run gets a new key.
+/// A model file as it was when loaded: a retrained or replaced file gets a new key.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ModelKey {
     weights: PathBuf,
-    modified: Option<SystemTime>,
+    /// Modification time and length, when the file exists.
+    stamp: Option<(SystemTime, u64)>,
     activation: Option<ActivationKind>,
 }
+
+impl ModelKey {
+    /// Whether `older` is this file as it was before it changed.
+    fn replaces(&self, older: &Self) -> bool {
+        older.weights == self.weights && older.stamp != self.stamp
+    }
+}
+
+/// A model, or why it does not load: both are kept until the file changes.
+type Loaded = Result<Arc<SavedModel>, String>;
 
 /// A run's model applied to its test set.
 pub struct TestPredictions {
@@ -86,22 +90,18 @@ pub struct Answer {
 
 pub struct Models {
     device: Device,
-    /// Inference and evaluation at once: one per core.
-    permits: Arc<Semaphore>,
-    cores: u32,
+    pool: Arc<Pool>,
     data_dir: Option<PathBuf>,
-    loaded: OnceMap<ModelKey, SavedModel>,
-    tested: OnceMap<ModelKey, TestPredictions>,
+    loaded: OnceMap<ModelKey, Loaded>,
+    tested: OnceMap<ModelKey, Arc<TestPredictions>>,
 }
 
 impl Models {
-    /// `data_dir` overrides the data folder of every run's config.
-    pub fn new(device: Device, data_dir: Option<PathBuf>) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// `data_dir` overrides the data folder of every run's config; the work runs in `pool`.
+    pub fn new(device: Device, data_dir: Option<PathBuf>, pool: Arc<Pool>) -> Self {
         Self {
             device,
-            permits: Arc::new(Semaphore::new(cores)),
-            cores: cores as u32,
+            pool,
             data_dir,
             loaded: OnceMap::new(),
             tested: OnceMap::new(),
@@ -114,10 +114,12 @@ impl Models {
         } else {
             target.to_path_buf()
         };
-        let modified = std::fs::metadata(&weights).and_then(|m| m.modified()).ok();
+        let stamp = std::fs::metadata(&weights)
+            .and_then(|m| Ok((m.modified()?, m.len())))
+            .ok();
         ModelKey {
             weights,
-            modified,
+            stamp,
             activation,
         }
     }
@@ -130,19 +132,14 @@ impl Models {
         activation: Option<ActivationKind>,
     ) -> Result<Arc<SavedModel>, ApiError> {
         let key = Self::key(target, activation);
-        let (target, device) = (target.to_path_buf(), self.device.clone());
         let fresh = key.clone();
+        let (target, device) = (target.to_path_buf(), self.device.clone());
+        let load = self
+            .pool
+            .run(move || load_once(&target, activation, &device));
         self.loaded
-            .get(
-                key,
-                move |k| k.weights == fresh.weights && k.modified != fresh.modified,
-                move || {
-                    saved::load(&target, activation, &device)
-                        .map(Arc::new)
-                        .map_err(|err| format!("{err:#}"))
-                },
-            )
-            .await
+            .get(key, |k| fresh.replaces(k), load)
+            .await?
             .map_err(model_error)
     }
 
@@ -157,28 +154,20 @@ impl Models {
     ) -> Result<Answer, ApiError> {
         let saved = self.load(target, activation).await?;
         let id = id.to_string();
-        let permit = self.permits.clone().acquire_owned().await;
         let device = self.device.clone();
-        let answer = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let probs = probabilities(&saved.model, &[pixels], &device).remove(0);
-            let digit = (0..probs.len())
-                .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
-                .unwrap_or_default();
-            Answer {
-                digit,
-                probabilities: probs,
-                model: describe(&id, &saved),
-            }
-        })
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the prediction failed; see the server's console".into(),
-            )
-        })?;
-        Ok(answer)
+        self.pool
+            .run(move || {
+                let probs = probabilities(&saved.model, &[pixels], &device).remove(0);
+                let digit = (0..probs.len())
+                    .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+                    .unwrap_or_default();
+                Answer {
+                    digit,
+                    probabilities: probs,
+                    model: describe(&id, &saved),
+                }
+            })
+            .await
     }
 
     /// The test-set predictions of the run in `run`, computed once per model file.
@@ -189,35 +178,47 @@ impl Models {
         let checksums = Checksums::verify_if(saved.verify_data());
         let key = Self::key(run, None);
         let fresh = key.clone();
-        let (device, permits, cores) = (self.device.clone(), self.permits.clone(), self.cores);
-        self.tested
-            .get(
-                key,
-                move |k| k.weights == fresh.weights && k.modified != fresh.modified,
-                move || {
-                    let test = Mnist::load_test(&data_dir, checksums).map_err(|err| {
-                        format!(
-                            "{err:#}. The server reads the test digits from {}: fetch them with `mnist-mlp fetch` (or `MNIST_DATA_DIR=… mnist-mlp fetch`), or start the server with --data-dir",
-                            data_dir.display()
-                        )
-                    })?;
-                    // Evaluation takes every core for a moment: wait for them.
-                    let _permits = tokio::runtime::Handle::current()
-                        .block_on(permits.acquire_many(cores));
-                    let evaluation = evaluate(&saved.model, &test, &device);
-                    let confusion =
-                        ConfusionMatrix::new(&evaluation.labels, &evaluation.predictions, CLASSES);
-                    Ok(Arc::new(TestPredictions {
-                        test,
-                        predictions: evaluation.predictions,
-                        confusion,
-                        data_dir,
-                    }))
-                },
-            )
-            .await
-            .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))
+        let device = self.device.clone();
+        // Evaluation takes every core for a moment.
+        let test = self.pool.run_alone(move || -> Result<_, String> {
+            let test = Mnist::load_test(&data_dir, checksums).map_err(|err| {
+                format!(
+                    "{err:#}. The server reads the test digits from {}: fetch them with `mnist-mlp fetch` (or `MNIST_DATA_DIR=… mnist-mlp fetch`), or start the server with --data-dir",
+                    data_dir.display()
+                )
+            })?;
+            let evaluation = evaluate(&saved.model, &test, &device);
+            let confusion =
+                ConfusionMatrix::new(&evaluation.labels, &evaluation.predictions, CLASSES);
+            Ok(Arc::new(TestPredictions {
+                test,
+                predictions: evaluation.predictions,
+                confusion,
+                data_dir,
+            }))
+        });
+        let test = async {
+            test.await?
+                .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))
+        };
+        self.tested.get(key, |k| fresh.replaces(k), test).await
     }
+}
+
+/// Loads the model in `target`, saying on the console when it fails: the failure
+/// is kept, so the line appears once per version of the file. A loader that
+/// panics on a hostile file counts as a failure too.
+fn load_once(target: &Path, activation: Option<ActivationKind>, device: &Device) -> Loaded {
+    let message = match catch_unwind(AssertUnwindSafe(|| saved::load(target, activation, device))) {
+        Ok(Ok(saved)) => return Ok(Arc::new(saved)),
+        Ok(Err(err)) => format!("{err:#}"),
+        Err(_) => "the loader failed unexpectedly on this file".to_string(),
+    };
+    println!(
+        "{} did not load ({message}); the failure is remembered until the file changes",
+        target.display()
+    );
+    Err(message)
 }
 
 /// The model as the page names it: its id under the artifacts folder (not a path

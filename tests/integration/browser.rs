@@ -465,6 +465,65 @@ async fn the_app_in_headless_chromium() {
     client.close().await.unwrap();
 }
 
+/// Listening beyond loopback, the page opened at the printed address (its token
+/// in the query) works: the token goes into a cookie and out of the address bar,
+/// and the page's own requests (the pad's PNG with its type, the figures) carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_loopback_the_page_works_with_its_token() {
+    let Some(chromedriver) = chromedriver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (data, artifacts) = (dir.path().join("data"), dir.path().join("artifacts"));
+    write_dataset(&data, 120, 40);
+    let config = write_config(dir.path(), &data, "tiny", "epochs = 2\n");
+    train(&config, &artifacts, &[]);
+    let server = Server::start_on("0.0.0.0:0", &artifacts, &[]);
+    let token = server.token.clone().expect("a token beyond loopback");
+    let driver = Driver::start(&chromedriver);
+    let client = driver.browser(1000, 900).await;
+
+    client.goto(&format!("{}/#/", server.url)).await.unwrap();
+    let refusal = client
+        .execute("return document.body.innerText", vec![])
+        .await
+        .unwrap();
+    assert!(
+        refusal.as_str().unwrap_or_default().contains("token"),
+        "without the token: {refusal}"
+    );
+    client
+        .goto(&format!("{}/?token={token}#/draw", server.url))
+        .await
+        .unwrap();
+    let address = client.current_url().await.unwrap();
+    assert!(!address.as_str().contains(&token), "{address}");
+    assert_eq!(address.fragment(), Some("/draw"), "{address}");
+    // The refused page's console errors (its 401s) are not this page's.
+    client.issue_cmd(BrowserLog).await.unwrap();
+
+    until(&client, "the pad", "return document.querySelector('#pad')").await;
+    draw_seven(&client).await;
+    let (digit, probabilities) = read_answer(&client).await;
+    assert!(digit < 10);
+    assert_eq!(probabilities.len(), 10);
+    assert_clean_console(&client, "the draw page").await;
+
+    client
+        .goto(&format!("{}/#/run/tiny", server.url))
+        .await
+        .unwrap();
+    until(
+        &client,
+        "the run's figures",
+        "return document.querySelectorAll('figure img').length >= 6",
+    )
+    .await;
+    assert_images_load(&client, "the run page").await;
+    assert_clean_console(&client, "the run page").await;
+    client.close().await.unwrap();
+}
+
 /// The README's screenshots, from real runs: `MNIST_MLP_SCREENSHOTS=<artifacts>`
 /// (finished runs and sweeps, copied; a live run is trained beside them with
 /// `$MNIST_DATA_DIR`). Writes docs/screenshots/*.png and prints what the pad answered.

@@ -1,7 +1,9 @@
 //! `mnist-mlp serve` over HTTP, on tiny runs the real binary trains on generated
 //! data: pages and JSON, refusals (traversal, symlinks out of the folder, foreign
-//! Host names, oversize and malformed bodies, unknown runs, broken models), the
-//! live view of a training in progress, and 1 000 predictions from 16 clients.
+//! Host names, other sites' requests, wrong content types, oversize and malformed
+//! bodies, unknown runs, broken models, remembered), the token beyond loopback,
+//! stalled clients, the live view of a training in progress, and 1 000
+//! predictions from 16 clients.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -71,11 +73,21 @@ fn get_json(url: &str) -> (u16, Value) {
 }
 
 fn post(agent: &ureq::Agent, url: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
-    let mut response = agent
-        .post(url)
-        .header("content-type", content_type)
-        .send(body)
-        .unwrap();
+    post_with(agent, url, &[("content-type", content_type)], body)
+}
+
+/// A POST with these headers: the status and the JSON answer.
+fn post_with(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut request = agent.post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request.send(body).unwrap();
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap();
     let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text}"));
@@ -91,8 +103,8 @@ fn refused(answer: (u16, Value), status: u16) -> String {
         .to_string()
 }
 
-/// A request sent byte for byte (clients tidy `..` away): the status and body.
-fn raw(addr: &str, head: &str) -> (u16, String) {
+/// A request sent byte for byte (clients tidy `..` away): the whole answer.
+fn exchange(addr: &str, head: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -100,6 +112,12 @@ fn raw(addr: &str, head: &str) -> (u16, String) {
     stream.write_all(head.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// As [`exchange`]: the status and body.
+fn raw(addr: &str, head: &str) -> (u16, String) {
+    let response = exchange(addr, head);
     let status = response[9..12].parse().unwrap();
     let body = response
         .split_once("\r\n\r\n")
@@ -360,11 +378,8 @@ fn oversize_malformed_and_misdirected_requests_get_a_4xx_with_a_message() {
     refused(get_json(&format!("{url}/no/such/page")), 404);
 }
 
-#[test]
-fn a_model_that_fails_to_load_is_an_error_answer_and_the_server_goes_on() {
-    let project = Project::new();
-    let artifacts = project.artifacts();
-    // A copy of the run whose weights are damaged.
+/// Adds `broken`, a copy of the run `tiny` whose weights are damaged.
+fn add_broken_run(artifacts: &Path) {
     std::fs::create_dir_all(artifacts.join("broken")).unwrap();
     for file in ["config.toml", "metrics.csv", "summary.json"] {
         std::fs::copy(
@@ -374,14 +389,41 @@ fn a_model_that_fails_to_load_is_an_error_answer_and_the_server_goes_on() {
         .unwrap();
     }
     std::fs::write(artifacts.join("broken/model.safetensors"), b"not weights").unwrap();
-    let server = Server::start(&artifacts);
+}
+
+/// The server's console lines that say a model failed to load.
+fn failed_loads(console: &str) -> usize {
+    console
+        .lines()
+        .filter(|line| line.contains("did not load"))
+        .count()
+}
+
+/// A prediction request for test digit 1.
+fn pixels_body(model: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"model": model, "pixels": test_digit(1)})).unwrap()
+}
+
+/// Test digit `index` as a PNG.
+fn digit_png(index: usize) -> Vec<u8> {
+    let mut png = Vec::new();
+    image::GrayImage::from_raw(28, 28, test_digit(index))
+        .unwrap()
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+#[test]
+fn a_model_that_fails_to_load_is_an_error_answer_remembered_until_its_file_changes() {
+    let project = Project::new();
+    let artifacts = project.artifacts();
+    add_broken_run(&artifacts);
+    let mut server = Server::start(&artifacts);
     let agent = agent();
-    let body = |model: &str| {
-        serde_json::to_vec(&json!({"model": model, "pixels": test_digit(1)})).unwrap()
-    };
     let predict = format!("{}/api/predict", server.url);
     let message = refused(
-        post(&agent, &predict, "application/json", &body("broken")),
+        post(&agent, &predict, "application/json", &pixels_body("broken")),
         422,
     );
     assert!(message.contains("cannot load the model"), "{message}");
@@ -395,8 +437,299 @@ fn a_model_that_fails_to_load_is_an_error_answer_and_the_server_goes_on() {
     assert_eq!(status, 200);
     assert_eq!(runs["runs"].as_array().unwrap().len(), 2);
     assert_eq!(get_json(&format!("{}/api/runs/broken", server.url)).0, 200);
-    let (status, answer) = post(&agent, &predict, "application/json", &body("tiny"));
+    let (status, answer) = post(&agent, &predict, "application/json", &pixels_body("tiny"));
     assert_eq!(status, 200, "{answer}");
+    // Asked again, the same answer, from memory: the file is not parsed again.
+    for _ in 0..3 {
+        let again = refused(
+            post(&agent, &predict, "application/json", &pixels_body("broken")),
+            422,
+        );
+        assert_eq!(again, message);
+    }
+    // Once the file changes, it is loaded again.
+    std::fs::copy(
+        artifacts.join("tiny/model.safetensors"),
+        artifacts.join("broken/model.safetensors"),
+    )
+    .unwrap();
+    let (status, fixed) = post(&agent, &predict, "application/json", &pixels_body("broken"));
+    assert_eq!(status, 200, "{fixed}");
+    assert_eq!(fixed["digit"], answer["digit"]);
+    let console = server.stop(Duration::from_secs(20));
+    assert_eq!(failed_loads(&console), 1, "{console}");
+}
+
+#[test]
+fn other_sites_and_wrong_content_types_are_refused_before_any_model_loads() {
+    let project = Project::new();
+    let artifacts = project.artifacts();
+    add_broken_run(&artifacts);
+    let agent = agent();
+
+    // A page on another site: a form or a fetch without preflight (text/plain),
+    // or a CORS fetch; and an <img> or <iframe>, which sends no Origin.
+    let mut server = Server::start(&artifacts);
+    let (url, addr) = (server.url.clone(), server.addr().to_string());
+    let predict = format!("{url}/api/predict");
+    let image = format!("{url}/api/predict/image?model=broken");
+    for (content_type, origin) in [
+        ("text/plain", "http://attacker.example"),
+        ("application/json", "http://attacker.example"),
+        ("application/json", "null"),
+        ("application/json", "http://127.0.0.1:1"),
+    ] {
+        let headers = [("content-type", content_type), ("origin", origin)];
+        let message = refused(
+            post_with(&agent, &predict, &headers, &pixels_body("broken")),
+            403,
+        );
+        assert!(message.contains("another web site"), "{origin}: {message}");
+    }
+    let headers = [
+        ("content-type", "image/png"),
+        ("origin", "http://attacker.example"),
+    ];
+    refused(post_with(&agent, &image, &headers, &digit_png(1)), 403);
+    for dest in ["image", "iframe"] {
+        let (status, body) = raw(
+            &addr,
+            &format!(
+                "GET /api/runs/broken/confusion HTTP/1.1\r\nHost: {addr}\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: {dest}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(status, 403, "{dest}: {body}");
+    }
+    // Following a link from another site opens the app.
+    let (status, body) = raw(
+        &addr,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Dest: document\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Only the real content types.
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let message = refused(
+            post(&agent, &predict, content_type, &pixels_body("broken")),
+            415,
+        );
+        assert!(message.contains("application/json"), "{message}");
+    }
+    for content_type in ["text/plain", "application/octet-stream", "application/json"] {
+        let message = refused(post(&agent, &image, content_type, &digit_png(1)), 415);
+        assert!(message.contains("image/"), "{message}");
+    }
+    let (status, body) = raw(
+        &addr,
+        &format!(
+            "POST /api/predict HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        ),
+    );
+    assert_eq!(status, 415, "{body}");
+    assert!(body.contains("not none"), "{body}");
+    // Not one of those requests reached the broken model.
+    assert_eq!(failed_loads(&server.stop(Duration::from_secs(20))), 0);
+
+    // The app's own pages (their Origin is the server) and clients without one.
+    let mut server = Server::start(&artifacts);
+    let (url, addr) = (server.url.clone(), server.addr().to_string());
+    let predict = format!("{url}/api/predict");
+    let own = format!("http://{addr}");
+    for content_type in ["application/json", "application/json; charset=utf-8"] {
+        let headers = [("content-type", content_type), ("origin", own.as_str())];
+        let (status, answer) = post_with(&agent, &predict, &headers, &pixels_body("tiny"));
+        assert_eq!(status, 200, "{answer}");
+    }
+    let image = format!("{url}/api/predict/image?model=tiny");
+    let headers = [
+        ("content-type", "image/png"),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let (status, answer) = post_with(&agent, &image, &headers, &digit_png(1));
+    assert_eq!(status, 200, "{answer}");
+    // The broken model, asked for properly, is loaded (and fails), which is what
+    // the refusals above would have shown.
+    refused(
+        post(&agent, &predict, "application/json", &pixels_body("broken")),
+        422,
+    );
+    assert_eq!(failed_loads(&server.stop(Duration::from_secs(20))), 1);
+}
+
+#[test]
+fn beyond_loopback_every_request_needs_the_token_it_printed() {
+    let project = Project::new();
+    let server = Server::start_on(
+        "0.0.0.0:0",
+        &project.artifacts(),
+        &["--allow-host", "MyBox.test"],
+    );
+    let token = server
+        .token
+        .clone()
+        .expect("a token in the printed address");
+    assert!(
+        token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{token}"
+    );
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let (url, addr) = (server.url.clone(), server.addr().to_string());
+    let port = addr.rsplit(':').next().unwrap().to_string();
+
+    let runs = format!("{url}/api/runs");
+    let message = refused(get_json(&runs), 401);
+    assert!(message.contains("token"), "{message}");
+    let wrong = "f".repeat(token.len());
+    refused(get_json(&format!("{runs}?token={wrong}")), 401);
+    assert_eq!(get_json(&format!("{runs}?token={token}")).0, 200);
+    let get_runs = |host: &str, headers: &str| {
+        raw(
+            &addr,
+            &format!(
+                "GET /api/runs HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+            ),
+        )
+    };
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    let cookie = format!("Cookie: other=1; mnist-mlp-token-{port}={token}\r\n");
+    assert_eq!(get_runs(&addr, &bearer).0, 200);
+    assert_eq!(get_runs(&addr, &cookie).0, 200);
+    assert_eq!(get_runs(&addr, "Authorization: Bearer nope\r\n").0, 401);
+    let elsewhere = format!("Cookie: mnist-mlp-token-1={token}\r\n");
+    assert_eq!(
+        get_runs(&addr, &elsewhere).0,
+        401,
+        "another server's cookie"
+    );
+
+    // Opening the printed address sets the cookie and sends the page to `/`, so
+    // the token leaves the address bar.
+    let answer = exchange(
+        &addr,
+        &format!("GET /?token={token} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("\r\nlocation: /\r\n"),
+        "{answer}"
+    );
+    let set = format!("mnist-mlp-token-{port}={token}; Path=/; HttpOnly; SameSite=Lax");
+    assert!(answer.contains(&set), "{answer}");
+
+    // The page's own prediction, with its cookie, its Origin and its type.
+    let own = format!("http://{addr}");
+    let cookie_value = format!("mnist-mlp-token-{port}={token}");
+    let headers = [
+        ("content-type", "application/json"),
+        ("origin", own.as_str()),
+        ("cookie", cookie_value.as_str()),
+    ];
+    let predict = format!("{url}/api/predict");
+    let (status, answer) = post_with(&agent(), &predict, &headers, &pixels_body("tiny"));
+    assert_eq!(status, 200, "{answer}");
+    refused(
+        post(&agent(), &predict, "application/json", &pixels_body("tiny")),
+        401,
+    );
+
+    // Other machines name it by an IP address, or by a name given with --allow-host;
+    // neither spares the token.
+    for host in [
+        format!("192.0.2.7:{port}"),
+        format!("mybox.test:{port}"),
+        "MYBOX.TEST".into(),
+    ] {
+        assert_eq!(get_runs(&host, &bearer).0, 200, "{host}");
+        assert_eq!(get_runs(&host, "").0, 401, "{host}");
+    }
+    let (status, body) = get_runs(&format!("elsewhere.test:{port}"), &bearer);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--allow-host"), "{body}");
+}
+
+#[test]
+fn allowed_host_names_are_answered_on_loopback_and_nothing_else_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("absent");
+    let server = Server::start_with(
+        &artifacts,
+        &["--allow-host", "mybox.test", "--allow-host", "other.test"],
+    );
+    assert!(server.token.is_none(), "no token on loopback");
+    let addr = server.addr();
+    let get_runs = |host: &str| {
+        raw(
+            addr,
+            &format!("GET /api/runs HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    for host in ["mybox.test", "MyBox.Test:8080", "other.test", "localhost"] {
+        assert_eq!(get_runs(host).0, 200, "{host}");
+    }
+    for host in [
+        "attacker.example",
+        "192.0.2.7",
+        "mybox.test.attacker.example",
+    ] {
+        let (status, body) = get_runs(host);
+        assert_eq!(status, 403, "{host}: {body}");
+        assert!(body.contains("mybox.test, other.test"), "{body}");
+    }
+    let bad = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--allow-host",
+            "http://mybox.test:80",
+        ])
+        .arg("--artifacts")
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("not a host name"), "{stderr}");
+}
+
+#[test]
+fn a_client_that_stalls_is_disconnected_and_the_server_still_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with(&dir.path().join("absent"), &["--header-timeout", "1"]);
+    let addr = server.addr().to_string();
+    // Half a request's headers, then nothing; and a connection that sends nothing.
+    for sent in ["GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ", ""] {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(sent.as_bytes()).unwrap();
+        let start = Instant::now();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+            "{sent:?}: closed after {waited:?}"
+        );
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    }
+    // A request sent in time is answered.
+    assert_eq!(raw_get(&addr, "/api/runs").0, 200);
+    // Stopping with a connection open and idle.
+    let _idle = TcpStream::connect(&addr).unwrap();
+    let console = server.stop(Duration::from_secs(10));
+    assert!(console.contains("stopped"), "{console}");
 }
 
 #[test]

@@ -623,7 +623,9 @@ async function drawView(gen, params) {
     answer.classList.add('busy');
     let result;
     try {
-      result = await api('/api/predict/image?' + query, { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
+      // The server takes pictures as image/*: the pad's PNG, or the upload's own type.
+      const type = body.type || 'image/png';
+      result = await api('/api/predict/image?' + query, { method: 'POST', body, headers: { 'Content-Type': type } });
     } catch (err) {
       problem.replaceChildren(errorBox(err.message));
       answer.classList.remove('busy');

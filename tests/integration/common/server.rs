@@ -1,9 +1,10 @@
 //! What the web app's tests share: tiny runs trained by the real binary on
 //! generated data, and `mnist-mlp serve` started on a free port.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::BIN;
 
@@ -58,6 +59,8 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub url: String,
+    /// The token it printed in its address, when it listens beyond loopback.
+    pub token: Option<String>,
     /// What the server printed after its address line.
     pub stdout: BufReader<ChildStdout>,
 }
@@ -70,8 +73,13 @@ impl Server {
 
     /// As [`Self::start`], with more `serve` arguments.
     pub fn start_with(artifacts: &Path, args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", artifacts, args)
+    }
+
+    /// As [`Self::start_with`], listening on `addr`.
+    pub fn start_on(addr: &str, artifacts: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0", "--artifacts"])
+            .args(["serve", "--addr", addr, "--artifacts"])
             .arg(artifacts)
             .args(args)
             .env_remove("MNIST_DATA_DIR")
@@ -84,18 +92,46 @@ impl Server {
         let start = line
             .find("http://")
             .unwrap_or_else(|| panic!("no address in {line:?}"));
-        let url = line[start..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .to_string();
-        Self { child, url, stdout }
+        let address = line[start..].split_whitespace().next().unwrap();
+        let (url, token) = match address.split_once("/?token=") {
+            Some((url, token)) => (url, Some(token.to_string())),
+            None => (address.trim_end_matches('/'), None),
+        };
+        Self {
+            child,
+            url: url.to_string(),
+            token,
+            stdout,
+        }
     }
 
     /// `host:port`.
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")
+    }
+
+    /// Stops it as Ctrl-C would (SIGTERM) and returns what it printed since its
+    /// first lines were read; panics unless it exits within `limit`.
+    pub fn stop(&mut self, limit: Duration) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let start = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < limit,
+                "the server did not stop within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        rest
     }
 }
 

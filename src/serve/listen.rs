@@ -1,0 +1,84 @@
+//! Serving connections: hyper's HTTP/1, run here rather than through
+//! `axum::serve` for its header read timeout, so a client that connects and
+//! sends nothing, half a request, or stays idle between requests cannot hold a
+//! connection forever; and a graceful stop that lets open requests finish.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::{AppState, router};
+
+/// How long a client has to send a request's headers, waiting or idle between
+/// requests included: a page on a network sends them in milliseconds.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long open requests get to finish once the server is told to stop.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// Serves the app on `listener` until `shutdown` completes; a client has
+/// `header_timeout` to send each request's headers.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let app = router(state);
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    // Every connection holds a receiver: the sender sees them all closed once the
+    // last connection ends.
+    let (stop, stopping) = watch::channel(());
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            stream = accept(&listener) => stream,
+        };
+        tokio::spawn(connection(&http, stream, app.clone(), stopping.clone()));
+    }
+    let _ = stop.send(());
+    drop(stopping);
+    let _ = tokio::time::timeout(GRACE, stop.closed()).await;
+    Ok(())
+}
+
+/// The next connection; failures to accept one (a client that gave up, no file
+/// descriptors left for a moment) are waited out rather than ending the server.
+async fn accept(listener: &TcpListener) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => return stream,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// One connection, its requests answered by `app` until it closes, or, once
+/// `stopping` changes, until the request in progress is answered.
+fn connection(
+    http: &http1::Builder,
+    stream: TcpStream,
+    app: Router,
+    mut stopping: watch::Receiver<()>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    async move {
+        let mut conn = pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stopping.changed() => conn.as_mut().graceful_shutdown(),
+        }
+        // A timed-out or broken connection is the client's business, not the server's.
+        let _ = conn.await;
+    }
+}
