@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
+use crate::limits::MAX_PARAMETERS;
 
 /// A whole experiment: everything needed to reproduce a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,10 +312,6 @@ impl fmt::Display for OptimizerKind {
         })
     }
 }
-
-/// Largest parameter count we accept: 1 G f32 parameters is 4 GB before gradients
-/// and optimizer state, far past anything an MLP on MNIST needs.
-const MAX_PARAMETERS: usize = 1_000_000_000;
 
 impl ExperimentConfig {
     /// The assignment's defaults under the experiment name `name`.

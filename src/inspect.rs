@@ -2,10 +2,12 @@
 //! name, shape, dtype and summary statistics; for a run folder also the
 //! checkpoints with their epochs' figures.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
+use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
@@ -56,18 +58,8 @@ impl Stats {
     }
 }
 
-/// Reads every tensor of a store and computes its statistics.
-fn collect_stats<S: ModuleStore>(store: &mut S, path: &Path) -> Result<Vec<TensorStats>>
-where
-    S::Error: std::fmt::Display,
-{
-    let damaged = |err: S::Error| {
-        anyhow!(
-            "{} is corrupt or truncated ({err}): save or export it again (for a checkpoint: delete it to resume from an earlier epoch)",
-            path.display()
-        )
-    };
-    let tensors = store.get_all_tensors().map_err(damaged)?;
+/// Reads every tensor and computes its statistics.
+fn collect_stats(tensors: &BTreeMap<String, PackTensor>, path: &Path) -> Result<Vec<TensorStats>> {
     tensors
         .values()
         .map(|tensor| {
@@ -107,11 +99,13 @@ pub struct SafetensorsContents {
     pub tensors: Vec<TensorStats>,
 }
 
+/// Bounded as [`state_dict::read`] is, before any tensor is read.
 pub fn safetensors_stats(path: &Path) -> Result<SafetensorsContents> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = state_dict::read_safetensors(path)?;
     let mut metadata: Vec<(String, String)> = read_metadata(&bytes, path)?.into_iter().collect();
     metadata.sort();
-    let tensors = collect_stats(&mut SafetensorsStore::from_bytes(Some(bytes)), path)?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    let tensors = collect_stats(state_dict::checked_tensors(&mut store, path)?, path)?;
     Ok(SafetensorsContents { metadata, tensors })
 }
 
@@ -120,10 +114,14 @@ pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
     if !path.is_file() {
         bail!("{} does not exist", path.display());
     }
-    collect_stats(
-        &mut BurnpackStore::from_file(path).auto_extension(false),
-        path,
-    )
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let tensors = store.get_all_tensors().map_err(|err| {
+        anyhow!(
+            "{} is corrupt or truncated ({err}): save or export it again (for a checkpoint: delete it to resume from an earlier epoch)",
+            path.display()
+        )
+    })?;
+    collect_stats(tensors, path)
 }
 
 fn tensor_table(stats: &[TensorStats]) -> String {
@@ -214,7 +212,8 @@ pub fn describe(target: &Path) -> Result<String> {
         }
         WeightsFormat::PyTorchPickle => {
             let mut store = PytorchStore::from_file(target).map_indices_contiguous(false);
-            (Vec::new(), collect_stats(&mut store, target)?)
+            let tensors = state_dict::checked_tensors(&mut store, target)?;
+            (Vec::new(), collect_stats(tensors, target)?)
         }
     };
     let _ = writeln!(

@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod fused;
 pub mod history;
 pub mod inspect;
+pub mod limits;
 pub mod model;
 pub mod predict;
 pub mod report;

@@ -10,14 +10,13 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use image::error::LimitErrorKind;
 use image::imageops::FilterType;
-use image::{DynamicImage, GrayImage, ImageReader, Limits};
+use image::{DynamicImage, GrayImage, ImageError, ImageReader, Limits};
 
 use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE, MnistBatcher};
+use crate::limits::{MAX_PICTURE_BYTES, MAX_PICTURE_SIDE};
 use crate::model::Mlp;
-
-/// Pictures larger than this many pixels per side are refused before decoding.
-const MAX_SIDE: u32 = 16_384;
 
 /// The box MNIST scaled each digit into, inside its 28×28 field.
 pub const DIGIT_BOX: u32 = 20;
@@ -31,12 +30,7 @@ pub fn load_digit(path: &Path) -> Result<Vec<u8>> {
         .with_context(|| format!("cannot open {}", path.display()))?
         .with_guessed_format()
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let picture = decode(reader).map_err(|err| {
-        anyhow!(
-            "{} is not a usable image ({err}): {IMAGE_FIX}",
-            path.display()
-        )
-    })?;
+    let picture = decode(reader).map_err(|err| anyhow!("{} {err}", path.display()))?;
     prepare_digit(&picture).with_context(|| path.display().to_string())
 }
 
@@ -45,21 +39,34 @@ pub fn decode_digit(bytes: &[u8]) -> Result<Vec<u8>> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .context("cannot read the picture")?;
-    let picture =
-        decode(reader).map_err(|err| anyhow!("not a usable image ({err}): {IMAGE_FIX}"))?;
+    let picture = decode(reader).map_err(|err| anyhow!("the picture {err}"))?;
     prepare_digit(&picture)
 }
 
-/// Decodes with limits, so a hostile header cannot make us allocate gigabytes.
+/// Decodes within [`MAX_PICTURE_SIDE`] and [`MAX_PICTURE_BYTES`], which the decoder
+/// checks against the header before it allocates. The error reads on from the
+/// picture's name: "… is not a usable image (…)".
 fn decode<R: std::io::BufRead + std::io::Seek>(
     mut reader: ImageReader<R>,
-) -> image::ImageResult<DynamicImage> {
+) -> Result<DynamicImage, String> {
     let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(1 << 30);
+    limits.max_image_width = Some(MAX_PICTURE_SIDE);
+    limits.max_image_height = Some(MAX_PICTURE_SIDE);
+    limits.max_alloc = Some(MAX_PICTURE_BYTES);
     reader.limits(limits);
-    reader.decode()
+    reader.decode().map_err(|err| match &err {
+        ImageError::Limits(limit) => match limit.kind() {
+            LimitErrorKind::DimensionError => format!(
+                "is wider or taller than the limit of {MAX_PICTURE_SIDE} pixels: scale it down (the digit is read at 28×28)"
+            ),
+            LimitErrorKind::InsufficientMemory => format!(
+                "would take more than the limit of {} MiB to decode: scale it down (the digit is read at 28×28)",
+                MAX_PICTURE_BYTES >> 20
+            ),
+            _ => format!("is not a usable image ({err}): {IMAGE_FIX}"),
+        },
+        _ => format!("is not a usable image ({err}): {IMAGE_FIX}"),
+    })
 }
 
 /// Any picture of one digit → MNIST's 784 bytes (white ink on black): grayscale,

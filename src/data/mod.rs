@@ -28,10 +28,12 @@ pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 pub const CLASSES: usize = 10;
 pub const TRAIN_IMAGES: usize = 60_000;
 
-/// One of the four files, with the SHA-256 of its uncompressed bytes.
+/// One of the four files, with the size and SHA-256 of its uncompressed bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct MnistFile {
     pub name: &'static str,
+    /// Bounds what a download may hold, compressed or not.
+    pub size: usize,
     pub sha256: &'static str,
 }
 
@@ -39,18 +41,22 @@ pub struct MnistFile {
 pub const FILES: [MnistFile; 4] = [
     MnistFile {
         name: "train-images-idx3-ubyte",
+        size: 47_040_016,
         sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     },
     MnistFile {
         name: "train-labels-idx1-ubyte",
+        size: 60_008,
         sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
     },
     MnistFile {
         name: "t10k-images-idx3-ubyte",
+        size: 7_840_016,
         sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     },
     MnistFile {
         name: "t10k-labels-idx1-ubyte",
+        size: 10_008,
         sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     },
 ];

@@ -16,11 +16,10 @@ use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 
 use crate::config::{ExperimentConfig, is_folder_name, one_line_toml_error};
+use crate::limits::MAX_TRIALS;
 
 /// Held-out training images when the sweep file does not say: MNIST's usual 50k/10k split.
 const DEFAULT_VALIDATION: usize = 10_000;
-/// A grid larger than this is a slip (or wants random search).
-const MAX_TRIALS: usize = 10_000;
 /// Keys the sweep sets on every trial itself, with what to do instead.
 const RESERVED: [(&str, &str); 2] = [
     ("experiment.name", "every trial is named trial-KKK"),
@@ -185,6 +184,9 @@ impl Sweep {
                 "[sweep] trials is missing: mode = \"random\" needs the number of trials to draw, e.g. trials = 20"
             ),
             (Mode::Random, Some(0), _) => bail!("[sweep] trials = 0 must be at least 1"),
+            (Mode::Random, Some(trials), _) if trials > MAX_TRIALS => bail!(
+                "[sweep] trials = {trials} is above the limit of {MAX_TRIALS} trials: draw fewer (a few dozen find good settings)"
+            ),
             (_, trials, _) => trials,
         };
         let base = file.parent().unwrap_or(Path::new("")).join(&section.base);
@@ -623,12 +625,24 @@ mod tests {
                 "mode = \"sideways\"\n[axes]\n\"optimizer.l2\" = [0.1]\n",
                 "sideways",
             ),
+            (
+                "mode = \"random\"\ntrials = 100000000\n[axes]\n\"optimizer.l2\" = [0.1]\n",
+                "limit of 10000 trials",
+            ),
         ];
         for (rest, needle) in cases {
             let text = format!("[sweep]\nbase = \"base.toml\"\n{rest}");
             let err = error_of(&text);
             assert!(err.contains(needle), "{rest:?}: {err}");
         }
+        // 101 × 100 combinations: refused from the axes' lengths, before any is planned.
+        let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        let err = error_of(&format!(
+            "[sweep]\nbase = \"base.toml\"\n[axes]\n\"training.epochs\" = [{}]\n\"training.batch_size\" = [{}]\n",
+            values(101),
+            values(100)
+        ));
+        assert!(err.contains("more than 10000 trials"), "{err}");
         let err = error_of("[sweep]\nbase = \"missing.toml\"\n[axes]\n\"optimizer.l2\" = [0.1]\n");
         assert!(err.contains("missing.toml"), "{err}");
     }

@@ -7,6 +7,7 @@ mod common;
 mod browser;
 mod cli;
 mod fused;
+mod hostile;
 mod interrupt;
 mod model;
 mod ownership;

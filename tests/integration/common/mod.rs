@@ -1,10 +1,12 @@
 //! What several test modules share: the binary under test, where the real MNIST is,
-//! generated datasets, outcome checks and a running `mnist-mlp serve`.
+//! generated datasets, hand-made `torch.save` files, outcome checks and a running
+//! `mnist-mlp serve`.
 
 pub mod outcome;
 pub mod project;
 pub mod server;
 pub mod synthetic;
+pub mod torch;
 
 use std::path::{Path, PathBuf};
 

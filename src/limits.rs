@@ -1,0 +1,34 @@
+//! The largest input each parser accepts, each following from what an MLP on MNIST can
+//! be, so that a hostile file is refused from its header, before anything is allocated
+//! for it, and memory stays bounded by what a real input needs.
+
+use crate::data::IMAGE_PIXELS;
+
+/// Largest parameter count of a model, in a config or in a weights file: 1 G f32
+/// parameters is 4 GB before gradients and optimizer state, far past anything an MLP on
+/// MNIST needs (the assignment's 784 → 500 → 250 → 100 → 10 has 0.5 M).
+pub const MAX_PARAMETERS: usize = 1_000_000_000;
+
+/// Most bytes the tensors of a weights file may take: [`MAX_PARAMETERS`] in f64, the
+/// widest float a state_dict stores.
+pub const MAX_WEIGHT_BYTES: u64 = MAX_PARAMETERS as u64 * 8;
+
+/// Longest side of a picture to read a digit from: a phone photo (4032 × 3024 at
+/// 12 MP, 8064 × 6048 at 48 MP) fits either way up; the digit ends up 20 px tall anyway.
+pub const MAX_PICTURE_SIDE: u32 = 8192;
+
+/// Most bytes a picture may decode to, which caps its pixels at 64 M in grey and 16 M
+/// in RGBA: a 12 MP phone photo decodes to 37 MB in RGB (49 MB in RGBA). Four uploads
+/// decoding at once in `serve` stay within a few hundred MB.
+pub const MAX_PICTURE_BYTES: u64 = 64 << 20;
+
+/// Most images (or labels) an IDX file may declare: MNIST has 60 000, and the largest
+/// dataset in its format, EMNIST ByClass, 697 932.
+pub const MAX_IDX_ITEMS: usize = 1_000_000;
+
+/// Most data bytes an IDX file may declare: [`MAX_IDX_ITEMS`] images of 28 × 28.
+pub const MAX_IDX_BYTES: usize = MAX_IDX_ITEMS * IMAGE_PIXELS;
+
+/// Most trials a sweep may plan, grid or random: at seconds to minutes a trial, more is a
+/// slip, and each planned trial holds its whole config.
+pub const MAX_TRIALS: usize = 10_000;

@@ -1,0 +1,235 @@
+//! The hostile inputs measured in issue 19, each through the real binary under a 4 GB
+//! address-space limit: refused from its header, in bounded time, with one error line
+//! naming the file and the limit, and no panic. Before the limits, each took gigabytes
+//! (a 1.7 KB `.pt` 18 GB) or aborted.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::{GzEncoder, ZlibEncoder};
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::common::BIN;
+use crate::common::outcome::assert_clean_failure;
+use crate::common::synthetic::write_dataset;
+use crate::common::torch::{View, torch_save};
+
+/// Far below what any of these inputs took before its limit, far above what one needs now.
+const ADDRESS_SPACE_KB: u64 = 4_000_000;
+/// Each is refused in well under a second; this leaves room for a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs `mnist-mlp ARGS` in `dir` under the address-space limit and checks that it is
+/// refused cleanly, in time, with every one of `needles` in its error line.
+fn assert_refused(dir: &Path, args: &[&str], needles: &[&str]) {
+    let started = Instant::now();
+    let output: Output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {ADDRESS_SPACE_KB}; exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MNIST_DATA_DIR")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    for needle in needles {
+        assert_clean_failure(&output, needle);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("internal failure") && !stderr.contains("memory allocation"),
+        "{stderr}"
+    );
+    assert!(took < DEADLINE, "{args:?} took {took:?}");
+}
+
+#[test]
+fn stride_zero_views_in_a_pt_are_refused_before_a_value_is_gathered() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = [("0", vec![0.0f32])];
+    // `torch.zeros(1).expand(3_000_000, 784)` and friends: 2.4 G values from 4 bytes.
+    let expanded = [
+        View {
+            name: "0.weight",
+            storage: "0",
+            shape: &[3_000_000, 784],
+            stride: &[0, 0],
+        },
+        View {
+            name: "0.bias",
+            storage: "0",
+            shape: &[3_000_000],
+            stride: &[0],
+        },
+        View {
+            name: "2.weight",
+            storage: "0",
+            shape: &[10, 3_000_000],
+            stride: &[0, 0],
+        },
+    ];
+    std::fs::write(
+        dir.path().join("views.pt"),
+        torch_save(&expanded, &one, true),
+    )
+    .unwrap();
+    // Within the parameter limit, still 314 MB out of a file of a few hundred bytes.
+    let within = [View {
+        name: "0.weight",
+        storage: "0",
+        shape: &[100_000, 784],
+        stride: &[0, 0],
+    }];
+    std::fs::write(
+        dir.path().join("within.pt"),
+        torch_save(&within, &one, true),
+    )
+    .unwrap();
+    for command in [&["inspect"][..], &["eval", "--activation", "relu"]] {
+        let args = |file| [command, &[file]].concat();
+        assert_refused(
+            dir.path(),
+            &args("views.pt"),
+            &["views.pt", "above the limit of 1000000000 parameters"],
+        );
+        assert_refused(
+            dir.path(),
+            &args("within.pt"),
+            &["within.pt", "313600000 bytes, more than the file's"],
+        );
+    }
+}
+
+/// A PNG whose header declares `width × height` pixels of `depth`-bit `color` type,
+/// followed by a few bytes of image data: what a 1 MB hostile upload amounts to.
+fn png_declaring(width: u32, height: u32, depth: u8, color: u8) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = [width.to_be_bytes(), height.to_be_bytes()].concat();
+    header.extend_from_slice(&[depth, color, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &header);
+    let mut data = ZlibEncoder::new(Vec::new(), Compression::default());
+    data.write_all(&[0; 1024]).unwrap();
+    chunk(&mut out, b"IDAT", &data.finish().unwrap());
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A 784 → 4 → 10 network of zeros in PyTorch's layout, to predict with.
+fn write_model(path: &Path) {
+    let shapes: [(&str, Vec<usize>); 4] = [
+        ("0.weight", vec![4, 784]),
+        ("0.bias", vec![4]),
+        ("2.weight", vec![10, 4]),
+        ("2.bias", vec![10]),
+    ];
+    let data: Vec<Vec<u8>> = shapes
+        .iter()
+        .map(|(_, shape)| vec![0; 4 * shape.iter().product::<usize>()])
+        .collect();
+    let views = shapes.iter().zip(&data).map(|((name, shape), bytes)| {
+        (
+            *name,
+            TensorView::new(Dtype::F32, shape.clone(), bytes).unwrap(),
+        )
+    });
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+#[test]
+fn a_picture_declaring_more_pixels_than_a_photo_is_refused_from_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(&dir.path().join("model.safetensors"));
+    // 16384² RGB: 805 MB to decode; the same sides in any colour type.
+    std::fs::write(
+        dir.path().join("huge.png"),
+        png_declaring(16384, 16384, 8, 2),
+    )
+    .unwrap();
+    // Within the sides, 8000² in 16-bit RGBA: 512 MB to decode.
+    std::fs::write(
+        dir.path().join("deep.png"),
+        png_declaring(8000, 8000, 16, 6),
+    )
+    .unwrap();
+    let predict = |file| ["predict", "model.safetensors", "--activation", "relu", file];
+    assert_refused(
+        dir.path(),
+        &predict("huge.png"),
+        &["huge.png", "limit of 8192 pixels"],
+    );
+    assert_refused(
+        dir.path(),
+        &predict("deep.png"),
+        &["deep.png", "limit of 64 MiB"],
+    );
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_once_it_passes_what_its_header_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_dataset(&data, 20, 10);
+    let header: Vec<u8> = [0x803u32, 60_000, 28, 28]
+        .iter()
+        .flat_map(|word| word.to_be_bytes())
+        .collect();
+    // MNIST's header, then 128 MiB of zeros (the measured bomb held 5 GB) in 128 KB.
+    let mut bomb = GzEncoder::new(Vec::new(), Compression::best());
+    bomb.write_all(&header).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..128 {
+        bomb.write_all(&zeros).unwrap();
+    }
+    std::fs::remove_file(data.join("train-images-idx3-ubyte")).unwrap();
+    std::fs::write(
+        data.join("train-images-idx3-ubyte.gz"),
+        bomb.finish().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bomb.toml"),
+        "[experiment]\nname = \"bomb\"\n[data]\ndir = \"data\"\nverify = false\n[model]\nhidden = [4]\n",
+    )
+    .unwrap();
+    assert_refused(
+        dir.path(),
+        &["train", "bomb.toml", "--artifacts", "artifacts"],
+        &[
+            "train-images-idx3-ubyte.gz",
+            "header promises 47040000 data bytes",
+        ],
+    );
+}
+
+#[test]
+fn a_random_sweep_of_a_hundred_million_trials_is_refused_unplanned() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("base.toml"),
+        "[experiment]\nname = \"base\"\n[model]\nhidden = [16]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("many.toml"),
+        "[sweep]\nbase = \"base.toml\"\nmode = \"random\"\ntrials = 100000000\n[axes]\n\"optimizer.l2\" = { min = 0.0, max = 1.0 }\n",
+    )
+    .unwrap();
+    assert_refused(
+        dir.path(),
+        &["sweep", "many.toml", "--list"],
+        &["many.toml", "limit of 10000 trials"],
+    );
+}
