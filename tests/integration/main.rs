@@ -7,6 +7,7 @@ mod common;
 mod browser;
 mod cli;
 mod fused;
+mod fuzz;
 mod hostile;
 mod interrupt;
 mod model;
