@@ -380,8 +380,7 @@ impl ExperimentConfig {
         }
         if RESERVED_NAMES.contains(&name.as_str()) {
             bail!(
-                "[experiment] name = {name:?} is the artifacts folder's own (it holds {}): choose another name",
-                RESERVED_NAMES.join(", ")
+                "[experiment] name = {name:?} is taken: the artifacts folder keeps sweeps/, comparison.md and comparison.png for itself; choose another name"
             );
         }
         let o = &self.optimizer;
@@ -825,7 +824,10 @@ mod tests {
     fn names_of_our_own_folders_are_refused() {
         let err = error_of(MINIMAL, &["experiment.name=sweeps"]);
         assert!(err.contains("sweeps"), "{err}");
-        assert!(err.contains("is the artifacts folder's own"), "{err}");
+        assert!(
+            err.contains("is taken: the artifacts folder keeps"),
+            "{err}"
+        );
     }
 
     #[test]

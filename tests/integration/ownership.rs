@@ -37,10 +37,7 @@ fn the_artifacts_folders_own_names_are_refused() {
     std::fs::create_dir_all(&sweeps).unwrap();
     std::fs::write(sweeps.join("plan.json"), "{}").unwrap();
     let output = project.run(&["tiny.toml", "--set", "experiment.name=sweeps"]);
-    assert_clean_failure(
-        &output,
-        "[experiment] name = \"sweeps\" is the artifacts folder's own",
-    );
+    assert_clean_failure(&output, "[experiment] name = \"sweeps\" is taken");
     assert!(sweeps.join("plan.json").is_file());
 }
 
