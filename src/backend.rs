@@ -91,18 +91,15 @@ impl fmt::Display for BackendKind {
 
 /// Runs `work` (a training loop) on one CPU thread that treats denormal floats as zero.
 ///
-/// One thread: measured on 2 cores (`mnist-mlp bench`, ReLU/SGD), flex splits every
-/// matmul above 192³ multiply-adds across rayon workers, and for this model's batch-64
-/// products the fork/join and wake-ups cost more than the second core gives: 2.42 s/epoch
-/// on two threads, 2.24 s on one, 1.69 s on one with AVX-512 kernels. Evaluation's
-/// 1000-image products do gain from threads, so only training is confined. Upstream fix:
-/// a size- and core-aware parallel threshold in burn-flex's matmul.
+/// One thread: flex splits every matmul above 192³ multiply-adds across rayon workers,
+/// and for the batch-64 products of a step the fork/join costs more than the second
+/// core gives (the fused kernels use both cores their own way). Evaluation's
+/// 1000-image products do gain from threads, so only training is confined.
 ///
 /// Denormals as zero: Adam's second moments and ReLU's rare tiny gradients decay into
-/// the denormal range (below 1.2e-38), where x86 arithmetic is ~100× slower: ReLU+Adam
-/// ran at 15.6 s/epoch instead of 3.8 s. PyTorch offers the same switch
-/// (`torch.set_flush_denormal`), and GPUs flush by default; the effect on results is
-/// below f32 resolution.
+/// the denormal range, where x86 arithmetic is about 100× slower. PyTorch offers the
+/// same switch (`torch.set_flush_denormal`) and GPUs flush by default; the effect on
+/// results is below f32 resolution.
 pub fn on_training_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     match rayon::ThreadPoolBuilder::new()
         .num_threads(1)

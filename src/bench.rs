@@ -10,7 +10,7 @@ use burn::train::Learner;
 use serde::Serialize;
 
 use crate::backend::BackendKind;
-use crate::config::{ActivationKind, ExperimentConfig, OptimizerKind};
+use crate::config::{Activation, ExperimentConfig, OptimizerKind};
 use crate::data::Mnist;
 use crate::eval::evaluate;
 use crate::model::MlpSpec;
@@ -114,15 +114,11 @@ pub fn bench_setting(
 }
 
 /// The settings the assignment uses: every activation with SGD, and ReLU with Adam.
-pub fn assignment_settings() -> Vec<(ActivationKind, OptimizerKind)> {
-    let mut settings: Vec<_> = [
-        ActivationKind::Relu,
-        ActivationKind::Tanh,
-        ActivationKind::Sigmoid,
-    ]
-    .into_iter()
-    .flat_map(|a| [(a, OptimizerKind::Sgd), (a, OptimizerKind::Adam)])
-    .collect();
+pub fn assignment_settings() -> Vec<(Activation, OptimizerKind)> {
+    let mut settings: Vec<_> = [Activation::Relu, Activation::Tanh, Activation::Sigmoid]
+        .into_iter()
+        .flat_map(|a| [(a, OptimizerKind::Sgd), (a, OptimizerKind::Adam)])
+        .collect();
     settings.sort_by_key(|&(a, o)| (o as u8, a as u8));
     settings
 }

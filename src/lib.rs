@@ -1,30 +1,44 @@
 //! mnist-mlp: train, evaluate and explain multilayer perceptrons on MNIST with Burn.
 //!
-//! Data flows one way: [`config`] → [`data`] → [`model`] → [`train`] (Burn's
-//! Learner in our epoch loop, recording metrics.csv) → [`eval`] → [`report`] →
-//! [`run`] (the run folder under `artifacts/`).
+//! Read in this order; each group imports only from the groups above it.
 
+// What MNIST is, the largest input each parser takes, atomic files and locks, the
+// devices, and two cores on one job.
 pub mod backend;
-pub mod bench;
-pub mod checkpoint;
-pub mod config;
-pub mod data;
-pub mod eval;
+pub mod cores;
 pub mod fsutil;
-pub mod fused;
-pub mod history;
-pub mod inspect;
 pub mod limits;
+pub mod mnist;
+
+// An experiment as TOML, checked.
+pub mod config;
+
+// MNIST on disk → verified bytes → Burn batches (and any picture → a digit).
+pub mod data;
+
+// The fused CPU kernels, and the MLP built on them.
+pub mod fused;
 pub mod model;
-pub mod predict;
-pub mod report;
-pub mod run;
-pub mod run_dir;
-pub mod run_lock;
-pub mod saved;
-pub mod schedule;
-pub mod serve;
-pub mod state_dict;
-pub mod sweep;
-pub mod train;
+
+// A model scored on a split, with sklearn's classification report.
+pub mod eval;
+
+// A run folder's layout, its lock, history and summary.
+pub mod run_files;
+
+// Model files written, read (ours and PyTorch's) and loaded.
 pub mod weights;
+
+// Burn's Learner in our epoch loop, recording metrics.csv.
+pub mod train;
+
+// What a run shows a person: report.md, figures, comparisons, inspect.
+pub mod report;
+
+// One experiment from config to finished run folder, and its timing.
+pub mod bench;
+pub mod run;
+
+// Many runs searched, and the local web app over them.
+pub mod serve;
+pub mod sweep;

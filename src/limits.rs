@@ -2,7 +2,7 @@
 //! be, so that a hostile file is refused from its header, before anything is allocated
 //! for it, and memory stays bounded by what a real input needs.
 
-use crate::data::IMAGE_PIXELS;
+use crate::mnist::IMAGE_PIXELS;
 
 /// Largest parameter count of a model, in a config or in a weights file: 1 G f32
 /// parameters is 4 GB before gradients and optimizer state, far past anything an MLP on

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::bench::{assignment_settings, bench_setting};
-use mnist_mlp::config::{ActivationKind, ExperimentConfig, OptimizerKind};
+use mnist_mlp::config::{Activation, ExperimentConfig, OptimizerKind};
 use mnist_mlp::data::{Checksums, Missing, Mnist};
 
 #[derive(Args)]
@@ -16,7 +16,7 @@ pub struct BenchArgs {
     epochs: usize,
     /// Only these activations (comma-separated), e.g. relu,tanh.
     #[arg(long, value_delimiter = ',')]
-    activations: Vec<ActivationKind>,
+    activations: Vec<Activation>,
     /// Only these optimizers (comma-separated), e.g. sgd.
     #[arg(long, value_delimiter = ',')]
     optimizers: Vec<OptimizerKind>,

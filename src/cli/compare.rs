@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use mnist_mlp::report::compare;
-use mnist_mlp::run_dir::artifacts_root;
+use mnist_mlp::run_files::artifacts_root;
 
 #[derive(Args)]
 pub struct CompareArgs {

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use clap::Args;
+use mnist_mlp::eval::ClassificationReport;
 use mnist_mlp::eval::evaluate;
-use mnist_mlp::report::ClassificationReport;
 
 use super::model_args::ModelArgs;
 

@@ -12,6 +12,6 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: &InspectArgs) -> Result<()> {
-    print!("{}", mnist_mlp::inspect::describe(&args.target)?);
+    print!("{}", mnist_mlp::report::inspect::describe(&args.target)?);
     Ok(())
 }

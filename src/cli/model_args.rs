@@ -6,9 +6,9 @@ use anyhow::Result;
 use burn::prelude::Device;
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
-use mnist_mlp::config::ActivationKind;
+use mnist_mlp::config::Activation;
 use mnist_mlp::data::{Checksums, Missing, Mnist};
-use mnist_mlp::saved::{self, SavedModel};
+use mnist_mlp::weights::load::SavedModel;
 
 #[derive(Args)]
 pub struct ModelArgs {
@@ -16,7 +16,7 @@ pub struct ModelArgs {
     model: PathBuf,
     /// The hidden layers' activation, for files that do not record it (PyTorch's).
     #[arg(long)]
-    activation: Option<ActivationKind>,
+    activation: Option<Activation>,
     /// Backend to run on (default: flex where compiled in).
     #[arg(long)]
     backend: Option<BackendKind>,
@@ -31,7 +31,7 @@ pub struct ModelArgs {
 impl ModelArgs {
     pub fn load(&self) -> Result<(SavedModel, Device)> {
         let device = BackendKind::resolve(self.backend)?.device();
-        let saved = saved::load(&self.model, self.activation, &device)?;
+        let saved = SavedModel::load(&self.model, self.activation, &device)?;
         Ok((saved, device))
     }
 

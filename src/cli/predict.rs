@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use mnist_mlp::predict::{load_digit, probabilities};
+use mnist_mlp::data::picture::load_digit;
+use mnist_mlp::eval::probabilities;
 
 use super::model_args::ModelArgs;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
-use mnist_mlp::run_dir::artifacts_root;
+use mnist_mlp::run_files::artifacts_root;
 use mnist_mlp::serve::{self, NO_RUNS, ServerState};
 
 #[derive(Args)]

@@ -18,12 +18,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::train::Interrupter;
 use clap::Args;
 use mnist_mlp::config::ExperimentConfig;
+use mnist_mlp::cores::{self, THREADS_ENV};
 use mnist_mlp::fsutil::{try_lock, write_atomic};
-use mnist_mlp::fused::cores::{self, THREADS_ENV};
 use mnist_mlp::run::{RunOptions, Summary, run_experiment};
-use mnist_mlp::run_dir::{RunDir, artifacts_root};
+use mnist_mlp::run_files::{RunDir, artifacts_root};
 use mnist_mlp::sweep::folder::{FINAL, SweepDir, TrialStatus};
-use mnist_mlp::sweep::leaderboard::{self, Leaderboard};
+use mnist_mlp::sweep::leaderboard::Leaderboard;
+use mnist_mlp::sweep::publish;
 use mnist_mlp::sweep::{Sweep, Trial};
 
 /// Set by Slurm in each task of an array job (`sbatch --array=0-7`).
@@ -149,7 +150,7 @@ fn collect(sweep: &Sweep, dir: &SweepDir) -> Result<()> {
             sweep.file.display()
         );
     }
-    let board = leaderboard::write(sweep, dir)?;
+    let board = publish::refresh(sweep, dir)?;
     print_standing(sweep, dir, &board);
     Ok(())
 }
@@ -197,7 +198,7 @@ fn one_trial(sweep: &Sweep, dir: &SweepDir, index: usize, stop: &Stop) -> Result
     let trial = &sweep.trials[index];
     match run_trial(dir, trial, stop)? {
         Outcome::Finished(summary) => {
-            leaderboard::write(sweep, dir)?;
+            publish::refresh(sweep, dir)?;
             println!("trial {index} finished{}", accuracy(&summary));
             Ok(())
         }
@@ -210,7 +211,7 @@ fn one_trial(sweep: &Sweep, dir: &SweepDir, index: usize, stop: &Stop) -> Result
             Ok(())
         }
         Outcome::Failed(message) => {
-            leaderboard::write(sweep, dir)?;
+            publish::refresh(sweep, dir)?;
             bail!("trial {index} failed: {message}")
         }
         Outcome::Interrupted => bail!(INTERRUPTED),
@@ -308,7 +309,7 @@ fn all_trials(
             stop,
         )?
     };
-    let board = leaderboard::write(sweep, dir)?;
+    let board = publish::refresh(sweep, dir)?;
     if stop.asked() {
         bail!(INTERRUPTED);
     }
@@ -335,7 +336,7 @@ fn in_process(sweep: &Sweep, dir: &SweepDir, todo: &[usize], stop: &Stop) -> Res
         );
         match run_trial(dir, trial, stop)? {
             Outcome::Finished(summary) => {
-                leaderboard::write(sweep, dir)?;
+                publish::refresh(sweep, dir)?;
                 println!("trial {index} finished{}", accuracy(&summary));
             }
             Outcome::AlreadyFinished => println!("trial {index} was finished by another process"),
@@ -344,7 +345,7 @@ fn in_process(sweep: &Sweep, dir: &SweepDir, todo: &[usize], stop: &Stop) -> Res
                 println!("trial {index} is running in another process: skipped");
             }
             Outcome::Failed(message) => {
-                leaderboard::write(sweep, dir)?;
+                publish::refresh(sweep, dir)?;
                 eprintln!("trial {index} failed: {message}");
             }
             Outcome::Interrupted => break,
@@ -543,7 +544,7 @@ fn final_run(sweep: &Sweep, dir: &SweepDir, stop: &Stop) -> Result<()> {
         let Some(summary) = train(&config, &dir.root, stop)? else {
             bail!(INTERRUPTED);
         };
-        leaderboard::write(sweep, dir)?;
+        publish::refresh(sweep, dir)?;
         summary
     };
     println!(

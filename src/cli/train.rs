@@ -9,7 +9,7 @@ use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::config::ExperimentConfig;
 use mnist_mlp::run::{RunOptions, run_experiment};
-use mnist_mlp::run_dir::artifacts_root;
+use mnist_mlp::run_files::artifacts_root;
 
 #[derive(Args)]
 pub struct TrainArgs {

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 
 use super::augment::Distortion;
 use super::{Augment, Digits, IMAGE_PIXELS};
-use crate::fused::cores;
+use crate::cores;
 
 #[derive(Debug, Clone)]
 pub struct MnistBatch {

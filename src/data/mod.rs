@@ -8,6 +8,7 @@ mod batcher;
 mod fetch;
 pub mod idx;
 mod loader;
+pub mod picture;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,11 +23,6 @@ pub use augment::Augment;
 pub use batcher::{MnistBatch, MnistBatcher};
 pub use fetch::{FetchReport, fetch_missing};
 pub use loader::MnistLoader;
-
-pub const IMAGE_SIDE: usize = 28;
-pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
-pub const CLASSES: usize = 10;
-pub const TRAIN_IMAGES: usize = 60_000;
 
 /// One of the four files, with the size and SHA-256 of its uncompressed bytes.
 #[derive(Debug, Clone, Copy)]

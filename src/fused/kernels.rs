@@ -8,16 +8,17 @@ use gemm::{Parallelism, gemm};
 
 use super::cores;
 
-/// The non-linearity after a layer; `Identity` for the output layer.
+/// A configured activation as the kernels apply it after a layer; `Identity` for the
+/// output layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Act {
+pub enum KernelActivation {
     Identity,
     Relu,
     Sigmoid,
     Tanh,
 }
 
-impl Act {
+impl KernelActivation {
     pub fn code(self) -> u8 {
         self as u8
     }
@@ -104,7 +105,7 @@ pub enum Epilogue<'a> {
     /// The forward's `act(value + bias)`, one bias per output column, then dropout.
     Activate {
         bias: &'a [f32],
-        act: Act,
+        act: KernelActivation,
         dropout: Option<DropMask>,
     },
     /// dW's `value + decay · w`: the L2 penalty's gradient joins the data's.
@@ -186,10 +187,10 @@ impl Epilogue<'_> {
             Self::Activate { bias, act, dropout } => {
                 let bias = &bias[first..first + values.len()];
                 match act {
-                    Act::Identity => map(values, bias, |v| v),
-                    Act::Relu => map(values, bias, |v| v.max(0.0)),
-                    Act::Sigmoid => map(values, bias, sigmoid),
-                    Act::Tanh => map(values, bias, tanh),
+                    KernelActivation::Identity => map(values, bias, |v| v),
+                    KernelActivation::Relu => map(values, bias, |v| v.max(0.0)),
+                    KernelActivation::Sigmoid => map(values, bias, sigmoid),
+                    KernelActivation::Tanh => map(values, bias, tanh),
                 }
                 if let Some(mask) = dropout {
                     drop_out(values, (row * cols + first) as u32, mask);
@@ -212,8 +213,8 @@ pub fn matmul(out: &mut [f32], lhs: MatRef, rhs: MatRef) {
 }
 
 /// `epilogue(lhs · rhs)` (or just the product) in a new row-major buffer. The
-/// buffer is never zero-filled first: gemm writes every element, and zeroing (or
-/// pre-filling with the bias) cost 3-4 % of a step.
+/// buffer is never zero-filled first: gemm writes every element, so zeroing it would
+/// be one more pass over memory for nothing.
 pub fn product(lhs: MatRef, rhs: MatRef, epilogue: Option<Epilogue>) -> Vec<f32> {
     let (len, cols) = (lhs.rows * rhs.cols, rhs.cols);
     if lhs.cols == 0 {
@@ -340,7 +341,7 @@ pub fn linear_forward(
     x: MatRef,
     w: MatRef,
     bias: &[f32],
-    act: Act,
+    act: KernelActivation,
     dropout: Option<DropMask>,
 ) -> Vec<f32> {
     let epilogue = Epilogue::Activate { bias, act, dropout };
@@ -350,7 +351,7 @@ pub fn linear_forward(
 /// The parts of a linear layer's backward besides the inputs and the output's gradient.
 #[derive(Debug, Clone, Copy)]
 pub struct Backward<'a> {
-    pub act: Act,
+    pub act: KernelActivation,
     /// The forward's dropout, drawn again.
     pub dropout: Option<DropMask>,
     /// Whether dx is wanted (not for the first layer).
@@ -508,15 +509,15 @@ pub fn sgd_update(w: &[f32], g_then_w: &mut [f32], lr: f32) {
 vectorised! {
     /// `grad ← dz = grad ⊙ act'` (written in terms of the activation's output `out`) and
     /// `db = Σ_rows dz`, for `[rows, db.len()]` matrices, a row at a time.
-    fn output_gradient(grad: &mut [f32], out: &[f32], act: Act, db: &mut [f32]) {
+    fn output_gradient(grad: &mut [f32], out: &[f32], act: KernelActivation, db: &mut [f32]) {
         let n = db.len();
         for (grad, out) in grad.chunks_exact_mut(n).zip(out.chunks_exact(n)) {
             let pairs = grad.iter_mut().zip(out);
             match act {
-                Act::Identity => {}
-                Act::Relu => pairs.for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
-                Act::Sigmoid => pairs.for_each(|(g, &y)| *g *= y * (1.0 - y)),
-                Act::Tanh => pairs.for_each(|(g, &y)| *g *= 1.0 - y * y),
+                KernelActivation::Identity => {}
+                KernelActivation::Relu => pairs.for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+                KernelActivation::Sigmoid => pairs.for_each(|(g, &y)| *g *= y * (1.0 - y)),
+                KernelActivation::Tanh => pairs.for_each(|(g, &y)| *g *= 1.0 - y * y),
             }
             for (sum, g) in db.iter_mut().zip(grad.iter()) {
                 *sum += g;
@@ -607,8 +608,8 @@ fn tanh(x: f32) -> f32 {
 ///
 /// n is rounded by adding 1.5·2²³ (the sum's last bits are then n, ties to even) and
 /// read back from those bits: a float-to-int `as` cast saturates, which the compiler
-/// does one lane at a time, and made tanh 2.7× slower. The result is the same to the
-/// bit as with `round_ties_even` and `as i32` (checked over every f32).
+/// does one lane at a time. The result is the same to the bit as with
+/// `round_ties_even` and `as i32` (checked over every f32).
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
@@ -694,7 +695,7 @@ mod tests {
         let bias: Vec<f32> = (0..40).map(|c| c as f32 - 20.0).collect();
         let epilogue = Epilogue::Activate {
             bias: &bias,
-            act: Act::Relu,
+            act: KernelActivation::Relu,
             dropout: None,
         };
         let out = product(

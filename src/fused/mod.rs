@@ -3,7 +3,6 @@
 //! two cores (`cores`); the softmax cross-entropy in one op; SGD and Adam in one
 //! pass per parameter. Other backends take Burn's standard ops.
 
-pub mod cores;
 mod kernels;
 #[cfg(feature = "flex")]
 mod loss;
@@ -18,7 +17,7 @@ use burn::backend::{Dispatch, DispatchDevice, flex::FlexTensor};
 use burn::nn::Linear;
 use burn::prelude::*;
 
-pub use kernels::Act;
+pub use kernels::KernelActivation;
 #[cfg(feature = "flex")]
 use loss::FusedCrossEntropy;
 #[cfg(feature = "flex")]
@@ -71,7 +70,12 @@ pub struct Regularise {
 /// `act(x · W + b)` for a `Linear` layer with a bias: `[batch, in]` → `[batch, out]`,
 /// regularised as [`linear`] says. Call only on a flex device ([`is_flex`]).
 #[cfg(feature = "flex")]
-pub fn linear_layer(x: Tensor<2>, layer: &Linear, act: Act, regularise: Regularise) -> Tensor<2> {
+pub fn linear_layer(
+    x: Tensor<2>,
+    layer: &Linear,
+    act: KernelActivation,
+    regularise: Regularise,
+) -> Tensor<2> {
     let bias = layer.bias.as_ref().expect("our layers have biases").val();
     linear(x, layer.weight.val(), bias, act, regularise)
 }
@@ -83,7 +87,7 @@ pub fn linear(
     x: Tensor<2>,
     w: Tensor<2>,
     b: Tensor<1>,
-    act: Act,
+    act: KernelActivation,
     regularise: Regularise,
 ) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as FusedLinear>::fused_linear(

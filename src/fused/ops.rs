@@ -14,12 +14,13 @@ use burn::tensor::TensorData;
 
 use super::f32_values;
 use super::kernels::{
-    Act, Backward as LayerBackward, DropMask, MatRef, WeightDecay, linear_backward, linear_forward,
+    Backward as LayerBackward, DropMask, KernelActivation, MatRef, WeightDecay, linear_backward,
+    linear_forward,
 };
 
 #[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
 pub trait FusedLinear: burn::backend::Backend {
-    /// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]`; `act` is an [`Act`] code;
+    /// `act(x · w + b)`: x `[m, k]`, w `[k, n]`, b `[n]`; `act` is an [`KernelActivation`] code;
     /// then each element dropped with probability `dropout` as `key` draws it
     /// ([`DropMask`]). Its backward adds `decay · w` to dW: the gradient of an L2
     /// penalty (decay/2)·‖w‖² the caller leaves out of its loss.
@@ -61,7 +62,13 @@ fn forward(
     dropout: Option<DropMask>,
 ) -> FlexTensor {
     let (x, w) = (mat(x), mat(w));
-    let out = linear_forward(x, w, &f32_values(b), Act::from_code(act), dropout);
+    let out = linear_forward(
+        x,
+        w,
+        &f32_values(b),
+        KernelActivation::from_code(act),
+        dropout,
+    );
     tensor(out, &[x.rows, w.cols])
 }
 
@@ -125,7 +132,7 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
                 let out = out.as_slice::<f32>().expect("our contiguous output");
                 let w_values = (decay != 0.0).then(|| f32_values(&w));
                 let backward = LayerBackward {
-                    act: Act::from_code(act),
+                    act: KernelActivation::from_code(act),
                     dropout,
                     want_dx: node_x.is_some(),
                     decay: w_values.as_deref().map(|w| WeightDecay { w, decay }),

@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 
 use super::plots::{Series, line_chart};
 use crate::fsutil::write_atomic;
-use crate::history::{EvalSplit, History};
-use crate::run::Summary;
-use crate::run_dir::RunDir;
+use crate::run_files::RunDir;
+use crate::run_files::history::{EvalSplit, History};
+use crate::run_files::summary::Summary;
 
 /// One run as the comparison sees it.
 pub struct ComparedRun {

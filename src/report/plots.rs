@@ -9,8 +9,8 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::ConfusionMatrix;
-use crate::data::IMAGE_SIDE;
 use crate::fsutil::write_atomic;
+use crate::mnist::IMAGE_SIDE;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 pub(crate) const PALETTE: [RGBColor; 6] = [

@@ -14,9 +14,10 @@ use super::plots::{Series, confusion_heatmap, digit_grid, line_chart};
 use crate::config::ScheduleSection;
 use crate::data::Digits;
 use crate::fsutil::write_atomic;
-use crate::history::{EpochRecord, EvalSplit, History};
-use crate::run::Summary;
-use crate::run_dir::{Figure, RunDir};
+use crate::model::layers_text;
+use crate::run_files::history::{EpochRecord, EvalSplit, History};
+use crate::run_files::summary::Summary;
+use crate::run_files::{Figure, RunDir};
 
 /// What the report is made from: the summary and history of a finished run,
 /// and the images behind its figures.
@@ -143,10 +144,9 @@ impl RunReport<'_> {
             "# {}\n\n{}\n\n",
             c.experiment.name, c.experiment.description
         );
-        let hidden: Vec<String> = c.model.hidden.iter().map(|w| w.to_string()).collect();
         let _ = writeln!(md, "| setting | value |\n|---|---|");
         let mut settings = vec![
-            ("layers", format!("784 → {} → 10", hidden.join(" → "))),
+            ("layers", layers_text(&c.layer_sizes())),
             ("activation", c.model.activation.to_string()),
             ("initialisation", c.model.init.to_string()),
             ("optimizer", c.optimizer.name.to_string()),

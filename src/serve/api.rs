@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use super::runs::{self, NO_RUNS, RunRow, Status, read_run};
 use super::{ApiError, AppState, BODY_LIMIT, files};
-use crate::config::ActivationKind;
-use crate::data::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
-use crate::history::{CostPoint, EpochRecord, History};
-use crate::predict::decode_digit;
-use crate::run::Summary;
-use crate::run_dir::{Figure, RunDir};
+use crate::config::Activation;
+use crate::data::picture::decode_digit;
+use crate::mnist::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
+use crate::run_files::history::{CostPoint, EpochRecord, History};
+use crate::run_files::summary::Summary;
+use crate::run_files::{Figure, RunDir};
 use crate::sweep::folder::SweepDir;
 use crate::train::record::LiveProgress;
 
@@ -505,7 +505,7 @@ fn model_target(state: &AppState, model: &str) -> Result<PathBuf, ApiError> {
     Ok(path)
 }
 
-fn activation(name: Option<&str>) -> Result<Option<ActivationKind>, ApiError> {
+fn activation(name: Option<&str>) -> Result<Option<Activation>, ApiError> {
     match name {
         None | Some("" | "auto") => Ok(None),
         Some(name) => name
@@ -576,7 +576,7 @@ async fn answer(
     state: &AppState,
     id: &str,
     target: &Path,
-    activation: Option<ActivationKind>,
+    activation: Option<Activation>,
     pixels: Vec<u8>,
 ) -> Result<Json<AnswerJson>, ApiError> {
     let answer = state

@@ -19,13 +19,15 @@ use tokio::sync::OnceCell;
 
 use super::ApiError;
 use super::pool::Pool;
-use crate::config::ActivationKind;
-use crate::data::{CLASSES, Checksums, Digits, Mnist};
+use crate::config::Activation;
+use crate::data::{Checksums, Digits, Mnist};
+use crate::eval::ConfusionMatrix;
 use crate::eval::evaluate;
-use crate::predict::probabilities;
-use crate::report::ConfusionMatrix;
-use crate::run_dir::RunDir;
-use crate::saved::{self, SavedModel};
+use crate::eval::probabilities;
+use crate::mnist::CLASSES;
+use crate::model::layers_text;
+use crate::run_files::RunDir;
+use crate::weights::load::SavedModel;
 
 /// Values computed once per key, by whichever request comes first; the others
 /// wait for it. A computation that ends in `Err` keeps nothing: the next request
@@ -60,7 +62,7 @@ struct ModelKey {
     weights: PathBuf,
     /// Modification time and length, when the file exists.
     stamp: Option<(SystemTime, u64)>,
-    activation: Option<ActivationKind>,
+    activation: Option<Activation>,
 }
 
 impl ModelKey {
@@ -108,7 +110,7 @@ impl Models {
         }
     }
 
-    fn key(target: &Path, activation: Option<ActivationKind>) -> ModelKey {
+    fn key(target: &Path, activation: Option<Activation>) -> ModelKey {
         let weights = if target.is_dir() {
             RunDir::at(target).weights()
         } else {
@@ -129,7 +131,7 @@ impl Models {
     pub async fn load(
         &self,
         target: &Path,
-        activation: Option<ActivationKind>,
+        activation: Option<Activation>,
     ) -> Result<Arc<SavedModel>, ApiError> {
         let key = Self::key(target, activation);
         let fresh = key.clone();
@@ -149,7 +151,7 @@ impl Models {
         &self,
         id: &str,
         target: &Path,
-        activation: Option<ActivationKind>,
+        activation: Option<Activation>,
         pixels: Vec<u8>,
     ) -> Result<Answer, ApiError> {
         let saved = self.load(target, activation).await?;
@@ -208,8 +210,10 @@ impl Models {
 /// Loads the model in `target`, saying on the console when it fails: the failure
 /// is kept, so the line appears once per version of the file. A loader that
 /// panics on a hostile file counts as a failure too.
-fn load_once(target: &Path, activation: Option<ActivationKind>, device: &Device) -> Loaded {
-    let message = match catch_unwind(AssertUnwindSafe(|| saved::load(target, activation, device))) {
+fn load_once(target: &Path, activation: Option<Activation>, device: &Device) -> Loaded {
+    let message = match catch_unwind(AssertUnwindSafe(|| {
+        SavedModel::load(target, activation, device)
+    })) {
         Ok(Ok(saved)) => return Ok(Arc::new(saved)),
         Ok(Err(err)) => format!("{err:#}"),
         Err(_) => "the loader failed unexpectedly on this file".to_string(),
@@ -224,8 +228,7 @@ fn load_once(target: &Path, activation: Option<ActivationKind>, device: &Device)
 /// The model as the page names it: its id under the artifacts folder (not a path
 /// on the server's disk), and what it is.
 fn describe(id: &str, saved: &SavedModel) -> String {
-    let sizes: Vec<String> = saved.layer_sizes.iter().map(usize::to_string).collect();
-    let network = format!("{}, {}", sizes.join("→"), saved.activation);
+    let network = format!("{}, {}", layers_text(&saved.layer_sizes), saved.activation);
     match &saved.config {
         Some(config) => format!("{id} ({network}, {} epochs)", config.training.epochs),
         None => format!("{id} ({} state_dict: {network})", saved.format),

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::ExperimentConfig;
-use crate::history::{EvalSplit, History};
-use crate::run::Summary;
-use crate::run_dir::RunDir;
-use crate::run_lock;
+use crate::run_files::RunDir;
+use crate::run_files::history::{EvalSplit, History};
+use crate::run_files::lock;
+use crate::run_files::summary::Summary;
 use crate::train::record::LiveProgress;
 
 /// What the console and the empty runs page say.
@@ -97,7 +97,7 @@ pub fn status(run: &RunDir) -> (Status, Option<LiveProgress>) {
         return (Status::Finished, None);
     }
     let progress = LiveProgress::load(&run.progress());
-    if run_lock::is_live(run) {
+    if lock::is_live(run) {
         return (Status::Running, progress);
     }
     match progress {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Sweep, trial_name};
 use crate::fsutil::write_atomic;
-use crate::run::Summary;
-use crate::run_dir::RunDir;
+use crate::run_files::RunDir;
+use crate::run_files::summary::Summary;
 
 /// The winner retrained on the whole training set: `final/`, and its experiment name.
 pub const FINAL: &str = "final";

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 
 use super::folder::{SweepDir, TrialStatus, figure_name};
-use super::{Domain, Mode, Sweep, Trial, display_value, plots};
-use crate::fsutil::{open_lock, write_atomic};
-use crate::run::Summary;
+use super::{Domain, Mode, Sweep, Trial, display_value};
+
+use crate::run_files::summary::Summary;
 
 /// One trial and where it stands.
 pub struct Entry<'a> {
@@ -349,22 +349,4 @@ fn describe_axes(sweep: &Sweep) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Rebuilds leaderboard.csv, leaderboard.md and the figures from what the folder
-/// holds now. Under the folder's lock: trials finishing together take turns, and
-/// each rebuild reads the state after its own trial's summary was written, so the
-/// last one to finish leaves a complete leaderboard.
-pub fn write<'a>(sweep: &'a Sweep, dir: &SweepDir) -> Result<Leaderboard<'a>> {
-    let lock = open_lock(&dir.leaderboard_lock())?;
-    lock.lock()
-        .with_context(|| format!("cannot lock {}", dir.leaderboard_lock().display()))?;
-    let board = Leaderboard::collect(sweep, dir)?;
-    let with_figures = plots::draw(sweep, dir, &board)?;
-    write_atomic(&dir.leaderboard_csv(), &board.csv(sweep)?)?;
-    write_atomic(
-        &dir.leaderboard_md(),
-        board.markdown(sweep, with_figures).as_bytes(),
-    )?;
-    Ok(board)
 }

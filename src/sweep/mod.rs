@@ -6,6 +6,7 @@
 pub mod folder;
 pub mod leaderboard;
 pub mod plots;
+pub mod publish;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -6,8 +6,7 @@
 //!
 //! burn-train's own loop hands every step to its metric thread, which hands it on
 //! to its event-store thread: two thread wake-ups per step, on a machine whose
-//! cores are both busy with the step's products. Measured on 2 cores: 33 ms an
-//! epoch, 7 % of it (BENCHMARKS.md).
+//! cores are both busy with the step's products.
 
 use std::sync::Mutex;
 
@@ -26,7 +25,7 @@ use burn::train::{
 };
 
 use super::progress::Reporter;
-use super::record::PassFigures;
+use super::record::PassMetrics;
 use crate::data::MnistBatch;
 use crate::model::Mlp;
 
@@ -97,7 +96,7 @@ fn train_pass(
     batches: &dyn DataLoader<MnistBatch>,
     reporter: &mut Reporter,
     interrupter: &Interrupter,
-) -> PassFigures {
+) -> PassMetrics {
     let step = |batch| {
         let output = learner.train_step(batch);
         learner.lr_step();
@@ -115,7 +114,7 @@ fn eval_pass(
     batches: &dyn DataLoader<MnistBatch>,
     reporter: &mut Reporter,
     interrupter: &Interrupter,
-) -> PassFigures {
+) -> PassMetrics {
     let step = |batch| InferenceStep::step(model, batch);
     pass(batches, interrupter, step, |_, images| {
         reporter.evaluated(images)
@@ -129,7 +128,7 @@ fn pass(
     interrupter: &Interrupter,
     mut step: impl FnMut(MnistBatch) -> ClassificationOutput,
     mut done: impl FnMut(f64, usize),
-) -> PassFigures {
+) -> PassMetrics {
     let mut tally = Tally::default();
     for batch in batches.iter() {
         let batch = match batch {
@@ -175,8 +174,8 @@ impl Tally {
     }
 
     /// The mean loss and the accuracy in percent (NaN for an empty pass).
-    fn figures(&self) -> PassFigures {
-        PassFigures {
+    fn figures(&self) -> PassMetrics {
+        PassMetrics {
             loss: self.loss_sum / self.images as f64,
             accuracy: 100.0 * self.correct as f64 / self.images as f64,
         }

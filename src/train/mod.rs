@@ -10,6 +10,7 @@
 mod epochs;
 mod progress;
 pub mod record;
+pub mod schedule;
 mod selection;
 
 use std::sync::{Arc, Mutex};
@@ -21,16 +22,16 @@ use burn::prelude::*;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 
-use crate::checkpoint::load_model;
 use crate::config::{ExperimentConfig, OptimizerKind};
 use crate::data::{Augment, Digits, Mnist, MnistBatcher, MnistLoader};
 use crate::eval::EVAL_BATCH;
 #[cfg(feature = "flex")]
 use crate::fused::{self, FusedAdam, FusedSgd};
-use crate::history::{EvalSplit, History};
 use crate::model::{Mlp, MlpSpec};
-use crate::run_dir::RunDir;
-use crate::schedule::scheduler;
+use crate::run_files::RunDir;
+use crate::run_files::history::{EvalSplit, History};
+use crate::train::schedule::scheduler;
+use crate::weights::checkpoint::load_model;
 use epochs::{EpochLoop, SilentRenderer};
 use progress::Reporter;
 use record::{Divergence, Recorder, Recording};

@@ -4,8 +4,8 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::record::{PassFigures, Recorder};
-use crate::history::{CostPoint, EpochRecord, EvalSplit};
+use super::record::{PassMetrics, Recorder};
+use crate::run_files::history::{CostPoint, EpochRecord, EvalSplit};
 
 /// What the console shows.
 struct Console {
@@ -109,7 +109,7 @@ impl Reporter {
     }
 
     /// The epoch is over: recorded (metrics.csv) and shown.
-    pub fn end_epoch(&mut self, train: PassFigures, eval: PassFigures) {
+    pub fn end_epoch(&mut self, train: PassMetrics, eval: PassMetrics) {
         let (record, saved) = self.recorder.end_epoch(train, eval);
         self.console.epoch(&record);
         if let Err(err) = saved {

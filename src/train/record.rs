@@ -16,7 +16,7 @@ use burn::train::Interrupter;
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::history::{CostPoint, EpochRecord, EvalSplit, History};
+use crate::run_files::history::{CostPoint, EpochRecord, EvalSplit, History};
 
 /// `progress.json`: where a training in progress is, between two metrics.csv saves.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,9 +110,9 @@ pub struct Recording {
 /// early stopping.
 pub type SharedRecording = Arc<Mutex<Recording>>;
 
-/// One pass's figures: the mean loss and the accuracy in percent.
+/// One pass's metrics: the mean loss and the accuracy in percent.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PassFigures {
+pub struct PassMetrics {
     pub loss: f64,
     pub accuracy: f64,
 }
@@ -238,12 +238,12 @@ impl Recorder {
     /// metrics.csv; `Err` says why saving failed.
     pub fn end_epoch(
         &mut self,
-        train: PassFigures,
-        eval: PassFigures,
+        train: PassMetrics,
+        eval: PassMetrics,
     ) -> (EpochRecord, anyhow::Result<()>) {
         let eval = match self.evaluates {
             true => eval,
-            false => PassFigures {
+            false => PassMetrics {
                 loss: f64::NAN,
                 accuracy: f64::NAN,
             },

@@ -7,7 +7,7 @@ use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::EventStoreClient;
 
 use super::record::SharedRecording;
-use crate::history::History;
+use crate::run_files::history::History;
 
 /// Keeps the last two epochs' checkpoints (resume needs the newest complete one)
 /// and the best one's; stops after `patience` epochs without a better evaluation accuracy.
@@ -77,7 +77,7 @@ impl EarlyStoppingStrategy for KeepBest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::EpochRecord;
+    use crate::run_files::history::EpochRecord;
 
     fn history(accuracies: &[f64]) -> History {
         History {

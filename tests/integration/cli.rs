@@ -74,7 +74,7 @@ fn a_run_writes_every_artifact() {
     );
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(saved.contains("epochs = 2"), "{saved}");
-    for figure in mnist_mlp::run_dir::Figure::ALL.map(|f| f.file_name()) {
+    for figure in mnist_mlp::run_files::Figure::ALL.map(|f| f.file_name()) {
         let bytes = std::fs::read(run.join(figure)).unwrap_or_else(|_| panic!("{figure} missing"));
         assert!(bytes.starts_with(b"\x89PNG"), "{figure} is not a PNG");
     }
@@ -675,7 +675,7 @@ fn same_config_and_seed_give_bit_identical_weights_and_metrics() {
 #[test]
 fn validation_run_keeps_the_best_epoch_and_reports_both_splits() {
     use mnist_mlp::model::MlpSpec;
-    use mnist_mlp::run_dir::RunDir;
+    use mnist_mlp::run_files::RunDir;
 
     let project = Project::new();
     let config = project.write_config("tiny.toml", "");
@@ -735,8 +735,8 @@ fn validation_run_keeps_the_best_epoch_and_reports_both_splits() {
     let device = mnist_mlp::backend::BackendKind::default_compiled().device();
     let parsed = mnist_mlp::config::ExperimentConfig::load(&run.config(), &[]).unwrap();
     let fresh = MlpSpec::from_config(&parsed).init(99, &device);
-    let from_checkpoint = mnist_mlp::checkpoint::load_model(&run, kept, fresh).unwrap();
-    let saved = mnist_mlp::saved::load(&run.root, None, &device)
+    let from_checkpoint = mnist_mlp::weights::checkpoint::load_model(&run, kept, fresh).unwrap();
+    let saved = mnist_mlp::weights::load::load(&run.root, None, &device)
         .unwrap()
         .model;
     for (a, b) in from_checkpoint.layers.iter().zip(&saved.layers) {

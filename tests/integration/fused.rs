@@ -5,7 +5,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, tanh};
-use mnist_mlp::fused::{self, Act};
+use mnist_mlp::fused::{self, KernelActivation};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Uniform};
@@ -35,13 +35,13 @@ fn relative_gap(got: &[f32], want: &[f32]) -> f32 {
 }
 
 /// Burn's standard path for the same layer.
-fn standard(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: Act) -> Tensor<2> {
+fn standard(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, act: KernelActivation) -> Tensor<2> {
     let z = x.matmul(w) + b.unsqueeze::<2>();
     match act {
-        Act::Identity => z,
-        Act::Relu => relu(z),
-        Act::Sigmoid => sigmoid(z),
-        Act::Tanh => tanh(z),
+        KernelActivation::Identity => z,
+        KernelActivation::Relu => relu(z),
+        KernelActivation::Sigmoid => sigmoid(z),
+        KernelActivation::Tanh => tanh(z),
     }
 }
 
@@ -66,7 +66,12 @@ fn forward_and_gradients_match_burns_ops() {
         };
         let factors = fused::dropout_factors(dropout, 77, m, n);
         let factors = Tensor::<2>::from_data(TensorData::new(factors, [m, n]), &device);
-        for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
+        for act in [
+            KernelActivation::Identity,
+            KernelActivation::Relu,
+            KernelActivation::Sigmoid,
+            KernelActivation::Tanh,
+        ] {
             let x = random(&[m, k], &mut rng, &device);
             let w = random(&[k, n], &mut rng, &device);
             let b = random(&[1, n], &mut rng, &device).reshape([n]);
@@ -157,12 +162,16 @@ fn gradients_match_finite_differences_on_a_tiny_model() {
     let w2 = random(&[5, 3], &mut rng, &device);
     let b1 = random(&[1, 5], &mut rng, &device).reshape([5]);
     let b2 = random(&[1, 3], &mut rng, &device).reshape([3]);
-    for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
+    for act in [
+        KernelActivation::Relu,
+        KernelActivation::Sigmoid,
+        KernelActivation::Tanh,
+    ] {
         // loss(w1) = Σ fused(fused(x, w1, b1, act), w2, b2)², in f64 for the differences.
         let loss = |w1: &Tensor<2>| -> f64 {
             let none = fused::Regularise::default();
             let h = fused::linear(x.clone(), w1.clone(), b1.clone(), act, none);
-            let y = fused::linear(h, w2.clone(), b2.clone(), Act::Identity, none);
+            let y = fused::linear(h, w2.clone(), b2.clone(), KernelActivation::Identity, none);
             values(y).iter().map(|v| f64::from(*v).powi(2)).sum()
         };
         let ad = device.clone().autodiff();
@@ -178,7 +187,7 @@ fn gradients_match_finite_differences_on_a_tiny_model() {
             h,
             Tensor::from_data(w2.to_data(), &ad),
             Tensor::from_data(b2.to_data(), &ad),
-            Act::Identity,
+            KernelActivation::Identity,
             fused::Regularise::default(),
         );
         let analytic = values(w1_tracked.grad(&y.powi_scalar(2).sum().backward()).unwrap());

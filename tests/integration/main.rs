@@ -1,6 +1,5 @@
-//! The integration suite as one test binary. Every module links Burn with all three backends,
-//! so one binary per file cost a link and about half a gigabyte of disk each; CI ran out of
-//! disk linking them.
+//! The integration suite as one test binary: every module links Burn with all three
+//! backends, so a binary per file would cost a link and its disk each.
 
 mod common;
 

@@ -3,14 +3,14 @@
 use burn::prelude::*;
 use burn::train::TrainStep;
 use mnist_mlp::backend::BackendKind;
-use mnist_mlp::config::{ActivationKind, InitKind};
+use mnist_mlp::config::{Activation, InitKind};
 use mnist_mlp::data::MnistBatch;
 use mnist_mlp::model::MlpSpec;
 
 fn spec(layer_sizes: Vec<usize>, init: InitKind, l2: f64) -> MlpSpec {
     MlpSpec {
         layer_sizes,
-        activation: ActivationKind::Relu,
+        activation: Activation::Relu,
         init,
         dropout: 0.0,
         l2,
@@ -119,11 +119,11 @@ fn l2_gradient_on(device: Device) {
 
 #[test]
 fn tanh_activation_matches_the_definition() {
-    use mnist_mlp::model::Activation;
+    use mnist_mlp::model::ActivationLayer;
     let device = mnist_mlp::backend::BackendKind::default_compiled().device();
     let xs: Vec<f32> = (-60..=60).map(|i| i as f32 / 6.0).collect();
     let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device);
-    let ours = values(Activation::new(ActivationKind::Tanh).forward(x));
+    let ours = values(ActivationLayer::new(Activation::Tanh).forward(x));
     for (x, y) in xs.iter().zip(ours) {
         assert!(
             (y - x.tanh()).abs() < 1e-6,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::SystemTime;
 
-use mnist_mlp::history::History;
+use mnist_mlp::run_files::history::History;
 
 use crate::common::BIN;
 use crate::common::outcome::{assert_clean_failure, assert_success};

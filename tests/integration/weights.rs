@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use mnist_mlp::saved;
+use mnist_mlp::weights::load::SavedModel;
 use safetensors::tensor::{Dtype, TensorView};
 
 fn to_bytes(values: &[f32]) -> Vec<u8> {
@@ -44,7 +44,7 @@ fn a_pytorch_layout_file_loads_with_weights_transposed() {
     std::fs::write(&path, pytorch_file(&w0, &b0, &w2, &b2, config)).unwrap();
 
     let device = mnist_mlp::backend::BackendKind::default_compiled().device();
-    let loaded = saved::load(&path, None, &device).unwrap();
+    let loaded = SavedModel::load(&path, None, &device).unwrap();
     let values =
         |t: burn::tensor::Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     // Burn keeps [in, out]: element (i, o) is PyTorch's (o, i).
@@ -63,7 +63,9 @@ fn a_pytorch_layout_file_loads_with_weights_transposed() {
     std::fs::write(&path, pytorch_file(&w0, &b0, &w2, &b2, other)).unwrap();
     let err = format!(
         "{:#}",
-        saved::load(&path, None, &device).err().expect("a mismatch")
+        SavedModel::load(&path, None, &device)
+            .err()
+            .expect("a mismatch")
     );
     assert!(err.contains("external.safetensors"), "{err}");
 }

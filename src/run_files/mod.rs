@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::history::History;
+pub mod history;
+pub mod lock;
+pub mod summary;
+
+use history::History;
 
 /// Environment variable naming the artifacts folder (default `artifacts`).
 pub const ARTIFACTS_ENV: &str = "MNIST_MLP_ARTIFACTS";

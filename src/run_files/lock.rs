@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::fsutil::open_lock;
-use crate::run_dir::RunDir;
+use crate::run_files::RunDir;
 
 /// A probe (`serve` asking whether a run is live) holds the lock shared for
 /// microseconds; a trainer that meets it tries again this often before refusing.
@@ -70,7 +70,7 @@ impl RunLock {
             bail!(
                 "{} exists and is not a mnist-mlp run folder (it has no {} marker): nothing was changed; choose another name with --set experiment.name=NAME, or move that folder away",
                 dir.root.display(),
-                crate::run_dir::MARKER
+                crate::run_files::MARKER
             );
         }
         std::fs::create_dir_all(&dir.root).with_context(|| {

@@ -14,7 +14,7 @@ use burn::train::checkpoint::Checkpoint;
 use burn::module::Module;
 
 use crate::model::Mlp;
-use crate::run_dir::{CHECKPOINT_PARTS, RunDir};
+use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 
 /// The newest epoch whose three records exist and decode, `None` when no epoch
 /// was completed.

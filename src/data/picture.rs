@@ -1,22 +1,19 @@
 //! A digit from any picture, prepared the way MNIST's digits were: grayscale,
 //! inverted when the ink is darker than the paper (photos of handwriting), cropped
 //! to the ink, scaled so its longer side is 20 px, and placed in 28×28 with its
-//! centre of mass at the centre; then classified. `predict` and the web app's
+//! centre of mass at the centre; ready to classify. `predict` and the web app's
 //! draw pad and upload all go through [`prepare_digit`].
 
 use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use image::error::LimitErrorKind;
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, ImageError, ImageReader, Limits};
 
-use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE, MnistBatcher};
 use crate::limits::{MAX_PICTURE_BYTES, MAX_PICTURE_SIDE};
-use crate::model::Mlp;
+use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// The box MNIST scaled each digit into, inside its 28×28 field.
 pub const DIGIT_BOX: u32 = 20;
@@ -144,28 +141,6 @@ fn border_mean(image: &GrayImage) -> f64 {
         .map(|(_, _, p)| f64::from(p.0[0]))
         .collect();
     ring.iter().sum::<f64>() / ring.len().max(1) as f64
-}
-
-/// Class probabilities for each 784-byte digit.
-pub fn probabilities(model: &Mlp, digits: &[Vec<u8>], device: &Device) -> Vec<Vec<f32>> {
-    let pixels: Vec<u8> = digits.concat();
-    let labels = vec![0u8; digits.len()];
-    debug_assert_eq!(pixels.len(), digits.len() * IMAGE_PIXELS);
-    let split = Digits {
-        images: pixels.into(),
-        labels: labels.into(),
-    };
-    let indices: Vec<usize> = (0..digits.len()).collect();
-    let batch = MnistBatcher::new(split).gather(&indices, device);
-    let probs = softmax(model.forward(batch.images), 1); // [n, 10]
-    probs
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("float probabilities")
-        .chunks(crate::data::CLASSES)
-        .map(<[f32]>::to_vec)
-        .collect()
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@ use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
-use crate::history::EvalSplit;
-use crate::run_dir::{CHECKPOINT_PARTS, RunDir};
-use crate::state_dict::{self, WeightsFormat};
-use crate::weights::read_metadata;
+use crate::model::layers_text;
+use crate::run_files::history::EvalSplit;
+use crate::run_files::{CHECKPOINT_PARTS, RunDir};
+use crate::weights::state_dict::read_metadata;
+use crate::weights::state_dict::{self, WeightsFormat};
 
 /// Summary statistics of one tensor (`None` for non-float dtypes).
 #[derive(Debug, Clone, PartialEq)]
@@ -224,12 +225,11 @@ pub fn describe(target: &Path) -> Result<String> {
     );
     let _ = match state_dict::read(target) {
         Ok(weights) => {
-            let sizes: Vec<String> = weights.layer_sizes().iter().map(usize::to_string).collect();
             let names: Vec<&str> = weights.layers.iter().map(|l| l.name.as_str()).collect();
             writeln!(
                 out,
                 "MLP {} (layers {})",
-                sizes.join(" → "),
+                layers_text(&weights.layer_sizes()),
                 names.join(", ")
             )
         }

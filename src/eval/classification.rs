@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::CLASSES;
+use crate::mnist::CLASSES;
 
 /// `matrix[true][predicted]` counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

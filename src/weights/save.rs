@@ -1,7 +1,7 @@
 //! Final weights as safetensors in PyTorch's layout: the names and shapes of
 //! `torch.nn.Sequential(Linear, act, Linear, …)`'s `state_dict` (`0.weight`
 //! `[out, in]`, `0.bias`, `2.weight`, …), with the run's facts as metadata.
-//! [`crate::state_dict`] reads them back, with any other PyTorch MLP.
+//! [`super::state_dict`] reads them back, with any other PyTorch MLP.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -71,15 +71,4 @@ fn with_sorted_header(bytes: &[u8]) -> Result<Vec<u8>> {
     out.extend_from_slice(&header);
     out.extend_from_slice(&bytes[8 + length..]);
     Ok(out)
-}
-
-/// Reads the metadata of a safetensors file, checking that it is one.
-pub fn read_metadata(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>> {
-    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|err| {
-        anyhow!(
-            "{} is not a valid safetensors file ({err}): point at a run folder or its model.safetensors",
-            path.display()
-        )
-    })?;
-    Ok(header.metadata().clone().unwrap_or_default())
 }

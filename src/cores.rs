@@ -3,11 +3,8 @@
 //! half-job, then parks. The fused kernels split their products and updates
 //! with it, and the batcher its image conversion.
 //!
-//! Measured before this design (`../shared/speed/gemm-split`, 2-core EPYC): the
-//! model's eleven batch-64 products took 2.9–3.6 s per epoch on one thread,
-//! 1.8–2.1 s split by a rayon `join` per product and 1.56–1.93 s with a spinning
-//! helper, level with OpenBLAS's two threads (1.09–1.54 s). Rayon's idle workers
-//! sleep on a futex, so every product paid a wake-up.
+//! Not rayon: its idle workers sleep on a futex, so each of a step's small products
+//! would pay a wake-up that costs about what the second core gives.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;

@@ -76,10 +76,11 @@ impl Default for DataSection {
 pub struct ModelSection {
     /// Widths of the hidden layers, input side first.
     pub hidden: Vec<usize>,
-    pub activation: ActivationKind,
+    pub activation: Activation,
     pub init: InitKind,
-    /// Probability of zeroing each hidden activation while training (Burn's `Dropout`
-    /// after every hidden layer); evaluation always sees the whole network.
+    /// Probability of zeroing each hidden activation while training (after every hidden
+    /// layer: in the fused layer on flex, Burn's `Dropout` elsewhere); evaluation always
+    /// sees the whole network.
     pub dropout: f64,
 }
 
@@ -87,7 +88,7 @@ impl Default for ModelSection {
     fn default() -> Self {
         Self {
             hidden: vec![500, 250, 100],
-            activation: ActivationKind::default(),
+            activation: Activation::default(),
             init: InitKind::default(),
             dropout: 0.0,
         }
@@ -221,7 +222,7 @@ impl AugmentSection {
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum ActivationKind {
+pub enum Activation {
     Sigmoid,
     Tanh,
     #[default]
@@ -250,7 +251,7 @@ pub enum OptimizerKind {
     Adamw,
 }
 
-impl fmt::Display for ActivationKind {
+impl fmt::Display for Activation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Sigmoid => "sigmoid",
@@ -260,7 +261,7 @@ impl fmt::Display for ActivationKind {
     }
 }
 
-impl std::str::FromStr for ActivationKind {
+impl std::str::FromStr for Activation {
     type Err = anyhow::Error;
 
     fn from_str(name: &str) -> Result<Self> {
@@ -412,11 +413,11 @@ impl ExperimentConfig {
         if t.epochs == 0 {
             bail!("[training] epochs = 0 must be at least 1 (the assignment uses 15)");
         }
-        if t.batch_size == 0 || t.batch_size > crate::data::TRAIN_IMAGES {
+        if t.batch_size == 0 || t.batch_size > crate::mnist::TRAIN_IMAGES {
             bail!(
                 "[training] batch_size = {} must be between 1 and {} (the training set size); the assignment uses 64",
                 t.batch_size,
-                crate::data::TRAIN_IMAGES
+                crate::mnist::TRAIN_IMAGES
             );
         }
         if t.log_interval == 0 {
@@ -436,10 +437,10 @@ impl ExperimentConfig {
             );
         }
         let validation = self.data.validation;
-        if validation >= crate::data::TRAIN_IMAGES {
+        if validation >= crate::mnist::TRAIN_IMAGES {
             bail!(
                 "[data] validation = {validation} must leave training images: hold out fewer than {} (e.g. 10000)",
-                crate::data::TRAIN_IMAGES
+                crate::mnist::TRAIN_IMAGES
             );
         }
         if t.early_stopping > 0 && validation == 0 {
@@ -548,9 +549,9 @@ impl ExperimentConfig {
 
     /// Layer widths from input to output: 784, hidden…, 10.
     pub fn layer_sizes(&self) -> Vec<usize> {
-        std::iter::once(crate::data::IMAGE_PIXELS)
+        std::iter::once(crate::mnist::IMAGE_PIXELS)
             .chain(self.model.hidden.iter().copied())
-            .chain(std::iter::once(crate::data::CLASSES))
+            .chain(std::iter::once(crate::mnist::CLASSES))
             .collect()
     }
 
@@ -684,7 +685,7 @@ mod tests {
         ];
         let config = ExperimentConfig::parse(MINIMAL, &overrides).unwrap();
         assert_eq!(config.training.epochs, 3);
-        assert_eq!(config.model.activation, ActivationKind::Tanh);
+        assert_eq!(config.model.activation, Activation::Tanh);
         assert_eq!(config.model.hidden, vec![32, 16]);
     }
 

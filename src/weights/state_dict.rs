@@ -13,9 +13,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
 
-use crate::data::{CLASSES, IMAGE_PIXELS};
 use crate::limits::{MAX_PARAMETERS, MAX_WEIGHT_BYTES};
-use crate::weights::read_metadata;
+use crate::mnist::{CLASSES, IMAGE_PIXELS};
+use crate::model::LinearWeights;
 
 /// How a weights file is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,19 +59,6 @@ pub fn detect_format(path: &Path) -> Result<WeightsFormat> {
             path.display()
         )
     }
-}
-
-/// One `Linear` layer in PyTorch's layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LinearWeights {
-    /// The tensor-name prefix, e.g. `0` or `fc1`.
-    pub name: String,
-    pub inputs: usize,
-    pub outputs: usize,
-    /// `[outputs, inputs]`, row-major.
-    pub weight: Vec<f32>,
-    /// `[outputs]`; zeros for a layer saved without bias.
-    pub bias: Vec<f32>,
 }
 
 /// A weights file as layers, input side first, with its string metadata.
@@ -356,6 +343,17 @@ fn natural_order(a: &str, b: &str) -> Ordering {
         }
     }
     pa.len().cmp(&pb.len())
+}
+
+/// Reads the metadata of a safetensors file, checking that it is one.
+pub fn read_metadata(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|err| {
+        anyhow!(
+            "{} is not a valid safetensors file ({err}): point at a run folder or its model.safetensors",
+            path.display()
+        )
+    })?;
+    Ok(header.metadata().clone().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -1,9 +1,15 @@
 //! Whole-split evaluation outside the Learner: predictions for every image, the
 //! mean loss and the accuracy, in large batches on the inference device.
 
+pub mod classification;
+
+pub use classification::{ClassificationReport, ConfusionMatrix};
+
 use burn::prelude::*;
+use burn::tensor::activation::softmax;
 
 use crate::data::{Digits, MnistBatcher};
+use crate::mnist::{CLASSES, IMAGE_PIXELS};
 use crate::model::{Mlp, cross_entropy};
 
 /// Images per forward pass when evaluating; a divisor of both split sizes so
@@ -54,4 +60,26 @@ pub fn evaluate(model: &Mlp, split: &Digits, device: &Device) -> Evaluation {
         predictions,
         labels,
     }
+}
+
+/// Class probabilities for each 784-byte digit.
+pub fn probabilities(model: &Mlp, digits: &[Vec<u8>], device: &Device) -> Vec<Vec<f32>> {
+    let pixels: Vec<u8> = digits.concat();
+    let labels = vec![0u8; digits.len()];
+    debug_assert_eq!(pixels.len(), digits.len() * IMAGE_PIXELS);
+    let split = Digits {
+        images: pixels.into(),
+        labels: labels.into(),
+    };
+    let indices: Vec<usize> = (0..digits.len()).collect();
+    let batch = MnistBatcher::new(split).gather(&indices, device);
+    let probs = softmax(model.forward(batch.images), 1); // [n, 10]
+    probs
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("float probabilities")
+        .chunks(CLASSES)
+        .map(<[f32]>::to_vec)
+        .collect()
 }

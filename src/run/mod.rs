@@ -1,0 +1,202 @@
+//! One experiment from config to run folder: prepare `artifacts/<name>/`, load
+//! the data, train, evaluate, and write the summary, report and weights.
+
+mod resume;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use burn::prelude::Device;
+use burn::train::Interrupter;
+
+use crate::backend::BackendKind;
+use crate::config::ExperimentConfig;
+use crate::data::{self, Checksums, Missing, Mnist};
+use crate::eval::{ClassificationReport, ConfusionMatrix, Evaluation, evaluate};
+use crate::fsutil::write_atomic;
+use crate::mnist::CLASSES;
+use crate::report::RunReport;
+use crate::run_files::RunDir;
+use crate::run_files::history::EvalSplit;
+use crate::run_files::lock::RunLock;
+use crate::run_files::summary::Summary;
+use crate::train::{Outcome, Trained, TrainingData, train};
+use crate::weights::save::save_pytorch_safetensors;
+use resume::{nothing_to_resume, prepare_resume, refuse_to_discard};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub artifacts: PathBuf,
+    pub resume: bool,
+    /// Discard an interrupted run instead of refusing to overwrite it.
+    pub fresh: bool,
+}
+
+/// Everything a finished run produced, for the caller to print.
+pub struct Finished {
+    pub dir: RunDir,
+    pub summary: Summary,
+    pub test: Evaluation,
+}
+
+/// Trains `config` end to end and writes its run folder.
+pub fn run_experiment(
+    config: &ExperimentConfig,
+    options: &RunOptions,
+    interrupter: Interrupter,
+) -> Result<Finished> {
+    let dir = RunDir::new(&options.artifacts, &config.experiment.name);
+    // Everything that can be refused is checked before the run folder is touched.
+    let backend = BackendKind::resolve(config.training.backend)?;
+    if options.resume && !dir.config().is_file() {
+        return Err(nothing_to_resume(&dir));
+    }
+    let mnist = load_data(config)?;
+    let data = TrainingData::new(config, &mnist);
+    // Held until this call returns: no other process trains here meanwhile.
+    let lock = RunLock::acquire(&dir)?;
+    let resume = if options.resume {
+        prepare_resume(&dir, config)?
+    } else {
+        refuse_to_discard(&dir, config, options.fresh)?;
+        None
+    };
+    if resume.is_none() {
+        lock.clear()?;
+    }
+    write_atomic(&dir.config(), config.to_toml().as_bytes())?;
+
+    let device = backend.device();
+    device.seed(config.experiment.seed);
+    // The training keeps progress.json current; it goes when this call returns, however
+    // it returns, so a folder with one and no summary.json is a run in progress.
+    let _progress = RemoveOnDrop(dir.progress());
+
+    let trained = train(config, &data, &device, &dir, resume, interrupter)?;
+    let kept = || {
+        dir.checkpoint_epochs()
+            .last()
+            .map_or("no epoch was completed".to_string(), |epoch| {
+                format!("the checkpoint of epoch {epoch} is kept")
+            })
+    };
+    match trained.outcome {
+        Outcome::Completed => {}
+        Outcome::Diverged(divergence) => bail!("{divergence}; {}", kept()),
+        Outcome::Interrupted => bail!(
+            "training interrupted (Ctrl-C); {}: continue with `mnist-mlp train <config> --resume`",
+            kept()
+        ),
+    }
+    let (summary, test) = finish(config, backend, &trained, &data, &mnist, &device, &dir)?;
+    Ok(Finished { dir, summary, test })
+}
+
+/// The data folder's MNIST, refused when it is too small for the batch and validation split.
+fn load_data(config: &ExperimentConfig) -> Result<Mnist> {
+    let data_dir = data::resolve_dir(&config.data.dir);
+    let mnist = Mnist::load(
+        &data_dir,
+        Missing::Fetch,
+        Checksums::verify_if(config.data.verify),
+    )?;
+    let held_out = config.data.validation;
+    if held_out + config.training.batch_size > mnist.train.len() {
+        bail!(
+            "[training] batch_size = {} and [data] validation = {held_out} need more than the {} training images in {}: use a smaller batch or validation split",
+            config.training.batch_size,
+            mnist.train.len(),
+            data_dir.display()
+        );
+    }
+    Ok(mnist)
+}
+
+/// Evaluates the trained model on every split and writes the weights, the report and,
+/// last, the summary that marks the run finished.
+fn finish(
+    config: &ExperimentConfig,
+    backend: BackendKind,
+    trained: &Trained,
+    data: &TrainingData,
+    mnist: &Mnist,
+    device: &Device,
+    dir: &RunDir,
+) -> Result<(Summary, Evaluation)> {
+    let train_eval = evaluate(&trained.model, &data.train, device);
+    let validation_eval = (data.eval_split == EvalSplit::Validation)
+        .then(|| evaluate(&trained.model, &data.eval, device));
+    // The test set's one look, when the epochs looked at validation images.
+    let test_eval = evaluate(&trained.model, &mnist.test, device);
+    let test_confusion = ConfusionMatrix::new(&test_eval.labels, &test_eval.predictions, CLASSES);
+    let summary = Summary {
+        config: config.clone(),
+        backend,
+        parameters: config.parameter_count().unwrap_or_default(),
+        train_accuracy: train_eval.accuracy,
+        test_accuracy: test_eval.accuracy,
+        train_loss: train_eval.loss,
+        test_loss: test_eval.loss,
+        validation_accuracy: validation_eval.as_ref().map(|e| e.accuracy),
+        validation_loss: validation_eval.as_ref().map(|e| e.loss),
+        epochs_trained: trained.history.epochs.len(),
+        kept_epoch: trained.kept_epoch,
+        train_seconds: trained.history.epochs.iter().map(|e| e.seconds).sum(),
+        classification_report: ClassificationReport::from_confusion(&test_confusion),
+        train_classification_report: ClassificationReport::from_predictions(
+            &train_eval.labels,
+            &train_eval.predictions,
+        ),
+    };
+    save_pytorch_safetensors(
+        &trained.model,
+        &dir.weights(),
+        &weights_metadata(config, trained, &test_eval),
+    )?;
+    RunReport {
+        summary: &summary,
+        history: &trained.history,
+        train_split: &data.train,
+        test_split: &mnist.test,
+        test_predictions: &test_eval.predictions,
+        test_confusion: &test_confusion,
+    }
+    .write(dir)?;
+    // Written last: its presence marks a finished run.
+    write_atomic(
+        &dir.summary(),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    Ok((summary, test_eval))
+}
+
+/// What `model.safetensors` says about itself, for `eval`, `inspect` and PyTorch users.
+fn weights_metadata(
+    config: &ExperimentConfig,
+    trained: &Trained,
+    test: &Evaluation,
+) -> HashMap<String, String> {
+    HashMap::from([
+        ("config".to_string(), config.to_toml()),
+        (
+            "activation".to_string(),
+            config.model.activation.to_string(),
+        ),
+        ("epoch".to_string(), trained.kept_epoch.to_string()),
+        ("test_accuracy".to_string(), format!("{:.4}", test.accuracy)),
+        (
+            "layer_sizes".to_string(),
+            format!("{:?}", config.layer_sizes()),
+        ),
+    ])
+}
+
+/// Deletes its file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,74 @@
+//! What a new run may do with the folder it is given: continue an interrupted run,
+//! replace a finished run of the same config, or refuse, so nothing is lost.
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::ExperimentConfig;
+use crate::run_files::RunDir;
+use crate::run_files::history::History;
+use crate::weights::checkpoint::last_complete_epoch;
+
+/// A new run replaces a finished run of the same config (the assignment's habit of
+/// re-running an experiment), but never silently discards an interrupted run or a
+/// finished run of another config.
+pub fn refuse_to_discard(dir: &RunDir, config: &ExperimentConfig, fresh: bool) -> Result<()> {
+    if fresh {
+        return Ok(());
+    }
+    let root = dir.root.display();
+    if !dir.is_finished() {
+        if !dir.checkpoint_epochs().is_empty() {
+            bail!(
+                "{root} holds an interrupted run: continue it with --resume, or discard it with --fresh"
+            );
+        }
+        return Ok(());
+    }
+    let saved = std::fs::read_to_string(dir.config())
+        .map_err(anyhow::Error::from)
+        .and_then(|text| ExperimentConfig::parse(&text, &[]));
+    let changes = match &saved {
+        Ok(saved) => saved.differences(config),
+        Err(_) => vec![format!("its {} cannot be read", dir.config().display())],
+    };
+    if !changes.is_empty() {
+        bail!(
+            "{root} holds a finished run of another config ({}): replace it with --fresh, or keep it and choose another name with --set experiment.name=NAME",
+            changes.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The error for `--resume` where there is nothing to resume.
+pub fn nothing_to_resume(dir: &RunDir) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no complete checkpoint in {}: nothing to resume; run without --resume to start training",
+        dir.checkpoints().display()
+    )
+}
+
+/// The completed epoch to continue from and the history up to it; `None` when
+/// the interrupted run completed no epoch, so it starts over as it began.
+pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usize, History)>> {
+    let saved = std::fs::read_to_string(dir.config()).map_err(|_| nothing_to_resume(dir))?;
+    let saved = ExperimentConfig::parse(&saved, &[])
+        .with_context(|| format!("{} is corrupt", dir.config().display()))?;
+    if saved.model != config.model {
+        bail!(
+            "{} was trained with a different [model] section than this config: resume with the same config, or start over with --fresh",
+            dir.root.display()
+        );
+    }
+    let Some(epoch) = last_complete_epoch(dir)? else {
+        eprintln!(
+            "{} completed no epoch before it stopped: starting from epoch 1",
+            dir.root.display()
+        );
+        return Ok(None);
+    };
+    let mut history = dir.history()?;
+    history.truncate_to(epoch);
+    eprintln!("resuming {} after epoch {epoch}", dir.root.display());
+    Ok(Some((epoch, history)))
+}

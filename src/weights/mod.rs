@@ -1,0 +1,10 @@
+//! Model files, each direction in its own module: [`save`] writes a run's
+//! `model.safetensors` in PyTorch's layout; [`state_dict`] reads any MLP state_dict
+//! (ours, or PyTorch's `.safetensors`, `.pt`, `.pth`); [`load`] turns a run folder or
+//! a file into a model with its config; [`checkpoint`] reads the Learner's
+//! per-epoch checkpoints back.
+
+pub mod checkpoint;
+pub mod load;
+pub mod save;
+pub mod state_dict;
