@@ -1,13 +1,12 @@
 //! `mnist-mlp train` (and plain `mnist-mlp <config>`): one experiment end to end.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use burn::train::Interrupter;
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::config::ExperimentConfig;
+use mnist_mlp::run::interrupt::Interrupt;
 use mnist_mlp::run::{RunOptions, run_experiment};
 use mnist_mlp::run_files::artifacts_root;
 
@@ -49,45 +48,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
         resume: args.resume,
         fresh: args.fresh,
     };
-    let finished = run_experiment(&config, &options, interrupt_on_signal()?)?;
-    let s = &finished.summary;
+    // Ctrl-C or SIGTERM stops the Learner after the current step; a second one quits
+    // at once (the last checkpoint is safe either way).
+    let interrupt = Interrupt::on_signal(
+        "stopping after this step (press Ctrl-C again to quit now)…",
+        "stopped; resume with --resume",
+    )?;
+    let finished = run_experiment(&config, &options, interrupt.interrupter())?;
+    let summary = &finished.summary;
     println!(
         "\nTest set classification report:\n{}",
-        s.classification_report.to_text()
+        summary.classification_report.to_text()
     );
-    println!("Accuracy on the train data is: {:.2}%", s.train_accuracy);
-    if let Some(validation) = s.validation_accuracy {
+    println!(
+        "Accuracy on the train data is: {:.2}%",
+        summary.train_accuracy
+    );
+    if let Some(validation) = summary.validation_accuracy {
         println!("Accuracy on the validation data is: {validation:.2}%");
     }
-    println!("Accuracy on the test data is:  {:.2}%", s.test_accuracy);
-    let kept = if s.kept_epoch == s.epochs_trained {
+    println!(
+        "Accuracy on the test data is:  {:.2}%",
+        summary.test_accuracy
+    );
+    let kept = if summary.kept_epoch == summary.epochs_trained {
         String::new()
     } else {
-        format!(" (early stopping kept epoch {})", s.kept_epoch)
+        format!(" (early stopping kept epoch {})", summary.kept_epoch)
     };
     println!(
         "Trained {} epochs{kept} in {:.1} s on {}; run files in {}",
-        s.epochs_trained,
-        s.train_seconds,
-        s.backend,
+        summary.epochs_trained,
+        summary.train_seconds,
+        summary.backend,
         finished.dir.root.display()
     );
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM asks the Learner to stop after the current step; a second
-/// one exits at once (the last checkpoint is safe either way).
-fn interrupt_on_signal() -> Result<Interrupter> {
-    let interrupter = Interrupter::new();
-    let handle = interrupter.clone();
-    let asked = AtomicBool::new(false);
-    ctrlc::set_handler(move || {
-        if asked.swap(true, Ordering::SeqCst) {
-            eprintln!("\nstopped; resume with --resume");
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step (press Ctrl-C again to quit now)…");
-        handle.stop(Some("Ctrl-C"));
-    })?;
-    Ok(interrupter)
 }

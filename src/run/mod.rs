@@ -1,6 +1,7 @@
 //! One experiment from config to run folder: prepare `artifacts/<name>/`, load
 //! the data, train, evaluate, and write the summary, report and weights.
 
+pub mod interrupt;
 mod resume;
 
 use std::collections::HashMap;

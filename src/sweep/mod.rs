@@ -3,10 +3,15 @@
 //! into numbered trials, each an ordinary experiment config. Every trial is built and
 //! validated before anything runs, so a typo fails at once rather than at trial 37.
 
+pub mod attempt;
+pub mod children;
+pub mod final_run;
 pub mod folder;
 pub mod leaderboard;
 pub mod plots;
 pub mod publish;
+pub mod runner;
+pub mod stop;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
