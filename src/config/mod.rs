@@ -2,6 +2,7 @@
 //! `--set section.key=value` overrides applied before validation so that a typo
 //! in either place gets the same clear error.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -274,25 +275,6 @@ impl std::str::FromStr for Activation {
     }
 }
 
-/// As the config spells it: `cosine, min_lr = 0, warmup_epochs = 1`.
-impl fmt::Display for ScheduleSection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ScheduleKind::Constant => f.write_str("constant")?,
-            ScheduleKind::Step => write!(
-                f,
-                "step, gamma = {}, step_epochs = {}",
-                self.gamma, self.step_epochs
-            )?,
-            ScheduleKind::Cosine => write!(f, "cosine, min_lr = {}", self.min_lr)?,
-        }
-        if self.warmup_epochs > 0 {
-            write!(f, ", warmup_epochs = {}", self.warmup_epochs)?;
-        }
-        Ok(())
-    }
-}
-
 impl fmt::Display for InitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -384,43 +366,43 @@ impl ExperimentConfig {
                 "[experiment] name = {name:?} is taken: the artifacts folder keeps sweeps/, comparison.md and comparison.png for itself; choose another name"
             );
         }
-        let o = &self.optimizer;
-        if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
+        let optimizer = &self.optimizer;
+        if !(optimizer.learning_rate.is_finite() && optimizer.learning_rate > 0.0) {
             bail!(
                 "[optimizer] learning_rate = {} must be a finite number > 0 (the assignment uses 0.01)",
-                o.learning_rate
+                optimizer.learning_rate
             );
         }
-        if !(o.l2.is_finite() && o.l2 >= 0.0) {
+        if !(optimizer.l2.is_finite() && optimizer.l2 >= 0.0) {
             bail!(
                 "[optimizer] l2 = {} must be a finite number ≥ 0 (0 disables it; the assignment's λ is 0.8)",
-                o.l2
+                optimizer.l2
             );
         }
-        for (key, value) in [("beta1", o.beta1), ("beta2", o.beta2)] {
+        for (key, value) in [("beta1", optimizer.beta1), ("beta2", optimizer.beta2)] {
             if !(0.0..1.0).contains(&value) {
                 bail!("[optimizer] {key} = {value} must be in [0, 1) (PyTorch uses 0.9 and 0.999)");
             }
         }
-        if !(o.epsilon.is_finite() && o.epsilon > 0.0) {
+        if !(optimizer.epsilon.is_finite() && optimizer.epsilon > 0.0) {
             bail!(
                 "[optimizer] epsilon = {} must be a finite number > 0 (PyTorch uses 1e-8)",
-                o.epsilon
+                optimizer.epsilon
             );
         }
         self.validate_optimizer_extras()?;
-        let t = &self.training;
-        if t.epochs == 0 {
+        let training = &self.training;
+        if training.epochs == 0 {
             bail!("[training] epochs = 0 must be at least 1 (the assignment uses 15)");
         }
-        if t.batch_size == 0 || t.batch_size > crate::mnist::TRAIN_IMAGES {
+        if training.batch_size == 0 || training.batch_size > crate::mnist::TRAIN_IMAGES {
             bail!(
                 "[training] batch_size = {} must be between 1 and {} (the training set size); the assignment uses 64",
-                t.batch_size,
+                training.batch_size,
                 crate::mnist::TRAIN_IMAGES
             );
         }
-        if t.log_interval == 0 {
+        if training.log_interval == 0 {
             bail!("[training] log_interval = 0 must be at least 1 (the assignment uses 200)");
         }
         let hidden = &self.model.hidden;
@@ -443,13 +425,13 @@ impl ExperimentConfig {
                 crate::mnist::TRAIN_IMAGES
             );
         }
-        if t.early_stopping > 0 && validation == 0 {
+        if training.early_stopping > 0 && validation == 0 {
             bail!(
                 "[training] early_stopping = {} needs a validation split to watch: set [data] validation (e.g. 10000)",
-                t.early_stopping
+                training.early_stopping
             );
         }
-        if !t.evaluate_every_epoch && validation > 0 {
+        if !training.evaluate_every_epoch && validation > 0 {
             bail!(
                 "[training] evaluate_every_epoch = false leaves the {validation} validation images unused: set [data] validation = 0, or evaluate every epoch"
             );
@@ -466,77 +448,77 @@ impl ExperimentConfig {
     }
 
     fn validate_optimizer_extras(&self) -> Result<()> {
-        let o = &self.optimizer;
-        if !(0.0..1.0).contains(&o.momentum) {
+        let optimizer = &self.optimizer;
+        if !(0.0..1.0).contains(&optimizer.momentum) {
             bail!(
                 "[optimizer] momentum = {} must be in [0, 1) (0 is plain SGD; 0.9 is usual)",
-                o.momentum
+                optimizer.momentum
             );
         }
-        if o.momentum > 0.0 && o.name != OptimizerKind::Sgd {
+        if optimizer.momentum > 0.0 && optimizer.name != OptimizerKind::Sgd {
             bail!(
                 "[optimizer] momentum = {} applies to SGD only: set name = \"sgd\", or remove momentum ({} has its own moments, beta1 and beta2)",
-                o.momentum,
-                o.name
+                optimizer.momentum,
+                optimizer.name
             );
         }
-        if o.nesterov && o.momentum == 0.0 {
+        if optimizer.nesterov && optimizer.momentum == 0.0 {
             bail!("[optimizer] nesterov = true needs momentum > 0, e.g. momentum = 0.9");
         }
-        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+        if !(optimizer.weight_decay.is_finite() && optimizer.weight_decay >= 0.0) {
             bail!(
                 "[optimizer] weight_decay = {} must be a finite number ≥ 0 (AdamW's default is 0.01)",
-                o.weight_decay
+                optimizer.weight_decay
             );
         }
-        if o.weight_decay > 0.0 && o.name != OptimizerKind::Adamw {
+        if optimizer.weight_decay > 0.0 && optimizer.name != OptimizerKind::Adamw {
             bail!(
                 "[optimizer] weight_decay = {} is AdamW's decoupled decay: set name = \"adamw\", or use l2 for the assignment's penalty",
-                o.weight_decay
+                optimizer.weight_decay
             );
         }
         Ok(())
     }
 
     fn validate_schedule(&self) -> Result<()> {
-        let s = &self.schedule;
+        let schedule = &self.schedule;
         let lr = self.optimizer.learning_rate;
-        if s.warmup_epochs >= self.training.epochs {
+        if schedule.warmup_epochs >= self.training.epochs {
             bail!(
                 "[schedule] warmup_epochs = {} must be fewer than [training] epochs = {}",
-                s.warmup_epochs,
+                schedule.warmup_epochs,
                 self.training.epochs
             );
         }
-        if (s.kind != ScheduleKind::Constant || s.warmup_epochs > 0) && lr > 1.0 {
+        if (schedule.kind != ScheduleKind::Constant || schedule.warmup_epochs > 0) && lr > 1.0 {
             bail!(
                 "[optimizer] learning_rate = {lr} must be at most 1 with a schedule or warm-up (burn-optim's limit)"
             );
         }
-        if s.step_epochs == 0 {
+        if schedule.step_epochs == 0 {
             bail!("[schedule] step_epochs = 0 must be at least 1 (the epochs between two decays)");
         }
-        if !(s.gamma > 0.0 && s.gamma <= 1.0) {
+        if !(schedule.gamma > 0.0 && schedule.gamma <= 1.0) {
             bail!(
                 "[schedule] gamma = {} must be in (0, 1]: the factor applied every step_epochs (0.1 is usual)",
-                s.gamma
+                schedule.gamma
             );
         }
-        if !(s.min_lr >= 0.0 && s.min_lr < lr) {
+        if !(schedule.min_lr >= 0.0 && schedule.min_lr < lr) {
             bail!(
                 "[schedule] min_lr = {} must be ≥ 0 and below [optimizer] learning_rate = {lr}",
-                s.min_lr
+                schedule.min_lr
             );
         }
         Ok(())
     }
 
     fn validate_augment(&self) -> Result<()> {
-        let a = &self.augment;
+        let augment = &self.augment;
         for (key, value, limit, example) in [
-            ("translate", a.translate, 4.0, "2 pixels"),
-            ("rotate", a.rotate, 45.0, "10 degrees"),
-            ("scale", a.scale, 0.5, "0.1"),
+            ("translate", augment.translate, 4.0, "2 pixels"),
+            ("rotate", augment.rotate, 45.0, "10 degrees"),
+            ("scale", augment.scale, 0.5, "0.1"),
         ] {
             if !(value.is_finite() && (0.0..=limit).contains(&value)) {
                 bail!(
@@ -570,10 +552,25 @@ impl ExperimentConfig {
         toml::to_string(self).expect("a validated config always serialises")
     }
 
+    /// Every `section.key` with its value, as the config spells them.
+    pub fn settings(&self) -> BTreeMap<String, toml::Value> {
+        let table = toml::Table::try_from(self).expect("a validated config always serialises");
+        table
+            .into_iter()
+            .flat_map(|(section, values)| match values {
+                toml::Value::Table(keys) => keys
+                    .into_iter()
+                    .map(|(key, value)| (format!("{section}.{key}"), value))
+                    .collect::<Vec<_>>(),
+                value => vec![(section, value)],
+            })
+            .collect()
+    }
+
     /// The settings `other` changes, as `section.key old → new`, for a message
     /// that says how two runs differ.
     pub fn differences(&self, other: &Self) -> Vec<String> {
-        let (old, new) = (settings(self), settings(other));
+        let (old, new) = (self.settings(), other.settings());
         let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
         keys.sort();
         keys.dedup();
@@ -584,21 +581,6 @@ impl ExperimentConfig {
             .map(|key| format!("{key} {} → {}", shown(old.get(key)), shown(new.get(key))))
             .collect()
     }
-}
-
-/// Every `section.key` of a config with its value.
-fn settings(config: &ExperimentConfig) -> std::collections::BTreeMap<String, toml::Value> {
-    let table = toml::Table::try_from(config).expect("a validated config always serialises");
-    table
-        .into_iter()
-        .flat_map(|(section, values)| match values {
-            toml::Value::Table(keys) => keys
-                .into_iter()
-                .map(|(key, value)| (format!("{section}.{key}"), value))
-                .collect::<Vec<_>>(),
-            value => vec![(section, value)],
-        })
-        .collect()
 }
 
 /// What `sweep` and `compare` keep beside the runs in artifacts/: no run may take these names.
@@ -809,10 +791,10 @@ mod tests {
             .map(String::from),
         )
         .unwrap();
-        assert_eq!(
-            config.schedule.to_string(),
-            "cosine, min_lr = 0, warmup_epochs = 1"
-        );
+        let settings = config.settings();
+        assert_eq!(settings["schedule.kind"].as_str(), Some("cosine"));
+        assert_eq!(settings["schedule.warmup_epochs"].as_integer(), Some(1));
+        assert_eq!(settings["model.init"].as_str(), Some("he_uniform"));
         assert_eq!(config.model.init.to_string(), "he_uniform");
         for init in ["xavier_uniform", "xavier_normal", "he_uniform", "he_normal"] {
             let set = [format!("model.init={init}")];
