@@ -371,3 +371,46 @@ fn describe_axes(sweep: &Sweep) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// leaderboard.csv read back as written, header and rows, for a reader without the
+/// sweep file (`serve` shows any sweep folder); [`Leaderboard::csv`] writes it.
+pub struct LeaderboardTable {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl LeaderboardTable {
+    /// The column naming each row's trial folder, relative to the sweep folder.
+    pub const RUN_COLUMN: &'static str = "run";
+
+    /// `dir`'s leaderboard.csv, or `None` before the first trial has finished.
+    pub fn read(dir: &SweepDir) -> Result<Option<Self>> {
+        let path = dir.leaderboard_csv();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let read = || -> csv::Result<Self> {
+            let mut reader = csv::Reader::from_path(&path)?;
+            let columns = reader.headers()?.iter().map(str::to_string).collect();
+            let rows = reader
+                .records()
+                .map(|record| Ok(record?.iter().map(str::to_string).collect()))
+                .collect::<csv::Result<_>>()?;
+            Ok(Self { columns, rows })
+        };
+        let table = read().with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Some(table))
+    }
+
+    /// Each row's trial folder relative to the sweep folder (`trials/<name>`), if it names one.
+    pub fn runs(&self) -> impl Iterator<Item = Option<&str>> {
+        let column = self
+            .columns
+            .iter()
+            .position(|name| name == Self::RUN_COLUMN);
+        self.rows.iter().map(move |row| {
+            let run = row.get(column?)?;
+            (!run.is_empty()).then_some(run.as_str())
+        })
+    }
+}
