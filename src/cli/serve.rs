@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::run_files::artifacts_root;
+use mnist_mlp::run_files::discover::discover;
 use mnist_mlp::serve::{self, NO_RUNS, ServerState};
 
 #[derive(Args)]
@@ -72,7 +73,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 bound.port()
             );
         }
-        if serve::discover(&artifacts).runs.is_empty() {
+        if discover(&artifacts).map_or(true, |found| found.runs.is_empty()) {
             println!("{NO_RUNS}");
         }
         let header_timeout = Duration::from_secs(args.header_timeout);

@@ -2,14 +2,20 @@
 //! `--set section.key=value` overrides applied before validation so that a typo
 //! in either place gets the same clear error.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendKind;
-use crate::limits::MAX_PARAMETERS;
+mod sections;
+mod validate;
+
+pub use sections::{
+    Activation, AugmentSection, DataSection, ExperimentSection, InitKind, ModelSection,
+    OptimizerKind, OptimizerSection, ScheduleKind, ScheduleSection, TrainingSection,
+};
 
 /// A whole experiment: everything needed to reproduce a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,290 +34,6 @@ pub struct ExperimentConfig {
     pub training: TrainingSection,
     #[serde(default)]
     pub augment: AugmentSection,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExperimentSection {
-    /// Names the run folder `artifacts/<name>/`.
-    pub name: String,
-    #[serde(default = "ExperimentSection::default_seed")]
-    pub seed: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-}
-
-impl ExperimentSection {
-    fn default_seed() -> u64 {
-        42
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DataSection {
-    /// Folder holding the four MNIST IDX files; `MNIST_DATA_DIR` overrides it.
-    pub dir: PathBuf,
-    /// Check each file's SHA-256 against MNIST's; turn off for other datasets in
-    /// MNIST's format (e.g. Fashion-MNIST).
-    pub verify: bool,
-    /// Training images held out for validation, stratified by digit and drawn from the
-    /// seed. With 0 (the assignment's way) the test set is evaluated every epoch;
-    /// otherwise the held-out images are, and the test set once, at the end.
-    pub validation: usize,
-}
-
-impl Default for DataSection {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("data"),
-            verify: true,
-            validation: 0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelSection {
-    /// Widths of the hidden layers, input side first.
-    pub hidden: Vec<usize>,
-    pub activation: Activation,
-    pub init: InitKind,
-    /// Probability of zeroing each hidden activation while training (after every hidden
-    /// layer: in the fused layer on flex, Burn's `Dropout` elsewhere); evaluation always
-    /// sees the whole network.
-    pub dropout: f64,
-}
-
-impl Default for ModelSection {
-    fn default() -> Self {
-        Self {
-            hidden: vec![500, 250, 100],
-            activation: Activation::default(),
-            init: InitKind::default(),
-            dropout: 0.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OptimizerSection {
-    pub name: OptimizerKind,
-    pub learning_rate: f64,
-    /// The assignment's λ: penalty (λ/2m)·Σ‖W‖² on weights only (m = batch size).
-    pub l2: f64,
-    /// SGD's momentum (PyTorch's formulation, no dampening); 0 is plain SGD.
-    pub momentum: f64,
-    /// Nesterov's look-ahead form of SGD momentum.
-    pub nesterov: bool,
-    /// AdamW's decoupled weight decay: w ← w − lr·decay·w each step, apart from the gradient.
-    pub weight_decay: f64,
-    /// Adam's first-moment decay.
-    pub beta1: f32,
-    /// Adam's second-moment decay.
-    pub beta2: f32,
-    /// Adam's ε; PyTorch's default 1e-8 (Burn's own default is 1e-5).
-    pub epsilon: f32,
-}
-
-impl Default for OptimizerSection {
-    fn default() -> Self {
-        Self {
-            name: OptimizerKind::default(),
-            learning_rate: 0.01,
-            l2: 0.0,
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainingSection {
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Record (and print) the cost every this many iterations, as the assignment does.
-    pub log_interval: usize,
-    pub shuffle: bool,
-    /// Stop after this many epochs without a better validation accuracy and keep the
-    /// best epoch's weights; 0 trains every epoch and keeps the last.
-    pub early_stopping: usize,
-    /// Evaluate the held-out images (the test set, without a validation split) after
-    /// every epoch. Off, the test set is looked at once, at the end: a sweep's final run.
-    pub evaluate_every_epoch: bool,
-    /// The backend to train on, among those compiled in (default: flex where present).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backend: Option<BackendKind>,
-}
-
-impl Default for TrainingSection {
-    fn default() -> Self {
-        Self {
-            epochs: 15,
-            batch_size: 64,
-            log_interval: 200,
-            shuffle: true,
-            early_stopping: 0,
-            evaluate_every_epoch: true,
-            backend: None,
-        }
-    }
-}
-
-/// How the learning rate moves over the run (burn-optim's schedulers, stepped every batch).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScheduleSection {
-    pub kind: ScheduleKind,
-    /// Epochs of linear warm-up from 1 % of the learning rate, before `kind` takes over.
-    pub warmup_epochs: usize,
-    /// `step`: multiply the rate by `gamma` every this many epochs.
-    pub step_epochs: usize,
-    pub gamma: f64,
-    /// `cosine`: the rate the curve ends at.
-    pub min_lr: f64,
-}
-
-impl Default for ScheduleSection {
-    fn default() -> Self {
-        Self {
-            kind: ScheduleKind::default(),
-            warmup_epochs: 0,
-            step_epochs: 10,
-            gamma: 0.1,
-            min_lr: 0.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScheduleKind {
-    #[default]
-    Constant,
-    Step,
-    Cosine,
-}
-
-/// Random distortions of each training image, drawn per batch from the seed; all 0 is off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct AugmentSection {
-    /// Largest shift, in pixels, along each axis.
-    pub translate: f64,
-    /// Largest rotation, in degrees, either way.
-    pub rotate: f64,
-    /// Largest relative change of size, e.g. 0.1 for 90–110 %.
-    pub scale: f64,
-}
-
-impl AugmentSection {
-    pub fn is_on(&self) -> bool {
-        self.translate > 0.0 || self.rotate > 0.0 || self.scale > 0.0
-    }
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Sigmoid,
-    Tanh,
-    #[default]
-    Relu,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InitKind {
-    /// Glorot/Xavier uniform, U[−√(6/(fan_in+fan_out)), +√(…)], the assignment's choice.
-    #[default]
-    XavierUniform,
-    XavierNormal,
-    /// He/Kaiming uniform, U[−√(6/fan_in), +√(6/fan_in)], suited to ReLU.
-    HeUniform,
-    HeNormal,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    #[default]
-    Sgd,
-    Adam,
-    /// Adam with decoupled weight decay (`weight_decay`).
-    Adamw,
-}
-
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Sigmoid => "sigmoid",
-            Self::Tanh => "tanh",
-            Self::Relu => "relu",
-        })
-    }
-}
-
-impl std::str::FromStr for Activation {
-    type Err = anyhow::Error;
-
-    fn from_str(name: &str) -> Result<Self> {
-        match name {
-            "sigmoid" => Ok(Self::Sigmoid),
-            "tanh" => Ok(Self::Tanh),
-            "relu" => Ok(Self::Relu),
-            other => bail!("unknown activation {other:?}: use relu, tanh or sigmoid"),
-        }
-    }
-}
-
-/// As the config spells it: `cosine, min_lr = 0, warmup_epochs = 1`.
-impl fmt::Display for ScheduleSection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            ScheduleKind::Constant => f.write_str("constant")?,
-            ScheduleKind::Step => write!(
-                f,
-                "step, gamma = {}, step_epochs = {}",
-                self.gamma, self.step_epochs
-            )?,
-            ScheduleKind::Cosine => write!(f, "cosine, min_lr = {}", self.min_lr)?,
-        }
-        if self.warmup_epochs > 0 {
-            write!(f, ", warmup_epochs = {}", self.warmup_epochs)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for InitKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::XavierUniform => "xavier_uniform",
-            Self::XavierNormal => "xavier_normal",
-            Self::HeUniform => "he_uniform",
-            Self::HeNormal => "he_normal",
-        })
-    }
-}
-
-impl fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Sgd => "sgd",
-            Self::Adam => "adam",
-            Self::Adamw => "adamw",
-        })
-    }
 }
 
 impl ExperimentConfig {
@@ -371,182 +93,6 @@ impl ExperimentConfig {
         Ok(config)
     }
 
-    /// Checks the values serde cannot: ranges and consistency.
-    pub fn validate(&self) -> Result<()> {
-        let name = &self.experiment.name;
-        if !is_folder_name(name) {
-            bail!(
-                "[experiment] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
-            );
-        }
-        if RESERVED_NAMES.contains(&name.as_str()) {
-            bail!(
-                "[experiment] name = {name:?} is taken: the artifacts folder keeps sweeps/, comparison.md and comparison.png for itself; choose another name"
-            );
-        }
-        let o = &self.optimizer;
-        if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
-            bail!(
-                "[optimizer] learning_rate = {} must be a finite number > 0 (the assignment uses 0.01)",
-                o.learning_rate
-            );
-        }
-        if !(o.l2.is_finite() && o.l2 >= 0.0) {
-            bail!(
-                "[optimizer] l2 = {} must be a finite number ≥ 0 (0 disables it; the assignment's λ is 0.8)",
-                o.l2
-            );
-        }
-        for (key, value) in [("beta1", o.beta1), ("beta2", o.beta2)] {
-            if !(0.0..1.0).contains(&value) {
-                bail!("[optimizer] {key} = {value} must be in [0, 1) (PyTorch uses 0.9 and 0.999)");
-            }
-        }
-        if !(o.epsilon.is_finite() && o.epsilon > 0.0) {
-            bail!(
-                "[optimizer] epsilon = {} must be a finite number > 0 (PyTorch uses 1e-8)",
-                o.epsilon
-            );
-        }
-        self.validate_optimizer_extras()?;
-        let t = &self.training;
-        if t.epochs == 0 {
-            bail!("[training] epochs = 0 must be at least 1 (the assignment uses 15)");
-        }
-        if t.batch_size == 0 || t.batch_size > crate::mnist::TRAIN_IMAGES {
-            bail!(
-                "[training] batch_size = {} must be between 1 and {} (the training set size); the assignment uses 64",
-                t.batch_size,
-                crate::mnist::TRAIN_IMAGES
-            );
-        }
-        if t.log_interval == 0 {
-            bail!("[training] log_interval = 0 must be at least 1 (the assignment uses 200)");
-        }
-        let hidden = &self.model.hidden;
-        if hidden.is_empty() {
-            bail!("[model] hidden = [] needs at least one layer width, e.g. [500, 250, 100]");
-        }
-        if let Some(position) = hidden.iter().position(|&width| width == 0) {
-            bail!("[model] hidden[{position}] = 0: every layer width must be at least 1");
-        }
-        if !(0.0..1.0).contains(&self.model.dropout) {
-            bail!(
-                "[model] dropout = {} must be in [0, 1): the chance of zeroing a hidden unit (0 turns it off; 0.2–0.5 is usual)",
-                self.model.dropout
-            );
-        }
-        let validation = self.data.validation;
-        if validation >= crate::mnist::TRAIN_IMAGES {
-            bail!(
-                "[data] validation = {validation} must leave training images: hold out fewer than {} (e.g. 10000)",
-                crate::mnist::TRAIN_IMAGES
-            );
-        }
-        if t.early_stopping > 0 && validation == 0 {
-            bail!(
-                "[training] early_stopping = {} needs a validation split to watch: set [data] validation (e.g. 10000)",
-                t.early_stopping
-            );
-        }
-        if !t.evaluate_every_epoch && validation > 0 {
-            bail!(
-                "[training] evaluate_every_epoch = false leaves the {validation} validation images unused: set [data] validation = 0, or evaluate every epoch"
-            );
-        }
-        self.validate_schedule()?;
-        self.validate_augment()?;
-        let parameters = self.parameter_count();
-        if parameters.is_none_or(|count| count > MAX_PARAMETERS) {
-            bail!(
-                "[model] hidden = {hidden:?} needs more than {MAX_PARAMETERS} parameters, which would not fit in memory: use narrower layers"
-            );
-        }
-        Ok(())
-    }
-
-    fn validate_optimizer_extras(&self) -> Result<()> {
-        let o = &self.optimizer;
-        if !(0.0..1.0).contains(&o.momentum) {
-            bail!(
-                "[optimizer] momentum = {} must be in [0, 1) (0 is plain SGD; 0.9 is usual)",
-                o.momentum
-            );
-        }
-        if o.momentum > 0.0 && o.name != OptimizerKind::Sgd {
-            bail!(
-                "[optimizer] momentum = {} applies to SGD only: set name = \"sgd\", or remove momentum ({} has its own moments, beta1 and beta2)",
-                o.momentum,
-                o.name
-            );
-        }
-        if o.nesterov && o.momentum == 0.0 {
-            bail!("[optimizer] nesterov = true needs momentum > 0, e.g. momentum = 0.9");
-        }
-        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
-            bail!(
-                "[optimizer] weight_decay = {} must be a finite number ≥ 0 (AdamW's default is 0.01)",
-                o.weight_decay
-            );
-        }
-        if o.weight_decay > 0.0 && o.name != OptimizerKind::Adamw {
-            bail!(
-                "[optimizer] weight_decay = {} is AdamW's decoupled decay: set name = \"adamw\", or use l2 for the assignment's penalty",
-                o.weight_decay
-            );
-        }
-        Ok(())
-    }
-
-    fn validate_schedule(&self) -> Result<()> {
-        let s = &self.schedule;
-        let lr = self.optimizer.learning_rate;
-        if s.warmup_epochs >= self.training.epochs {
-            bail!(
-                "[schedule] warmup_epochs = {} must be fewer than [training] epochs = {}",
-                s.warmup_epochs,
-                self.training.epochs
-            );
-        }
-        if (s.kind != ScheduleKind::Constant || s.warmup_epochs > 0) && lr > 1.0 {
-            bail!(
-                "[optimizer] learning_rate = {lr} must be at most 1 with a schedule or warm-up (burn-optim's limit)"
-            );
-        }
-        if s.step_epochs == 0 {
-            bail!("[schedule] step_epochs = 0 must be at least 1 (the epochs between two decays)");
-        }
-        if !(s.gamma > 0.0 && s.gamma <= 1.0) {
-            bail!(
-                "[schedule] gamma = {} must be in (0, 1]: the factor applied every step_epochs (0.1 is usual)",
-                s.gamma
-            );
-        }
-        if !(s.min_lr >= 0.0 && s.min_lr < lr) {
-            bail!(
-                "[schedule] min_lr = {} must be ≥ 0 and below [optimizer] learning_rate = {lr}",
-                s.min_lr
-            );
-        }
-        Ok(())
-    }
-
-    fn validate_augment(&self) -> Result<()> {
-        let a = &self.augment;
-        for (key, value, limit, example) in [
-            ("translate", a.translate, 4.0, "2 pixels"),
-            ("rotate", a.rotate, 45.0, "10 degrees"),
-            ("scale", a.scale, 0.5, "0.1"),
-        ] {
-            if !(value.is_finite() && (0.0..=limit).contains(&value)) {
-                bail!(
-                    "[augment] {key} = {value} must be between 0 (off) and {limit}; e.g. {example}"
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// Layer widths from input to output: 784, hidden…, 10.
     pub fn layer_sizes(&self) -> Vec<usize> {
         std::iter::once(crate::mnist::IMAGE_PIXELS)
@@ -570,10 +116,25 @@ impl ExperimentConfig {
         toml::to_string(self).expect("a validated config always serialises")
     }
 
+    /// Every `section.key` with its value, as the config spells them.
+    pub fn settings(&self) -> BTreeMap<String, toml::Value> {
+        let table = toml::Table::try_from(self).expect("a validated config always serialises");
+        table
+            .into_iter()
+            .flat_map(|(section, values)| match values {
+                toml::Value::Table(keys) => keys
+                    .into_iter()
+                    .map(|(key, value)| (format!("{section}.{key}"), value))
+                    .collect::<Vec<_>>(),
+                value => vec![(section, value)],
+            })
+            .collect()
+    }
+
     /// The settings `other` changes, as `section.key old → new`, for a message
     /// that says how two runs differ.
     pub fn differences(&self, other: &Self) -> Vec<String> {
-        let (old, new) = (settings(self), settings(other));
+        let (old, new) = (self.settings(), other.settings());
         let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
         keys.sort();
         keys.dedup();
@@ -584,21 +145,6 @@ impl ExperimentConfig {
             .map(|key| format!("{key} {} → {}", shown(old.get(key)), shown(new.get(key))))
             .collect()
     }
-}
-
-/// Every `section.key` of a config with its value.
-fn settings(config: &ExperimentConfig) -> std::collections::BTreeMap<String, toml::Value> {
-    let table = toml::Table::try_from(config).expect("a validated config always serialises");
-    table
-        .into_iter()
-        .flat_map(|(section, values)| match values {
-            toml::Value::Table(keys) => keys
-                .into_iter()
-                .map(|(key, value)| (format!("{section}.{key}"), value))
-                .collect::<Vec<_>>(),
-            value => vec![(section, value)],
-        })
-        .collect()
 }
 
 /// What `sweep` and `compare` keep beside the runs in artifacts/: no run may take these names.
@@ -809,10 +355,10 @@ mod tests {
             .map(String::from),
         )
         .unwrap();
-        assert_eq!(
-            config.schedule.to_string(),
-            "cosine, min_lr = 0, warmup_epochs = 1"
-        );
+        let settings = config.settings();
+        assert_eq!(settings["schedule.kind"].as_str(), Some("cosine"));
+        assert_eq!(settings["schedule.warmup_epochs"].as_integer(), Some(1));
+        assert_eq!(settings["model.init"].as_str(), Some("he_uniform"));
         assert_eq!(config.model.init.to_string(), "he_uniform");
         for init in ["xavier_uniform", "xavier_normal", "he_uniform", "he_normal"] {
             let set = [format!("model.init={init}")];

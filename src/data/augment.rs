@@ -5,8 +5,8 @@
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-use super::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::config::AugmentSection;
+use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// The largest distortion each image may get; every image draws its own.
 #[derive(Debug, Clone, Copy, PartialEq)]

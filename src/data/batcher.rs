@@ -5,8 +5,9 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use super::augment::Distortion;
-use super::{Augment, Digits, IMAGE_PIXELS};
+use super::{Augment, Digits};
 use crate::cores;
+use crate::mnist::IMAGE_PIXELS;
 
 #[derive(Debug, Clone)]
 pub struct MnistBatch {

@@ -19,6 +19,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
+use crate::mnist::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
+
 pub use augment::Augment;
 pub use batcher::{MnistBatch, MnistBatcher};
 pub use fetch::{FetchReport, fetch_missing};

@@ -6,7 +6,7 @@
 
 use gemm::{Parallelism, gemm};
 
-use super::cores;
+use crate::cores;
 
 /// A configured activation as the kernels apply it after a layer; `Identity` for the
 /// output layer.

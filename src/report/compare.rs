@@ -2,11 +2,11 @@
 //! table, as text, Markdown and an accuracy-per-epoch chart (each run's
 //! per-epoch evaluation: the test set, or its validation split).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use super::markdown;
 use super::plots::{Series, line_chart};
 use crate::fsutil::write_atomic;
 use crate::run_files::RunDir;
@@ -73,21 +73,22 @@ const HEADER: [&str; 11] = [
 ];
 
 fn row(run: &ComparedRun) -> [String; 11] {
-    let s = &run.summary;
-    let c = &s.config;
+    let summary = &run.summary;
+    let config = &summary.config;
     [
-        c.experiment.name.clone(),
-        c.model.activation.to_string(),
-        c.optimizer.name.to_string(),
-        c.optimizer.l2.to_string(),
+        config.experiment.name.clone(),
+        config.model.activation.to_string(),
+        config.optimizer.name.to_string(),
+        config.optimizer.l2.to_string(),
         run.history.epochs.len().to_string(),
-        format!("{:.2}%", s.train_accuracy),
-        s.validation_accuracy
+        format!("{:.2}%", summary.train_accuracy),
+        summary
+            .validation_accuracy
             .map_or("—".to_string(), |accuracy| format!("{accuracy:.2}%")),
-        format!("{:.2}%", s.test_accuracy),
-        format!("{:.4}", s.classification_report.macro_avg.f1),
-        format!("{:.1}", s.train_seconds),
-        s.backend.to_string(),
+        format!("{:.2}%", summary.test_accuracy),
+        format!("{:.4}", summary.classification_report.macro_avg.f1),
+        format!("{:.1}", summary.train_seconds),
+        summary.backend.to_string(),
     ]
 }
 
@@ -123,15 +124,8 @@ pub fn text_table(runs: &[ComparedRun]) -> String {
 
 /// The table in Markdown, for `artifacts/comparison.md` and the README.
 pub fn markdown_table(runs: &[ComparedRun]) -> String {
-    let mut md = format!(
-        "| {} |\n|{}\n",
-        HEADER.join(" | "),
-        "---|".repeat(HEADER.len())
-    );
-    for r in runs {
-        let _ = writeln!(md, "| {} |", row(r).join(" | "));
-    }
-    md
+    let rows: Vec<Vec<String>> = runs.iter().map(|run| row(run).to_vec()).collect();
+    markdown::table(&HEADER, &rows)
 }
 
 /// Writes `comparison.md` and `comparison.png` into `artifacts`.

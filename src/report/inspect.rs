@@ -12,7 +12,7 @@ use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
 use crate::model::layers_text;
-use crate::run_files::history::EvalSplit;
+use crate::run_files::history::{EpochRecord, EvalSplit};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 use crate::weights::state_dict::read_metadata;
 use crate::weights::state_dict::{self, WeightsFormat};
@@ -147,64 +147,73 @@ fn tensor_table(stats: &[TensorStats]) -> String {
 
 /// The full description of a run folder, a checkpoint or a safetensors file.
 pub fn describe(target: &Path) -> Result<String> {
-    let mut out = String::new();
     if target.is_dir() {
-        let run = RunDir::at(target);
-        let epochs = run.checkpoint_epochs();
-        let history = run.history()?;
-        let _ = writeln!(
-            out,
-            "run folder {}\n\ncheckpoints ({}):",
-            target.display(),
-            run.checkpoints().display()
-        );
-        if epochs.is_empty() {
-            out += "  none\n";
-        }
-        for epoch in epochs {
-            let parts: Vec<&str> = CHECKPOINT_PARTS
-                .into_iter()
-                .filter(|part| run.checkpoint(part, epoch).is_file())
-                .collect();
-            let figures =
-                history
-                    .epochs
-                    .iter()
-                    .find(|e| e.epoch == epoch)
-                    .map_or(String::new(), |e| {
-                        let split = history.eval_split;
-                        let evaluation = if split == EvalSplit::Nothing {
-                            String::new()
-                        } else {
-                            let name = split.name();
-                            format!(
-                                "  {name} loss {:.4}  {name} acc {:.2}%",
-                                e.eval_loss, e.eval_accuracy
-                            )
-                        };
-                        format!("  train loss {:.4}{evaluation}", e.train_loss)
-                    });
-            let _ = writeln!(out, "  epoch {epoch:>3}  [{}]{figures}", parts.join(", "));
-        }
-        out.push('\n');
-        if run.weights().is_file() {
-            out += &describe(&run.weights())?;
-        } else {
-            out += "no model.safetensors yet (the run has not finished)\n";
-        }
-        return Ok(out);
+        return describe_run(&RunDir::at(target));
     }
     if target.extension().is_some_and(|ext| ext == "bpk") {
         let stats = burnpack_stats(target)?;
-        let _ = writeln!(
-            out,
-            "{}: burnpack (Burn checkpoint), {} tensors\n",
+        return Ok(format!(
+            "{}: burnpack (Burn checkpoint), {} tensors\n\n{}",
             target.display(),
-            stats.len()
-        );
-        out += &tensor_table(&stats);
-        return Ok(out);
+            stats.len(),
+            tensor_table(&stats)
+        ));
     }
+    describe_weights(target)
+}
+
+/// A run folder: its checkpoints with their epochs' figures, then its model file.
+fn describe_run(run: &RunDir) -> Result<String> {
+    let history = run.history()?;
+    let mut out = format!(
+        "run folder {}\n\ncheckpoints ({}):\n",
+        run.root.display(),
+        run.checkpoints().display()
+    );
+    let epochs = run.checkpoint_epochs();
+    if epochs.is_empty() {
+        out += "  none\n";
+    }
+    for epoch in epochs {
+        let parts: Vec<&str> = CHECKPOINT_PARTS
+            .into_iter()
+            .filter(|part| run.checkpoint(part, epoch).is_file())
+            .collect();
+        let figures = history
+            .epochs
+            .iter()
+            .find(|e| e.epoch == epoch)
+            .map_or(String::new(), |record| {
+                epoch_figures(record, history.eval_split)
+            });
+        let _ = writeln!(out, "  epoch {epoch:>3}  [{}]{figures}", parts.join(", "));
+    }
+    out.push('\n');
+    if run.weights().is_file() {
+        out += &describe_weights(&run.weights())?;
+    } else {
+        out += "no model.safetensors yet (the run has not finished)\n";
+    }
+    Ok(out)
+}
+
+/// "  train loss 0.1234  test loss 0.2345  test acc 93.10%".
+fn epoch_figures(record: &EpochRecord, split: EvalSplit) -> String {
+    let evaluation = if split == EvalSplit::Nothing {
+        String::new()
+    } else {
+        let name = split.name();
+        format!(
+            "  {name} loss {:.4}  {name} acc {:.2}%",
+            record.eval_loss, record.eval_accuracy
+        )
+    };
+    format!("  train loss {:.4}{evaluation}", record.train_loss)
+}
+
+/// A weights file (ours or PyTorch's): its format, the MLP it holds, its metadata and
+/// per-tensor statistics.
+fn describe_weights(target: &Path) -> Result<String> {
     let format = state_dict::detect_format(target)?;
     let (metadata, stats) = match format {
         WeightsFormat::Safetensors => {
@@ -217,12 +226,7 @@ pub fn describe(target: &Path) -> Result<String> {
             (Vec::new(), collect_stats(tensors, target)?)
         }
     };
-    let _ = writeln!(
-        out,
-        "{}: {format}, {} tensors",
-        target.display(),
-        stats.len()
-    );
+    let mut out = format!("{}: {format}, {} tensors\n", target.display(), stats.len());
     let _ = match state_dict::read(target) {
         Ok(weights) => {
             let names: Vec<&str> = weights.layers.iter().map(|l| l.name.as_str()).collect();

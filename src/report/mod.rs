@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod inspect;
+pub mod markdown;
 pub mod plots;
 pub mod run_report;
 

@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use super::ConfusionMatrix;
+use crate::eval::ConfusionMatrix;
 use crate::fsutil::write_atomic;
 use crate::mnist::IMAGE_SIDE;
 

@@ -9,10 +9,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 
-use super::ConfusionMatrix;
+use super::markdown;
 use super::plots::{Series, confusion_heatmap, digit_grid, line_chart};
-use crate::config::ScheduleSection;
+use crate::config::ExperimentConfig;
 use crate::data::Digits;
+use crate::eval::ConfusionMatrix;
 use crate::fsutil::write_atomic;
 use crate::model::layers_text;
 use crate::run_files::history::{EpochRecord, EvalSplit, History};
@@ -33,16 +34,27 @@ pub struct RunReport<'a> {
 impl RunReport<'_> {
     /// Writes the figures and report.md into the run folder.
     pub fn write(&self, run: &RunDir) -> Result<()> {
-        let config = &self.summary.config;
-        let name = &config.experiment.name;
-        let h = self.history;
-        let cost_by_epoch: Vec<Series> = (1..=config.training.epochs)
+        self.draw_cost_chart(run)?;
+        self.draw_epoch_charts(run)?;
+        self.draw_digit_figures(run)?;
+        write_atomic(&run.report(), self.markdown().as_bytes())
+    }
+
+    fn name(&self) -> &str {
+        &self.summary.config.experiment.name
+    }
+
+    /// The notebook's cost curve: one line per epoch, over the iterations within it.
+    fn draw_cost_chart(&self, run: &RunDir) -> Result<()> {
+        let training = &self.summary.config.training;
+        let cost_by_epoch: Vec<Series> = (1..=training.epochs)
             .filter_map(|epoch| {
-                let points: Vec<(f64, f64)> = h
+                let points: Vec<(f64, f64)> = self
+                    .history
                     .costs
                     .iter()
-                    .filter(|p| p.epoch == epoch)
-                    .map(|p| (p.iteration as f64, p.cost))
+                    .filter(|point| point.epoch == epoch)
+                    .map(|point| (point.iteration as f64, point.cost))
                     .collect();
                 (!points.is_empty()).then(|| Series {
                     name: format!("epoch {epoch}"),
@@ -52,30 +64,31 @@ impl RunReport<'_> {
             .collect();
         // Fifteen lines are unreadable in one legend: show every few epochs.
         let step = cost_by_epoch.len().div_ceil(6).max(1);
-        let shown: Vec<Series> = cost_by_epoch
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % step == 0)
-            .map(|(_, s)| s)
-            .collect();
+        let shown: Vec<Series> = cost_by_epoch.into_iter().step_by(step).collect();
         line_chart(
             &run.figure(Figure::CostIterations),
             &format!(
-                "{name}: cost every {} iterations",
-                config.training.log_interval
+                "{}: cost every {} iterations",
+                self.name(),
+                training.log_interval
             ),
             "iteration within the epoch",
             "cost (batch cross-entropy)",
             &shown,
-        )?;
+        )
+    }
+
+    /// Loss and accuracy per epoch, on the training batches and on the evaluated split.
+    fn draw_epoch_charts(&self, run: &RunDir) -> Result<()> {
         type Field = fn(&EpochRecord) -> f64;
-        let train_and_test: [(&str, &str, &str, Field, Field); 2] = [
+        let charts: [(&str, &str, &str, Field, Field, Figure); 2] = [
             (
                 "loss",
                 "mean cross-entropy",
                 "train",
                 |e| e.train_loss,
                 |e| e.eval_loss,
+                Figure::CostEpochs,
             ),
             (
                 "accuracy",
@@ -83,32 +96,39 @@ impl RunReport<'_> {
                 "train (during the epoch)",
                 |e| e.train_accuracy,
                 |e| e.eval_accuracy,
+                Figure::AccuracyEpochs,
             ),
         ];
-        for ((what, y_label, train_name, train, test), figure) in train_and_test
-            .into_iter()
-            .zip([Figure::CostEpochs, Figure::AccuracyEpochs])
-        {
-            let points = |f: Field| h.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+        let history = self.history;
+        for (what, y_label, train_name, train, eval, figure) in charts {
+            let points = |field: Field| {
+                let epochs = history.epochs.iter();
+                epochs.map(|e| (e.epoch as f64, field(e))).collect()
+            };
             let mut series = vec![Series {
                 name: train_name.into(),
                 points: points(train),
             }];
-            if h.eval_split != EvalSplit::Nothing {
+            if history.eval_split != EvalSplit::Nothing {
                 series.push(Series {
-                    name: h.eval_split.name().into(),
-                    points: points(test),
+                    name: history.eval_split.name().into(),
+                    points: points(eval),
                 });
             }
             line_chart(
                 &run.figure(figure),
-                &format!("{name}: {what} per epoch"),
+                &format!("{}: {what} per epoch", self.name()),
                 "epoch",
                 y_label,
                 &series,
             )?;
         }
-        let labels = &self.test_split.labels;
+        Ok(())
+    }
+
+    /// The confusion heatmap, the notebook's 3×3 sample grid and the digits it got wrong.
+    fn draw_digit_figures(&self, run: &RunDir) -> Result<()> {
+        let name = self.name();
         confusion_heatmap(
             &run.figure(Figure::Confusion),
             &format!("{name}: test-set confusion matrix"),
@@ -116,9 +136,10 @@ impl RunReport<'_> {
         )?;
         draw_sample_grid(
             self.train_split,
-            config.experiment.seed,
+            self.summary.config.experiment.seed,
             &run.figure(Figure::Samples),
         )?;
+        let labels = &self.test_split.labels;
         let wrong: Vec<(&[u8], String)> = (0..labels.len())
             .filter(|&i| self.test_predictions[i] != labels[i])
             .take(24)
@@ -134,136 +155,29 @@ impl RunReport<'_> {
             &format!("{name}: misclassified test digits (true → predicted)"),
             &wrong,
             6,
-        )?;
-        write_atomic(&run.report(), self.markdown().as_bytes())
+        )
     }
 
     fn markdown(&self) -> String {
-        let (s, c, confusion) = (self.summary, &self.summary.config, self.test_confusion);
+        let (summary, config) = (self.summary, &self.summary.config);
         let mut md = format!(
             "# {}\n\n{}\n\n",
-            c.experiment.name, c.experiment.description
+            config.experiment.name, config.experiment.description
         );
-        let _ = writeln!(md, "| setting | value |\n|---|---|");
-        let mut settings = vec![
-            ("layers", layers_text(&c.layer_sizes())),
-            ("activation", c.model.activation.to_string()),
-            ("initialisation", c.model.init.to_string()),
-            ("optimizer", c.optimizer.name.to_string()),
-            ("learning rate", c.optimizer.learning_rate.to_string()),
-            ("L2 λ", c.optimizer.l2.to_string()),
-            ("batch size", c.training.batch_size.to_string()),
-            ("epochs", c.training.epochs.to_string()),
-            ("seed", c.experiment.seed.to_string()),
-            ("backend", s.backend.to_string()),
-        ];
-        // Beyond the assignment: only what this run switched on.
-        let extras = [
-            (
-                c.optimizer.momentum > 0.0,
-                "momentum",
-                format!(
-                    "{}{}",
-                    c.optimizer.momentum,
-                    if c.optimizer.nesterov {
-                        " (Nesterov)"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
-            (
-                c.optimizer.weight_decay > 0.0,
-                "weight decay",
-                c.optimizer.weight_decay.to_string(),
-            ),
-            (
-                c.schedule != ScheduleSection::default(),
-                "schedule",
-                c.schedule.to_string(),
-            ),
-            (
-                c.model.dropout > 0.0,
-                "dropout",
-                c.model.dropout.to_string(),
-            ),
-            (
-                c.augment.is_on(),
-                "augmentation",
-                format!(
-                    "shift ±{} px, rotate ±{}°, scale ±{}",
-                    c.augment.translate, c.augment.rotate, c.augment.scale
-                ),
-            ),
-            (
-                c.data.validation > 0,
-                "validation images",
-                c.data.validation.to_string(),
-            ),
-            (
-                c.training.early_stopping > 0,
-                "early stopping patience",
-                c.training.early_stopping.to_string(),
-            ),
-        ];
-        settings.extend(
-            extras
-                .into_iter()
-                .filter(|(on, ..)| *on)
-                .map(|(_, key, value)| (key, value)),
-        );
-        for (key, value) in settings {
-            let _ = writeln!(md, "| {key} | {value} |");
-        }
-        let validation = s.validation_accuracy.map_or(String::new(), |accuracy| {
-            format!(
-                "- Accuracy on the {} held-out validation images: **{accuracy:.2}%**\n",
-                c.data.validation
-            )
-        });
-        let kept = if s.kept_epoch == s.epochs_trained {
-            String::new()
-        } else {
-            format!(
-                "- Early stopping ended the run after epoch {} and kept the weights of epoch {}\n",
-                s.epochs_trained, s.kept_epoch
-            )
-        };
-        let _ = write!(
-            md,
-            "\n## Results\n\n- Accuracy on the train data: **{:.2}%**\n{validation}- Accuracy on the test data: **{:.2}%**\n{kept}- Training time: {:.1} s\n\n",
-            s.train_accuracy, s.test_accuracy, s.train_seconds
-        );
-        let split = self.history.eval_split;
-        let evaluated = split != EvalSplit::Nothing;
-        let (eval_head, eval_rule) = if evaluated {
-            (
-                format!(" {0} loss | {0} acc (%) |", split.name()),
-                "---|---|",
-            )
-        } else {
-            (String::new(), "")
-        };
         let _ = writeln!(
             md,
-            "| epoch | train loss | train acc (%) |{eval_head} seconds |\n|---|---|---|{eval_rule}---|"
+            "A {} MLP with {} parameters, trained on {}.\n",
+            layers_text(&config.layer_sizes()),
+            summary.parameters,
+            summary.backend
         );
-        for e in &self.history.epochs {
-            let eval = if evaluated {
-                format!(" {:.4} | {:.2} |", e.eval_loss, e.eval_accuracy)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {:.4} | {:.2} |{eval} {:.1} |",
-                e.epoch, e.train_loss, e.train_accuracy, e.seconds
-            );
-        }
+        md += &markdown::table(&["setting", "value"], &settings_rows(config));
+        md += &self.results();
+        md += &self.epochs_table();
         let _ = write!(
             md,
             "\n## Cost\n\n![cost every {} iterations]({})\n\n![loss per epoch]({})\n\n![accuracy per epoch]({})\n\n",
-            c.training.log_interval,
+            config.training.log_interval,
             Figure::CostIterations.file_name(),
             Figure::CostEpochs.file_name(),
             Figure::AccuracyEpochs.file_name()
@@ -271,32 +185,136 @@ impl RunReport<'_> {
         let _ = write!(
             md,
             "## Classification report (test set)\n\n```\n{}```\n\n",
-            s.classification_report.to_text()
+            summary.classification_report.to_text()
         );
         let _ = write!(
             md,
-            "## Confusion matrix (rows: true digit, columns: predicted)\n\n```\n      "
-        );
-        for p in 0..confusion.classes() {
-            let _ = write!(md, "{p:>6}");
-        }
-        md.push('\n');
-        for (truth, row) in confusion.matrix.iter().enumerate() {
-            let _ = write!(md, "{truth:>6}");
-            for count in row {
-                let _ = write!(md, "{count:>6}");
-            }
-            md.push('\n');
-        }
-        let _ = write!(
-            md,
-            "```\n\n![confusion matrix]({})\n\n## Digits\n\n![sample training digits]({})\n\n![misclassified test digits]({})\n",
+            "## Confusion matrix (rows: true digit, columns: predicted)\n\n```\n{}```\n\n![confusion matrix]({})\n\n## Digits\n\n![sample training digits]({})\n\n![misclassified test digits]({})\n",
+            confusion_text(self.test_confusion),
             Figure::Confusion.file_name(),
             Figure::Samples.file_name(),
             Figure::Misclassified.file_name()
         );
         md
     }
+
+    /// The headline figures, as the notebook prints them.
+    fn results(&self) -> String {
+        let summary = self.summary;
+        let validation = summary
+            .validation_accuracy
+            .map_or(String::new(), |accuracy| {
+                format!(
+                    "- Accuracy on the {} held-out validation images: **{accuracy:.2}%**\n",
+                    summary.config.data.validation
+                )
+            });
+        let kept = if summary.kept_epoch == summary.epochs_trained {
+            String::new()
+        } else {
+            format!(
+                "- Early stopping ended the run after epoch {} and kept the weights of epoch {}\n",
+                summary.epochs_trained, summary.kept_epoch
+            )
+        };
+        format!(
+            "\n## Results\n\n- Accuracy on the train data: **{:.2}%**\n{validation}- Accuracy on the test data: **{:.2}%**\n{kept}- Training time: {:.1} s\n\n",
+            summary.train_accuracy, summary.test_accuracy, summary.train_seconds
+        )
+    }
+
+    /// One row per epoch: training figures, the evaluated split's (if any), seconds.
+    fn epochs_table(&self) -> String {
+        let split = self.history.eval_split;
+        let evaluated = split != EvalSplit::Nothing;
+        let mut header = vec![
+            "epoch".to_string(),
+            "train loss".into(),
+            "train acc (%)".into(),
+        ];
+        if evaluated {
+            header.extend([
+                format!("{} loss", split.name()),
+                format!("{} acc (%)", split.name()),
+            ]);
+        }
+        header.push("seconds".into());
+        let rows: Vec<Vec<String>> = self
+            .history
+            .epochs
+            .iter()
+            .map(|e| {
+                let mut row = vec![
+                    e.epoch.to_string(),
+                    format!("{:.4}", e.train_loss),
+                    format!("{:.2}", e.train_accuracy),
+                ];
+                if evaluated {
+                    row.extend([
+                        format!("{:.4}", e.eval_loss),
+                        format!("{:.2}", e.eval_accuracy),
+                    ]);
+                }
+                row.push(format!("{:.1}", e.seconds));
+                row
+            })
+            .collect();
+        markdown::table(&header, &rows)
+    }
+}
+
+/// The settings as `section.key` and value, spelt as the config spells them: the
+/// assignment's own always, then whatever else this run set away from the defaults.
+fn settings_rows(config: &ExperimentConfig) -> Vec<Vec<String>> {
+    const ALWAYS: [&str; 9] = [
+        "model.hidden",
+        "model.activation",
+        "model.init",
+        "optimizer.name",
+        "optimizer.learning_rate",
+        "optimizer.l2",
+        "training.batch_size",
+        "training.epochs",
+        "experiment.seed",
+    ];
+    // Shown elsewhere (the title) or local to one machine (the data folder).
+    const NOT_SETTINGS: [&str; 3] = ["experiment.name", "experiment.description", "data.dir"];
+    let settings = config.settings();
+    let defaults = ExperimentConfig::named(&config.experiment.name).settings();
+    let always = ALWAYS
+        .iter()
+        .filter_map(|key| Some((*key, settings.get(*key)?)));
+    let changed = settings.iter().filter(|(key, value)| {
+        let key = key.as_str();
+        !ALWAYS.contains(&key) && !NOT_SETTINGS.contains(&key) && defaults.get(key) != Some(value)
+    });
+    always
+        .chain(changed.map(|(key, value)| (key.as_str(), value)))
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            vec![key.to_string(), value]
+        })
+        .collect()
+}
+
+/// The confusion matrix as aligned text, digits across and down.
+fn confusion_text(confusion: &ConfusionMatrix) -> String {
+    let mut text = "      ".to_string();
+    for predicted in 0..confusion.classes() {
+        let _ = write!(text, "{predicted:>6}");
+    }
+    text.push('\n');
+    for (truth, row) in confusion.matrix.iter().enumerate() {
+        let _ = write!(text, "{truth:>6}");
+        for count in row {
+            let _ = write!(text, "{count:>6}");
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// Nine training digits chosen by `seed`, labelled, in a 3×3 grid, as the notebook shows.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+pub mod discover;
 pub mod history;
 pub mod lock;
 pub mod summary;

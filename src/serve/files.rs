@@ -7,8 +7,26 @@ use std::path::{Path, PathBuf};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{ApiError, AppState};
+
+/// What a path part keeps as it is in a URL: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The `/files/` URL of `file` in the folder `folder` (relative to the root,
+/// `/`-separated), each part percent-encoded so that any name survives the trip.
+pub fn file_url(folder: &str, file: &str) -> String {
+    let parts: Vec<String> = folder
+        .split('/')
+        .map(|part| utf8_percent_encode(part, UNRESERVED).to_string())
+        .collect();
+    format!("/files/{}/{file}", parts.join("/"))
+}
 
 /// `relative` (percent-decoded, `/`-separated) under `root`, as a canonical path.
 ///
@@ -89,6 +107,15 @@ fn content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_encode_every_part_of_the_folder() {
+        assert_eq!(file_url("relu", "a.png"), "/files/relu/a.png");
+        assert_eq!(
+            file_url("sweeps/l2 run/ü~x", "a.png"),
+            "/files/sweeps/l2%20run/%C3%BC~x/a.png"
+        );
+    }
 
     #[test]
     fn paths_stay_inside_the_root() {

@@ -56,7 +56,7 @@ impl Access {
         self.token.as_deref()
     }
 
-    /// Whether `host` (a `Host` header's name, port stripped) names this server.
+    /// Whether `name` (a `Host` header's, port stripped) names this server.
     fn answers_to(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
         matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]")
@@ -90,11 +90,10 @@ impl Access {
         ))
     }
 
-    /// Whether the request carries the token, and whether it came in the address
-    /// (then the answer sets the cookie); 401 when a token is needed and missing.
-    fn check_token(&self, request: &Request) -> Result<bool, ApiError> {
+    /// How the request carries the token; 401 when a token is needed and missing.
+    fn check_token(&self, request: &Request) -> Result<Token, ApiError> {
         let Some(token) = &self.token else {
-            return Ok(false);
+            return Ok(Token::Kept);
         };
         let in_query = request
             .uri()
@@ -104,7 +103,7 @@ impl Access {
             .filter_map(|pair| pair.strip_prefix("token="))
             .any(|given| same_secret(given, token));
         if in_query {
-            return Ok(true);
+            return Ok(Token::InAddress);
         }
         let headers = request.headers();
         let in_header = headers
@@ -115,7 +114,7 @@ impl Access {
             .chain(cookies(headers, &self.cookie))
             .any(|given| same_secret(given.trim(), token));
         if in_header {
-            return Ok(false);
+            return Ok(Token::Kept);
         }
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -136,6 +135,14 @@ impl Access {
         }
         response
     }
+}
+
+/// How a request that may pass carries the token.
+enum Token {
+    /// None is needed, or it came in a header or the cookie: nothing to add to the answer.
+    Kept,
+    /// In the address: the answer sets the cookie, so the page's own requests carry it.
+    InAddress,
 }
 
 /// 48 hex digits from the operating system's randomness (ThreadRng is seeded by it).
@@ -182,6 +189,8 @@ fn split_port(host: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether `name` is an IP address as a `Host` header writes one: IPv4, or IPv6
+/// in brackets (a bare `::1` is not a host name).
 fn is_ip_literal(name: &str) -> bool {
     match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
         Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
@@ -199,14 +208,14 @@ fn same_origin(origin: &str, host: Option<&str>) -> bool {
         "https" => "443",
         _ => return false,
     };
-    let normal = |authority: &str| {
+    let name_and_port = |authority: &str| {
         let (name, port) = split_port(authority);
         (
             name.to_ascii_lowercase(),
             port.unwrap_or(default).to_string(),
         )
     };
-    normal(authority) == normal(host)
+    name_and_port(authority) == name_and_port(host)
 }
 
 /// 403 when a browser says another site made the request: a foreign `Origin`
@@ -251,8 +260,8 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
             response
         }
         Err(err) => err.into_response(),
-        Ok(false) => next.run(request).await,
-        Ok(true) => {
+        Ok(Token::Kept) => next.run(request).await,
+        Ok(Token::InAddress) => {
             let page = request.method() == Method::GET && request.uri().path() == "/";
             let response = next.run(request).await;
             access.remember_token(page, response)
@@ -260,18 +269,15 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
+/// 413 when the declared `Content-Length` is over [`BODY_LIMIT`], so such a body
+/// is refused before any of it is read (one sent without a length is cut off as it
+/// is read, with the same answer).
 fn check_size(headers: &HeaderMap) -> Result<(), ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the request body is larger than the {} MiB limit",
-                BODY_LIMIT >> 20
-            ),
-        ));
+        return Err(ApiError::too_large());
     }
     Ok(())
 }

@@ -23,6 +23,9 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open requests get to finish once the server is told to stop.
 const GRACE: Duration = Duration::from_secs(3);
 
+/// The pause after a failed accept, so that a lasting failure does not spin a core.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
 /// Serves the app on `listener` until `shutdown` completes; a client has
 /// `header_timeout` to send each request's headers.
 pub async fn serve(
@@ -44,9 +47,15 @@ pub async fn serve(
             () = &mut shutdown => break,
             stream = accept(&listener) => stream,
         };
-        tokio::spawn(connection(&http, stream, app.clone(), stopping.clone()));
+        tokio::spawn(serve_connection(
+            &http,
+            stream,
+            app.clone(),
+            stopping.clone(),
+        ));
     }
     let _ = stop.send(());
+    // The loop's own receiver goes too, or the sender would never see them all closed.
     drop(stopping);
     let _ = tokio::time::timeout(GRACE, stop.closed()).await;
     Ok(())
@@ -58,27 +67,30 @@ async fn accept(listener: &TcpListener) -> TcpStream {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => return stream,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) => tokio::time::sleep(ACCEPT_RETRY).await,
         }
     }
 }
 
 /// One connection, its requests answered by `app` until it closes, or, once
 /// `stopping` changes, until the request in progress is answered.
-fn connection(
+///
+/// Built outside the returned future so that it borrows `http` only here, and
+/// the future can be spawned.
+fn serve_connection(
     http: &http1::Builder,
     stream: TcpStream,
     app: Router,
     mut stopping: watch::Receiver<()>,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
     async move {
-        let mut conn = pin!(conn);
+        let mut connection = pin!(connection);
         tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = stopping.changed() => conn.as_mut().graceful_shutdown(),
+            _ = connection.as_mut() => return,
+            _ = stopping.changed() => connection.as_mut().graceful_shutdown(),
         }
         // A timed-out or broken connection is the client's business, not the server's.
-        let _ = conn.await;
+        let _ = connection.await;
     }
 }

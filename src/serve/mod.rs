@@ -3,14 +3,16 @@
 //! and a pad to draw digits for any model.
 //!
 //! The server is axum on tokio, its connections served by hyper with a header
-//! read timeout ([`listen`]). It only reads the artifacts folder ([`files`]),
-//! answers no other web site and, beyond loopback, only requests carrying its token
-//! ([`guard`]), limits request bodies, and does the heavy work in a bounded pool
-//! ([`pool`], [`predict`]), so pages stay quick while predictions queue. Every page
-//! asset is compiled in ([`assets`]).
+//! read timeout ([`listen`]). It only reads the artifacts folder ([`files`],
+//! [`runs`]), answers no other web site and, beyond loopback, only requests
+//! carrying its token ([`guard`]), limits request bodies, and does the heavy work
+//! in a bounded pool ([`pool`], [`predict`]), so pages stay quick while predictions
+//! queue. The endpoints are [`api`]'s, their refusals [`error`]'s. Every page asset
+//! is compiled in ([`assets`]).
 
 mod api;
 mod assets;
+mod error;
 pub mod files;
 mod guard;
 mod listen;
@@ -24,15 +26,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use burn::prelude::Device;
-use serde::Serialize;
 
+pub use error::ApiError;
 pub use listen::{HEADER_TIMEOUT, serve};
-pub use runs::{NO_RUNS, discover};
+pub use runs::NO_RUNS;
 
 use guard::Access;
 use pool::Pool;
@@ -79,68 +79,30 @@ impl ServerState {
     }
 }
 
-/// An error answer: a status and a message, sent as `{"error": message}`.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: String) -> Self {
-        Self { status, message }
-    }
-
-    pub fn bad_request(message: String) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    pub fn not_found(message: String) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(ErrorBody {
-                error: &self.message,
-            }),
-        )
-            .into_response()
-    }
-}
-
 /// Every route of the app.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/favicon.ico", get(assets::favicon))
         .route("/assets/{file}", get(assets::asset))
-        .route("/api/runs", get(api::runs))
-        .route("/api/runs/{name}", get(api::run))
-        .route("/api/runs/{name}/live", get(api::live))
-        .route("/api/runs/{name}/confusion", get(api::confusion))
+        .route("/api/runs", get(api::runs::list))
+        .route("/api/runs/{name}", get(api::runs::detail))
+        .route("/api/runs/{name}/live", get(api::runs::live))
+        .route("/api/runs/{name}/confusion", get(api::test_set::confusion))
         .route(
             "/api/runs/{name}/confusion/{truth}/{predicted}",
-            get(api::confusion_cell),
+            get(api::test_set::cell),
         )
-        .route("/api/runs/{name}/digits/{index}", get(api::digit))
-        .route("/api/models", get(api::models))
-        .route("/api/sweeps", get(api::sweeps))
+        .route("/api/runs/{name}/digits/{index}", get(api::test_set::digit))
+        .route("/api/models", get(api::models::list))
+        .route("/api/sweeps", get(api::sweeps::list))
         .route(
             "/api/predict",
-            post(api::predict_pixels).route_layer(middleware::from_fn(guard::json_body)),
+            post(api::predict::pixels).route_layer(middleware::from_fn(guard::json_body)),
         )
         .route(
             "/api/predict/image",
-            post(api::predict_image).route_layer(middleware::from_fn(guard::image_body)),
+            post(api::predict::image).route_layer(middleware::from_fn(guard::image_body)),
         )
         .route("/files/{*path}", get(files::serve_file))
         .fallback(not_found)

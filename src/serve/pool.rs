@@ -12,14 +12,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::ApiError;
 
-/// Requests that may wait per worker: 16 clients at once on one core are all answered.
+/// Requests that may wait per worker: enough that 16 clients at once are all
+/// answered even on one core.
 pub const QUEUE_PER_WORKER: usize = 16;
 
+/// A few workers and a bounded queue in front of them.
 pub struct Pool {
+    /// One per worker; work that uses every core takes them all.
     permits: Arc<Semaphore>,
+    /// As many as there are permits (a `u32`, as the semaphore counts them).
     workers: u32,
     /// Requests waiting for permits now.
     waiting: AtomicUsize,
+    /// How many may wait before the answer is 503.
     queue: usize,
 }
 
@@ -68,6 +73,7 @@ impl Pool {
         self.run_on(self.workers, work).await
     }
 
+    /// `work` on a blocking thread, holding `workers` permits until it ends.
     async fn run_on<T: Send + 'static>(
         &self,
         workers: u32,
@@ -79,14 +85,10 @@ impl Pool {
             work()
         })
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the work failed unexpectedly; see the server's console".into(),
-            )
-        })
+        .map_err(|_| ApiError::internal())
     }
 
+    /// `workers` permits, at once or after a wait in the queue; 503 when the queue is full.
     async fn acquire(&self, workers: u32) -> Result<OwnedSemaphorePermit, ApiError> {
         if let Ok(permit) = self.permits.clone().try_acquire_many_owned(workers) {
             return Ok(permit);

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,35 +20,33 @@ use super::ApiError;
 use super::pool::Pool;
 use crate::config::Activation;
 use crate::data::{Checksums, Digits, Mnist};
-use crate::eval::ConfusionMatrix;
-use crate::eval::evaluate;
-use crate::eval::probabilities;
+use crate::eval::{ConfusionMatrix, evaluate, probabilities};
 use crate::mnist::CLASSES;
 use crate::model::layers_text;
 use crate::run_files::RunDir;
 use crate::weights::load::SavedModel;
 
-/// Values computed once per key, by whichever request comes first; the others
-/// wait for it. A computation that ends in `Err` keeps nothing: the next request
-/// tries again (the server was busy, or the data may have been fetched meanwhile).
-struct OnceMap<K, T>(Mutex<HashMap<K, Arc<OnceCell<T>>>>);
+/// Values computed once per model file, by whichever request comes first; the
+/// others wait for it. A computation that ends in `Err` keeps nothing: the next
+/// request tries again (the server was busy, or the data may have been fetched
+/// meanwhile).
+struct OnceMap<T>(Mutex<HashMap<ModelKey, Arc<OnceCell<T>>>>);
 
-impl<K: Eq + Hash, T: Clone> OnceMap<K, T> {
+impl<T: Clone> OnceMap<T> {
     fn new() -> Self {
         Self(Mutex::new(HashMap::new()))
     }
 
-    /// The value for `key`, from `compute` if it is not there; entries for which
-    /// `stale` holds are dropped first.
+    /// The value for `key`, from `compute` if it is not there; what was kept for
+    /// the file before it changed is dropped first, so it does not pile up.
     async fn get<E>(
         &self,
-        key: K,
-        stale: impl Fn(&K) -> bool,
+        key: ModelKey,
         compute: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
         let cell = {
             let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            map.retain(|k, _| !stale(k));
+            map.retain(|kept, _| !key.replaces(kept));
             map.entry(key).or_default().clone()
         };
         cell.get_or_try_init(|| compute).await.cloned()
@@ -90,12 +87,13 @@ pub struct Answer {
     pub model: String,
 }
 
+/// Every model the server has loaded, and what it has computed with them.
 pub struct Models {
     device: Device,
     pool: Arc<Pool>,
     data_dir: Option<PathBuf>,
-    loaded: OnceMap<ModelKey, Loaded>,
-    tested: OnceMap<ModelKey, Arc<TestPredictions>>,
+    loaded: OnceMap<Loaded>,
+    tested: OnceMap<Arc<TestPredictions>>,
 }
 
 impl Models {
@@ -110,6 +108,7 @@ impl Models {
         }
     }
 
+    /// The key of the model in `target` (a run folder or weights file) as its file is now.
     fn key(target: &Path, activation: Option<Activation>) -> ModelKey {
         let weights = if target.is_dir() {
             RunDir::at(target).weights()
@@ -134,15 +133,11 @@ impl Models {
         activation: Option<Activation>,
     ) -> Result<Arc<SavedModel>, ApiError> {
         let key = Self::key(target, activation);
-        let fresh = key.clone();
         let (target, device) = (target.to_path_buf(), self.device.clone());
         let load = self
             .pool
             .run(move || load_once(&target, activation, &device));
-        self.loaded
-            .get(key, |k| fresh.replaces(k), load)
-            .await?
-            .map_err(model_error)
+        self.loaded.get(key, load).await?.map_err(model_error)
     }
 
     /// The digit in `pixels` (784 bytes, MNIST's form) and all ten probabilities,
@@ -159,13 +154,13 @@ impl Models {
         let device = self.device.clone();
         self.pool
             .run(move || {
-                let probs = probabilities(&saved.model, &[pixels], &device).remove(0);
-                let digit = (0..probs.len())
-                    .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+                let per_digit = probabilities(&saved.model, &[pixels], &device).remove(0);
+                let digit = (0..per_digit.len())
+                    .max_by(|&a, &b| per_digit[a].total_cmp(&per_digit[b]))
                     .unwrap_or_default();
                 Answer {
                     digit,
-                    probabilities: probs,
+                    probabilities: per_digit,
                     model: describe(&id, &saved),
                 }
             })
@@ -179,10 +174,9 @@ impl Models {
         let data_dir = self.data_dir.clone().unwrap_or_else(|| saved.data_dir());
         let checksums = Checksums::verify_if(saved.verify_data());
         let key = Self::key(run, None);
-        let fresh = key.clone();
         let device = self.device.clone();
         // Evaluation takes every core for a moment.
-        let test = self.pool.run_alone(move || -> Result<_, String> {
+        let evaluated = self.pool.run_alone(move || -> Result<_, String> {
             let test = Mnist::load_test(&data_dir, checksums).map_err(|err| {
                 format!(
                     "{err:#}. The server reads the test digits from {}: fetch them with `mnist-mlp fetch` (or `MNIST_DATA_DIR=… mnist-mlp fetch`), or start the server with --data-dir",
@@ -199,11 +193,12 @@ impl Models {
                 data_dir,
             }))
         });
-        let test = async {
-            test.await?
+        let evaluated = async {
+            evaluated
+                .await?
                 .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))
         };
-        self.tested.get(key, |k| fresh.replaces(k), test).await
+        self.tested.get(key, evaluated).await
     }
 }
 
@@ -235,6 +230,7 @@ fn describe(id: &str, saved: &SavedModel) -> String {
     }
 }
 
+/// A model that does not load: the request is fine, the file is not.
 fn model_error(message: String) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,9 +1,9 @@
 //! What the artifacts folder holds, read from the files alone (so a training in
-//! another process shows up as soon as it writes): the run folders, finished or
-//! not, with the figures the runs list shows, the weights files a model can be
-//! picked from, and the sweeps.
+//! another process shows up as soon as it writes): each run folder read into its
+//! line of the runs list, and the sweeps. Which folders are runs is
+//! [`crate::run_files::discover`]'s to say.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -12,70 +12,11 @@ use crate::run_files::RunDir;
 use crate::run_files::history::{EvalSplit, History};
 use crate::run_files::lock;
 use crate::run_files::summary::Summary;
+use crate::sweep::folder::SweepDir;
 use crate::train::record::LiveProgress;
 
 /// What the console and the empty runs page say.
 pub const NO_RUNS: &str = "no runs yet: train one with `mnist-mlp config/relu.toml`";
-
-/// Folders deeper than this are not searched (`sweeps/<name>/trials/<trial>` is 4).
-const MAX_DEPTH: usize = 6;
-
-/// Files `predict` (and so the draw pad) can load besides a run folder's own.
-const WEIGHT_EXTENSIONS: [&str; 3] = ["safetensors", "pt", "pth"];
-
-/// Everything found under the root: names are paths relative to it, `/`-separated.
-#[derive(Debug, Default)]
-pub struct Inventory {
-    /// Folders holding a run's config.toml, sorted.
-    pub runs: Vec<String>,
-    /// Weights files outside run folders, sorted.
-    pub weights: Vec<String>,
-}
-
-/// Walks the root without following symlinks, skipping hidden entries, and does
-/// not descend into run folders (their checkpoints are not models to pick).
-pub fn discover(root: &Path) -> Inventory {
-    let mut found = Inventory::default();
-    let mut pending = vec![(root.to_path_buf(), String::new(), 0usize)];
-    while let Some((dir, prefix, depth)) = pending.pop() {
-        if RunDir::at(&dir).config().is_file() && !prefix.is_empty() {
-            found.runs.push(prefix);
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if name.starts_with('.') || kind.is_symlink() {
-                continue;
-            }
-            let relative = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if kind.is_dir() && depth < MAX_DEPTH {
-                pending.push((entry.path(), relative, depth + 1));
-            } else if kind.is_file()
-                && Path::new(&name)
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e))
-            {
-                found.weights.push(relative);
-            }
-        }
-    }
-    found.runs.sort();
-    found.weights.sort();
-    found
-}
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,18 +82,15 @@ pub struct RunFiles {
     pub progress: Option<LiveProgress>,
 }
 
-/// Reads the run folder `name` (relative to `root`).
+/// Reads the run folder `name` (relative to `root`); what cannot be read is left
+/// out and said in the row's `error`.
 pub fn read_run(root: &Path, name: &str) -> RunFiles {
     let run = RunDir::at(root.join(name));
     let mut errors = Vec::new();
     let (status, progress) = status(&run);
-    let summary = if status == Status::Finished {
-        Summary::load(&run)
-            .map_err(|err| errors.push(format!("{err:#}")))
-            .ok()
-    } else {
-        None
-    };
+    let summary = (status == Status::Finished)
+        .then(|| Summary::load(&run))
+        .and_then(|loaded| loaded.map_err(|err| errors.push(format!("{err:#}"))).ok());
     let config = match &summary {
         Some(summary) => Some(summary.config.clone()),
         None => std::fs::read_to_string(run.config())
@@ -165,54 +103,10 @@ pub fn read_run(root: &Path, name: &str) -> RunFiles {
         errors.push(format!("{err:#}"));
         History::default()
     });
-    let last = history.epochs.last();
-    let latest = |split: EvalSplit| {
-        last.filter(|_| history.eval_split == split)
-            .map(|e| e.eval_accuracy)
-    };
     let row = RunRow {
-        name: name.to_string(),
-        experiment: config
-            .as_ref()
-            .map_or_else(|| name.to_string(), |c| c.experiment.name.clone()),
-        status,
-        sweep: name
-            .strip_prefix("sweeps/")
-            .and_then(|rest| rest.split('/').next())
-            .map(str::to_string),
-        activation: config
-            .as_ref()
-            .map_or_else(String::new, |c| c.model.activation.to_string()),
-        optimizer: config
-            .as_ref()
-            .map_or_else(String::new, |c| c.optimizer.name.to_string()),
-        l2: config.as_ref().map_or(0.0, |c| c.optimizer.l2),
-        epochs: config.as_ref().map_or(0, |c| c.training.epochs),
-        epochs_done: summary
-            .as_ref()
-            .map_or(history.epochs.len(), |s| s.epochs_trained),
-        train_accuracy: summary
-            .as_ref()
-            .map(|s| s.train_accuracy)
-            .or_else(|| last.map(|e| e.train_accuracy)),
-        validation_accuracy: summary
-            .as_ref()
-            .map_or_else(|| latest(EvalSplit::Validation), |s| s.validation_accuracy),
-        test_accuracy: summary
-            .as_ref()
-            .map(|s| s.test_accuracy)
-            .or_else(|| latest(EvalSplit::Test)),
-        seconds: summary.as_ref().map(|s| s.train_seconds).or_else(|| {
-            (!history.epochs.is_empty()).then(|| history.epochs.iter().map(|e| e.seconds).sum())
-        }),
-        backend: summary.as_ref().map(|s| s.backend.to_string()).or_else(|| {
-            config
-                .as_ref()
-                .and_then(|c| c.training.backend)
-                .map(|b| b.to_string())
-        }),
         has_model: run.weights().is_file(),
         error: (!errors.is_empty()).then(|| errors.join("; ")),
+        ..RunRow::new(name, status, config.as_ref(), summary.as_ref(), &history)
     };
     RunFiles {
         row,
@@ -223,19 +117,78 @@ pub fn read_run(root: &Path, name: &str) -> RunFiles {
     }
 }
 
-/// A sweep folder: `sweeps/<name>/` with a plan or a leaderboard.
-pub fn sweeps(root: &Path) -> Vec<(String, PathBuf)> {
-    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(root.join("sweeps"))
+impl RunRow {
+    /// The row of the run `name` from what it recorded: a finished run's final
+    /// figures, else its latest epoch's; no model and no error yet.
+    fn new(
+        name: &str,
+        status: Status,
+        config: Option<&ExperimentConfig>,
+        summary: Option<&Summary>,
+        history: &History,
+    ) -> Self {
+        let last = history.epochs.last();
+        let latest = |split: EvalSplit| {
+            last.filter(|_| history.eval_split == split)
+                .map(|epoch| epoch.eval_accuracy)
+        };
+        let (train_accuracy, validation_accuracy, test_accuracy, seconds) = match summary {
+            Some(summary) => (
+                Some(summary.train_accuracy),
+                summary.validation_accuracy,
+                Some(summary.test_accuracy),
+                Some(summary.train_seconds),
+            ),
+            None => (
+                last.map(|epoch| epoch.train_accuracy),
+                latest(EvalSplit::Validation),
+                latest(EvalSplit::Test),
+                (!history.epochs.is_empty())
+                    .then(|| history.epochs.iter().map(|epoch| epoch.seconds).sum()),
+            ),
+        };
+        Self {
+            name: name.to_string(),
+            experiment: config
+                .map_or_else(|| name.to_string(), |config| config.experiment.name.clone()),
+            status,
+            sweep: name
+                .strip_prefix("sweeps/")
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_string),
+            activation: config
+                .map_or_else(String::new, |config| config.model.activation.to_string()),
+            optimizer: config.map_or_else(String::new, |config| config.optimizer.name.to_string()),
+            l2: config.map_or(0.0, |config| config.optimizer.l2),
+            epochs: config.map_or(0, |config| config.training.epochs),
+            epochs_done: summary.map_or(history.epochs.len(), |summary| summary.epochs_trained),
+            train_accuracy,
+            validation_accuracy,
+            test_accuracy,
+            seconds,
+            backend: match summary {
+                Some(summary) => Some(summary.backend.to_string()),
+                None => config
+                    .and_then(|config| config.training.backend)
+                    .map(|backend| backend.to_string()),
+            },
+            has_model: false,
+            error: None,
+        }
+    }
+}
+
+/// The names of the sweep folders, `sweeps/<name>/` with a plan or a leaderboard, sorted.
+pub fn sweeps(root: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(root.join("sweeps"))
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let path = entry.path();
-            let is_sweep =
-                path.join("leaderboard.csv").is_file() || path.join("plan.json").is_file();
-            (is_sweep && !name.starts_with('.')).then_some((name, path))
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| {
+            let dir = SweepDir::new(root, name);
+            !name.starts_with('.') && (dir.leaderboard_csv().is_file() || dir.plan().is_file())
         })
         .collect();
     found.sort();
@@ -247,20 +200,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_runs_at_any_depth_and_loose_weights_but_not_checkpoints() {
+    fn sweep_folders_need_a_plan_or_a_leaderboard() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for run in ["relu", "sweeps/l2/trials/trial-000"] {
-            std::fs::create_dir_all(root.join(run).join("checkpoint")).unwrap();
-            std::fs::write(root.join(run).join("config.toml"), "").unwrap();
-            std::fs::write(root.join(run).join("model.safetensors"), "").unwrap();
+        for (sweep, file) in [
+            ("l2", "plan.json"),
+            ("lr", "leaderboard.csv"),
+            ("notes", "a.txt"),
+        ] {
+            std::fs::create_dir_all(root.join("sweeps").join(sweep)).unwrap();
+            std::fs::write(root.join("sweeps").join(sweep).join(file), "").unwrap();
         }
-        std::fs::create_dir_all(root.join("imports")).unwrap();
-        std::fs::write(root.join("imports/net.pt"), "").unwrap();
-        std::fs::write(root.join("imports/notes.txt"), "").unwrap();
-        let found = discover(root);
-        assert_eq!(found.runs, ["relu", "sweeps/l2/trials/trial-000"]);
-        assert_eq!(found.weights, ["imports/net.pt"]);
-        assert!(discover(&root.join("absent")).runs.is_empty());
+        assert_eq!(sweeps(root), ["l2", "lr"]);
+        assert!(sweeps(&root.join("absent")).is_empty());
     }
 }

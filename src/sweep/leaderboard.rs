@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use super::folder::{SweepDir, TrialStatus, figure_name};
 use super::{Domain, Mode, Sweep, Trial, display_value};
 
+use crate::report::markdown;
 use crate::run_files::summary::Summary;
 
 /// One trial and where it stands.
@@ -146,14 +147,14 @@ impl<'a> Leaderboard<'a> {
                 .to_string(),
             ];
             row.extend(trial.values.iter().map(display_value));
-            let s = entry.summary();
+            let summary = entry.summary();
             row.extend([
-                optional(s.and_then(|s| s.validation_accuracy), 4),
-                optional(s.and_then(|s| s.validation_loss), 6),
-                optional(s.map(|s| s.train_accuracy), 4),
-                s.map_or(String::new(), |s| s.epochs_trained.to_string()),
-                s.map_or(String::new(), |s| s.kept_epoch.to_string()),
-                optional(s.map(|s| s.train_seconds), 1),
+                optional(summary.and_then(|summary| summary.validation_accuracy), 4),
+                optional(summary.and_then(|summary| summary.validation_loss), 6),
+                optional(summary.map(|summary| summary.train_accuracy), 4),
+                summary.map_or(String::new(), |summary| summary.epochs_trained.to_string()),
+                summary.map_or(String::new(), |summary| summary.kept_epoch.to_string()),
+                optional(summary.map(|summary| summary.train_seconds), 1),
                 format!("trials/{}", trial.config.experiment.name),
             ]);
             csv.write_record(&row)?;
@@ -163,8 +164,28 @@ impl<'a> Leaderboard<'a> {
 
     /// leaderboard.md: what was swept, the ranking, the winner, what is missing, the figures.
     pub fn markdown(&self, sweep: &Sweep, with_figures: bool) -> String {
+        let mut md = self.introduction(sweep);
+        md += &self.markdown_table(sweep);
+        md += "\n";
+        md += &self.outcome(sweep);
+        md += &self.missing();
+        if with_figures {
+            md += "## Validation accuracy against each axis\n\n";
+            for axis in &sweep.axes {
+                let _ = writeln!(
+                    md,
+                    "![validation accuracy vs {}]({})\n",
+                    axis.key,
+                    figure_name(&axis.key)
+                );
+            }
+        }
+        md
+    }
+
+    /// The title, what was swept and how, and how many trials finished.
+    fn introduction(&self, sweep: &Sweep) -> String {
         let total = sweep.trials.len();
-        let finished = self.finished().count();
         let mut md = format!("# Sweep `{}`\n\n", sweep.name);
         let _ = writeln!(
             md,
@@ -185,14 +206,19 @@ impl<'a> Leaderboard<'a> {
         }
         let _ = writeln!(
             md,
-            "**Finished {finished} of {total} trials**{}.\n",
+            "**Finished {} of {total} trials**{}.\n",
+            self.finished().count(),
             match self.failed() {
                 0 => String::new(),
                 failed => format!(" ({failed} failed, ranked last)"),
             }
         );
-        md += &self.markdown_table(sweep);
-        md += "\n";
+        md
+    }
+
+    /// The winner and the final run, or how to start one.
+    fn outcome(&self, sweep: &Sweep) -> String {
+        let mut md = String::new();
         if let Some((trial, summary)) = self.winner() {
             let _ = writeln!(
                 md,
@@ -215,7 +241,7 @@ impl<'a> Leaderboard<'a> {
                     run.test_accuracy
                 );
             }
-            None if finished > 0 => {
+            None if self.finished().count() > 0 => {
                 let _ = writeln!(
                     md,
                     "`mnist-mlp sweep {} --final` retrains the winner on every training image and \
@@ -225,6 +251,12 @@ impl<'a> Leaderboard<'a> {
             }
             None => {}
         }
+        md
+    }
+
+    /// The failed and the unfinished trials, each list with what running again does.
+    fn missing(&self) -> String {
+        let mut md = String::new();
         let failed: Vec<&Entry> = self
             .entries
             .iter()
@@ -256,17 +288,6 @@ impl<'a> Leaderboard<'a> {
             }
             let _ = writeln!(md, "\n{note}\n");
         }
-        if with_figures {
-            md += "## Validation accuracy against each axis\n\n";
-            for axis in &sweep.axes {
-                let _ = writeln!(
-                    md,
-                    "![validation accuracy vs {}]({})\n",
-                    axis.key,
-                    figure_name(&axis.key)
-                );
-            }
-        }
         md
     }
 
@@ -283,39 +304,39 @@ impl<'a> Leaderboard<'a> {
             ]
             .map(String::from),
         );
-        let mut md = format!(
-            "| {} |\n|{}\n",
-            header.join(" | "),
-            "---|".repeat(header.len())
-        );
-        for (rank, entry) in self.ranked() {
-            let trial = entry.trial;
-            let name = &trial.config.experiment.name;
-            let mut row = vec![
-                rank.to_string(),
-                match entry.status {
-                    TrialStatus::Finished(_) => {
-                        format!("[{}](trials/{name}/report.md)", trial.index)
-                    }
-                    _ => trial.index.to_string(),
-                },
-            ];
-            row.extend(trial.values.iter().map(display_value));
-            match entry.summary() {
-                Some(s) => row.extend([
-                    s.validation_accuracy
-                        .map_or("–".to_string(), |a| format!("{a:.2} %")),
-                    s.validation_loss
-                        .map_or("–".to_string(), |l| format!("{l:.4}")),
-                    format!("{:.2} %", s.train_accuracy),
-                    format!("{} ({})", s.epochs_trained, s.kept_epoch),
-                    format!("{:.1}", s.train_seconds),
-                ]),
-                None => row.extend(["failed", "", "", "", ""].map(String::from)),
-            }
-            let _ = writeln!(md, "| {} |", row.join(" | "));
-        }
-        md
+        let rows: Vec<Vec<String>> = self
+            .ranked()
+            .map(|(rank, entry)| {
+                let trial = entry.trial;
+                let name = &trial.config.experiment.name;
+                let mut row = vec![
+                    rank.to_string(),
+                    match entry.status {
+                        TrialStatus::Finished(_) => {
+                            format!("[{}](trials/{name}/report.md)", trial.index)
+                        }
+                        _ => trial.index.to_string(),
+                    },
+                ];
+                row.extend(trial.values.iter().map(display_value));
+                match entry.summary() {
+                    Some(summary) => row.extend([
+                        summary
+                            .validation_accuracy
+                            .map_or("–".to_string(), |a| format!("{a:.2} %")),
+                        summary
+                            .validation_loss
+                            .map_or("–".to_string(), |l| format!("{l:.4}")),
+                        format!("{:.2} %", summary.train_accuracy),
+                        format!("{} ({})", summary.epochs_trained, summary.kept_epoch),
+                        format!("{:.1}", summary.train_seconds),
+                    ]),
+                    None => row.extend(["failed", "", "", "", ""].map(String::from)),
+                }
+                row
+            })
+            .collect();
+        markdown::table(&header, &rows)
     }
 }
 
@@ -349,4 +370,47 @@ fn describe_axes(sweep: &Sweep) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// leaderboard.csv read back as written, header and rows, for a reader without the
+/// sweep file (`serve` shows any sweep folder); [`Leaderboard::csv`] writes it.
+pub struct LeaderboardTable {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl LeaderboardTable {
+    /// The column naming each row's trial folder, relative to the sweep folder.
+    pub const RUN_COLUMN: &'static str = "run";
+
+    /// `dir`'s leaderboard.csv, or `None` before the first trial has finished.
+    pub fn read(dir: &SweepDir) -> Result<Option<Self>> {
+        let path = dir.leaderboard_csv();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let read = || -> csv::Result<Self> {
+            let mut reader = csv::Reader::from_path(&path)?;
+            let columns = reader.headers()?.iter().map(str::to_string).collect();
+            let rows = reader
+                .records()
+                .map(|record| Ok(record?.iter().map(str::to_string).collect()))
+                .collect::<csv::Result<_>>()?;
+            Ok(Self { columns, rows })
+        };
+        let table = read().with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Some(table))
+    }
+
+    /// Each row's trial folder relative to the sweep folder (`trials/<name>`), if it names one.
+    pub fn runs(&self) -> impl Iterator<Item = Option<&str>> {
+        let column = self
+            .columns
+            .iter()
+            .position(|name| name == Self::RUN_COLUMN);
+        self.rows.iter().map(move |row| {
+            let run = row.get(column?)?;
+            (!run.is_empty()).then_some(run.as_str())
+        })
+    }
 }

@@ -137,6 +137,15 @@ impl Scale {
         }
     }
 
+    /// How many x labels to show, and the x axis's title.
+    fn x_labels(&self, axis: &Axis) -> (usize, String) {
+        match self {
+            Self::Categories(labels) => (labels.len() + 1, axis.key.clone()),
+            Self::Log => (8, format!("{} (log scale)", axis.key)),
+            Self::Linear => (8, axis.key.clone()),
+        }
+    }
+
     /// The x extent: every value the axis can take, padded.
     fn extent(&self, axis: &Axis) -> (f64, f64) {
         if let Self::Categories(labels) = self {
@@ -185,17 +194,15 @@ struct Line {
     best: Vec<(f64, f64)>,
 }
 
-/// The figure for one axis from its finished trials.
-fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
-    let scale = Scale::of(axis);
+/// Per series its placed points and, per x, the best accuracy (a line on a numeric axis,
+/// a bar per category); and the best accuracy at zero on a log axis, which cannot place it.
+fn lines(scale: &Scale, points: &[Point]) -> (Vec<Line>, Option<f64>) {
     let mut names: Vec<Option<String>> = Vec::new();
     for point in points {
         if !names.contains(&point.series) {
             names.push(point.series.clone());
         }
     }
-    // Per series: its placed points, and per x the best accuracy (a line on a numeric
-    // axis, a bar per category).
     let mut series: Vec<Line> = Vec::new();
     let mut at_zero: Option<f64> = None;
     for name in names {
@@ -218,6 +225,13 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
         }
         series.push(Line { name, placed, best });
     }
+    (series, at_zero)
+}
+
+/// The figure for one axis from its finished trials.
+fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
+    let scale = Scale::of(axis);
+    let (series, at_zero) = lines(&scale, points);
     let (x0, x1) = scale.extent(axis);
     let ys = series
         .iter()
@@ -229,14 +243,7 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
     let pad = ((high - low) * 0.08).max(0.5);
     // Headroom above the highest point for the legend, so that it hides no trial.
     let (y0, y1) = (low - pad, high + pad + (high - low + pad) * 0.3);
-    let labels = match &scale {
-        Scale::Categories(labels) => labels.len() + 1,
-        _ => 8,
-    };
-    let x_desc = match scale {
-        Scale::Log => format!("{} (log scale)", axis.key),
-        _ => axis.key.clone(),
-    };
+    let (labels, x_desc) = scale.x_labels(axis);
     let short_key = axis.key.rsplit('.').next().unwrap_or(&axis.key);
     let categories = matches!(scale, Scale::Categories(_));
     render_png(path, (900, 560), |area| {

@@ -58,41 +58,43 @@ pub struct Trained {
 /// Plain SGD and Adam make one fused pass per parameter on flex; momentum, AdamW and
 /// the other backends take burn-optim's (the same records either way).
 pub fn optimizer(config: &ExperimentConfig, device: &Device) -> ModuleOptimizer {
-    let o = &config.optimizer;
+    let optimizer = &config.optimizer;
     #[cfg(feature = "flex")]
     if fused::is_flex(device) {
-        match o.name {
-            OptimizerKind::Sgd if o.momentum == 0.0 => return ModuleOptimizer::from(FusedSgd),
+        match optimizer.name {
+            OptimizerKind::Sgd if optimizer.momentum == 0.0 => {
+                return ModuleOptimizer::from(FusedSgd);
+            }
             OptimizerKind::Adam => {
                 return ModuleOptimizer::from(FusedAdam {
-                    beta_1: o.beta1,
-                    beta_2: o.beta2,
-                    epsilon: o.epsilon,
+                    beta_1: optimizer.beta1,
+                    beta_2: optimizer.beta2,
+                    epsilon: optimizer.epsilon,
                 });
             }
             _ => {}
         }
     }
     let _ = device; // only the flex build looks at it
-    match o.name {
+    match optimizer.name {
         OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum((o.momentum > 0.0).then_some(MomentumConfig {
-                momentum: o.momentum,
+            .with_momentum((optimizer.momentum > 0.0).then_some(MomentumConfig {
+                momentum: optimizer.momentum,
                 // PyTorch's SGD: no dampening.
                 dampening: 0.0,
-                nesterov: o.nesterov,
+                nesterov: optimizer.nesterov,
             }))
             .init(),
         OptimizerKind::Adam => AdamConfig::new()
-            .with_beta_1(o.beta1)
-            .with_beta_2(o.beta2)
-            .with_epsilon(o.epsilon)
+            .with_beta_1(optimizer.beta1)
+            .with_beta_2(optimizer.beta2)
+            .with_epsilon(optimizer.epsilon)
             .init(),
         OptimizerKind::Adamw => AdamWConfig::new()
-            .with_beta_1(o.beta1)
-            .with_beta_2(o.beta2)
-            .with_epsilon(o.epsilon)
-            .with_weight_decay(o.weight_decay as f32)
+            .with_beta_1(optimizer.beta1)
+            .with_beta_2(optimizer.beta2)
+            .with_epsilon(optimizer.epsilon)
+            .with_weight_decay(optimizer.weight_decay as f32)
             .init(),
     }
 }
@@ -170,11 +172,11 @@ pub fn train(
     resume: Option<(usize, History)>,
     interrupter: Interrupter,
 ) -> Result<Trained> {
-    let t = &config.training;
+    let settings = &config.training;
     // Built on the autodiff device: forking a plain-device model would drop its gradients.
     let model =
         MlpSpec::from_config(config).init(config.experiment.seed, &device.clone().autodiff());
-    let batches_per_epoch = data.train.len().div_ceil(t.batch_size);
+    let batches_per_epoch = data.train.len().div_ceil(settings.batch_size);
     let learner = Learner::new(
         model,
         optimizer(config, device),
@@ -201,12 +203,12 @@ pub fn train(
         recording.clone(),
         run.metrics(),
         run.progress(),
-        t.log_interval,
+        settings.log_interval,
         data.eval_split,
         interrupter.clone(),
     );
-    let keep_best =
-        (t.early_stopping > 0).then(|| KeepBest::new(recording.clone(), t.early_stopping));
+    let keep_best = (settings.early_stopping > 0)
+        .then(|| KeepBest::new(recording.clone(), settings.early_stopping));
     let reporter = Reporter::new(recorder, data.eval_split);
     let stop = interrupter.clone();
     // Built inside: SupervisedTraining cannot move between threads.
@@ -219,7 +221,7 @@ pub fn train(
             .with_default_checkpointers()
             .with_interrupter(stop)
             .renderer(Box::new(SilentRenderer))
-            .num_epochs(t.epochs);
+            .num_epochs(settings.epochs);
         training = match keep_best {
             Some(keep_best) => training
                 .with_checkpointing_strategy(keep_best.clone())
@@ -235,19 +237,31 @@ pub fn train(
     if let Some(error) = error {
         bail!("training failed: {error}");
     }
+    let recorded = std::mem::take(&mut *recording.lock().expect("recording lock"));
+    conclude(recorded, interrupted, model, run, settings.early_stopping)
+}
+
+/// How the training ended, and the weights to keep: with early stopping the best
+/// epoch's, not the last.
+fn conclude(
+    recorded: Recording,
+    interrupted: bool,
+    model: Mlp,
+    run: &RunDir,
+    early_stopping: usize,
+) -> Result<Trained> {
     let Recording {
         history,
         divergence,
-    } = std::mem::take(&mut *recording.lock().expect("recording lock"));
+    } = recorded;
     let outcome = match (divergence, interrupted) {
         (Some(divergence), _) => Outcome::Diverged(divergence),
         (None, true) => Outcome::Interrupted,
         (None, false) => Outcome::Completed,
     };
-    // With early stopping the run ends on the best epoch's weights, not the last.
     let last_epoch = history.epochs.last().map_or(0, |record| record.epoch);
     let kept_epoch = match history.best_epoch() {
-        Some(best) if t.early_stopping > 0 => best.epoch,
+        Some(best) if early_stopping > 0 => best.epoch,
         _ => last_epoch,
     };
     let model = if kept_epoch != last_epoch && matches!(outcome, Outcome::Completed) {

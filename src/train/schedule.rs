@@ -18,17 +18,19 @@ const WARMUP_START: f64 = 0.01;
 
 /// The scheduler `config` describes, for `batches_per_epoch` batches an epoch.
 pub fn scheduler(config: &ExperimentConfig, batches_per_epoch: usize) -> Result<ModuleLrScheduler> {
-    let s = &config.schedule;
+    let schedule = &config.schedule;
     let lr = config.optimizer.learning_rate;
-    let warmup = s.warmup_epochs * batches_per_epoch;
-    let after_warmup = (config.training.epochs - s.warmup_epochs) * batches_per_epoch;
-    let main: LrSchedulerConfig = match s.kind {
+    let warmup = schedule.warmup_epochs * batches_per_epoch;
+    let after_warmup = (config.training.epochs - schedule.warmup_epochs) * batches_per_epoch;
+    let main: LrSchedulerConfig = match schedule.kind {
         ScheduleKind::Constant => LrSchedulerConfig::Constant(lr),
-        ScheduleKind::Step => StepLrSchedulerConfig::new(lr, s.step_epochs * batches_per_epoch)
-            .with_gamma(s.gamma)
-            .into(),
+        ScheduleKind::Step => {
+            StepLrSchedulerConfig::new(lr, schedule.step_epochs * batches_per_epoch)
+                .with_gamma(schedule.gamma)
+                .into()
+        }
         ScheduleKind::Cosine => CosineAnnealingLrSchedulerConfig::new(lr, after_warmup)
-            .with_min_lr(s.min_lr)
+            .with_min_lr(schedule.min_lr)
             .into(),
     };
     let whole = if warmup == 0 {

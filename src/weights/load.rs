@@ -89,8 +89,8 @@ impl SavedModel {
             bail!(
                 "{} holds a {} network but its stored config describes {}: the file was altered; retrain or re-export it",
                 path.display(),
-                sizes_text(&layer_sizes),
-                sizes_text(&config.layer_sizes())
+                layers_text(&layer_sizes),
+                layers_text(&config.layer_sizes())
             );
         }
         let stated = match (&config, weights.metadata.get("activation")) {

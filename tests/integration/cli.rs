@@ -43,10 +43,16 @@ fn a_run_writes_every_artifact() {
     assert_eq!(summary["config"]["experiment"]["name"], "tiny");
     assert_eq!(summary["config"]["experiment"]["seed"], 1);
     assert_eq!(summary["config"]["training"]["epochs"], 2);
-    // report.md spells each setting as the config does.
+    // report.md spells each setting as the config does, the assignment's always and others
+    // where they leave the defaults.
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(
-        report.contains("| initialisation | xavier_uniform |"),
+        report.contains("| model.init | xavier_uniform |")
+            && report.contains("| optimizer.learning_rate | 0.1 |")
+            && report.contains("| training.epochs | 2 |")
+            && report.contains("| training.log_interval | 5 |")
+            && !report.contains("data.dir")
+            && !report.contains("schedule."),
         "{report}"
     );
     // progress.json lives only while the run trains.
@@ -736,7 +742,7 @@ fn validation_run_keeps_the_best_epoch_and_reports_both_splits() {
     let parsed = mnist_mlp::config::ExperimentConfig::load(&run.config(), &[]).unwrap();
     let fresh = MlpSpec::from_config(&parsed).init(99, &device);
     let from_checkpoint = mnist_mlp::weights::checkpoint::load_model(&run, kept, fresh).unwrap();
-    let saved = mnist_mlp::weights::load::load(&run.root, None, &device)
+    let saved = mnist_mlp::weights::load::SavedModel::load(&run.root, None, &device)
         .unwrap()
         .model;
     for (a, b) in from_checkpoint.layers.iter().zip(&saved.layers) {

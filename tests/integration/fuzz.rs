@@ -26,7 +26,9 @@ use flate2::write::GzEncoder;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use mnist_mlp::config::ExperimentConfig;
 use mnist_mlp::data::idx::{encode_images, encode_labels, parse_images, parse_labels, read_idx};
-use mnist_mlp::{inspect, predict, state_dict};
+use mnist_mlp::data::picture;
+use mnist_mlp::report::inspect;
+use mnist_mlp::weights::state_dict;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use safetensors::tensor::{Dtype, TensorView};
@@ -343,7 +345,7 @@ fn picture_seeds() -> Vec<Vec<u8>> {
 }
 
 fn parse_picture(input: &[u8], _: &Path) -> anyhow::Result<()> {
-    predict::decode_digit(input).map(drop)
+    picture::decode_digit(input).map(drop)
 }
 
 #[test]

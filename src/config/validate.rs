@@ -1,0 +1,185 @@
+//! The checks serde cannot make: ranges and consistency between keys, each failing
+//! with the key, the value and how to fix it.
+
+use anyhow::{Result, bail};
+
+use super::{ExperimentConfig, RESERVED_NAMES, ScheduleKind, is_folder_name};
+use crate::limits::MAX_PARAMETERS;
+
+impl ExperimentConfig {
+    /// Checks the values serde cannot: ranges and consistency.
+    pub fn validate(&self) -> Result<()> {
+        let name = &self.experiment.name;
+        if !is_folder_name(name) {
+            bail!(
+                "[experiment] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
+            );
+        }
+        if RESERVED_NAMES.contains(&name.as_str()) {
+            bail!(
+                "[experiment] name = {name:?} is taken: the artifacts folder keeps sweeps/, comparison.md and comparison.png for itself; choose another name"
+            );
+        }
+        let optimizer = &self.optimizer;
+        if !(optimizer.learning_rate.is_finite() && optimizer.learning_rate > 0.0) {
+            bail!(
+                "[optimizer] learning_rate = {} must be a finite number > 0 (the assignment uses 0.01)",
+                optimizer.learning_rate
+            );
+        }
+        if !(optimizer.l2.is_finite() && optimizer.l2 >= 0.0) {
+            bail!(
+                "[optimizer] l2 = {} must be a finite number ≥ 0 (0 disables it; the assignment's λ is 0.8)",
+                optimizer.l2
+            );
+        }
+        for (key, value) in [("beta1", optimizer.beta1), ("beta2", optimizer.beta2)] {
+            if !(0.0..1.0).contains(&value) {
+                bail!("[optimizer] {key} = {value} must be in [0, 1) (PyTorch uses 0.9 and 0.999)");
+            }
+        }
+        if !(optimizer.epsilon.is_finite() && optimizer.epsilon > 0.0) {
+            bail!(
+                "[optimizer] epsilon = {} must be a finite number > 0 (PyTorch uses 1e-8)",
+                optimizer.epsilon
+            );
+        }
+        self.validate_optimizer_extras()?;
+        let training = &self.training;
+        if training.epochs == 0 {
+            bail!("[training] epochs = 0 must be at least 1 (the assignment uses 15)");
+        }
+        if training.batch_size == 0 || training.batch_size > crate::mnist::TRAIN_IMAGES {
+            bail!(
+                "[training] batch_size = {} must be between 1 and {} (the training set size); the assignment uses 64",
+                training.batch_size,
+                crate::mnist::TRAIN_IMAGES
+            );
+        }
+        if training.log_interval == 0 {
+            bail!("[training] log_interval = 0 must be at least 1 (the assignment uses 200)");
+        }
+        let hidden = &self.model.hidden;
+        if hidden.is_empty() {
+            bail!("[model] hidden = [] needs at least one layer width, e.g. [500, 250, 100]");
+        }
+        if let Some(position) = hidden.iter().position(|&width| width == 0) {
+            bail!("[model] hidden[{position}] = 0: every layer width must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.model.dropout) {
+            bail!(
+                "[model] dropout = {} must be in [0, 1): the chance of zeroing a hidden unit (0 turns it off; 0.2–0.5 is usual)",
+                self.model.dropout
+            );
+        }
+        let validation = self.data.validation;
+        if validation >= crate::mnist::TRAIN_IMAGES {
+            bail!(
+                "[data] validation = {validation} must leave training images: hold out fewer than {} (e.g. 10000)",
+                crate::mnist::TRAIN_IMAGES
+            );
+        }
+        if training.early_stopping > 0 && validation == 0 {
+            bail!(
+                "[training] early_stopping = {} needs a validation split to watch: set [data] validation (e.g. 10000)",
+                training.early_stopping
+            );
+        }
+        if !training.evaluate_every_epoch && validation > 0 {
+            bail!(
+                "[training] evaluate_every_epoch = false leaves the {validation} validation images unused: set [data] validation = 0, or evaluate every epoch"
+            );
+        }
+        self.validate_schedule()?;
+        self.validate_augment()?;
+        let parameters = self.parameter_count();
+        if parameters.is_none_or(|count| count > MAX_PARAMETERS) {
+            bail!(
+                "[model] hidden = {hidden:?} needs more than {MAX_PARAMETERS} parameters, which would not fit in memory: use narrower layers"
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_optimizer_extras(&self) -> Result<()> {
+        let optimizer = &self.optimizer;
+        if !(0.0..1.0).contains(&optimizer.momentum) {
+            bail!(
+                "[optimizer] momentum = {} must be in [0, 1) (0 is plain SGD; 0.9 is usual)",
+                optimizer.momentum
+            );
+        }
+        if optimizer.momentum > 0.0 && optimizer.name != OptimizerKind::Sgd {
+            bail!(
+                "[optimizer] momentum = {} applies to SGD only: set name = \"sgd\", or remove momentum ({} has its own moments, beta1 and beta2)",
+                optimizer.momentum,
+                optimizer.name
+            );
+        }
+        if optimizer.nesterov && optimizer.momentum == 0.0 {
+            bail!("[optimizer] nesterov = true needs momentum > 0, e.g. momentum = 0.9");
+        }
+        if !(optimizer.weight_decay.is_finite() && optimizer.weight_decay >= 0.0) {
+            bail!(
+                "[optimizer] weight_decay = {} must be a finite number ≥ 0 (AdamW's default is 0.01)",
+                optimizer.weight_decay
+            );
+        }
+        if optimizer.weight_decay > 0.0 && optimizer.name != OptimizerKind::Adamw {
+            bail!(
+                "[optimizer] weight_decay = {} is AdamW's decoupled decay: set name = \"adamw\", or use l2 for the assignment's penalty",
+                optimizer.weight_decay
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_schedule(&self) -> Result<()> {
+        let schedule = &self.schedule;
+        let lr = self.optimizer.learning_rate;
+        if schedule.warmup_epochs >= self.training.epochs {
+            bail!(
+                "[schedule] warmup_epochs = {} must be fewer than [training] epochs = {}",
+                schedule.warmup_epochs,
+                self.training.epochs
+            );
+        }
+        if (schedule.kind != ScheduleKind::Constant || schedule.warmup_epochs > 0) && lr > 1.0 {
+            bail!(
+                "[optimizer] learning_rate = {lr} must be at most 1 with a schedule or warm-up (burn-optim's limit)"
+            );
+        }
+        if schedule.step_epochs == 0 {
+            bail!("[schedule] step_epochs = 0 must be at least 1 (the epochs between two decays)");
+        }
+        if !(schedule.gamma > 0.0 && schedule.gamma <= 1.0) {
+            bail!(
+                "[schedule] gamma = {} must be in (0, 1]: the factor applied every step_epochs (0.1 is usual)",
+                schedule.gamma
+            );
+        }
+        if !(schedule.min_lr >= 0.0 && schedule.min_lr < lr) {
+            bail!(
+                "[schedule] min_lr = {} must be ≥ 0 and below [optimizer] learning_rate = {lr}",
+                schedule.min_lr
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_augment(&self) -> Result<()> {
+        let augment = &self.augment;
+        for (key, value, limit, example) in [
+            ("translate", augment.translate, 4.0, "2 pixels"),
+            ("rotate", augment.rotate, 45.0, "10 degrees"),
+            ("scale", augment.scale, 0.5, "0.1"),
+        ] {
+            if !(value.is_finite() && (0.0..=limit).contains(&value)) {
+                bail!(
+                    "[augment] {key} = {value} must be between 0 (off) and {limit}; e.g. {example}"
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Every refusal and failure the app answers with: a status and a message that
+//! says what to do, sent as `{"error": message}` so the page can show it.
+
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::BODY_LIMIT;
+
+/// An error answer: a status and a message, sent as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: String) -> Self {
+        Self { status, message }
+    }
+
+    pub fn bad_request(message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: String) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// A body over [`BODY_LIMIT`], whether its declared length says so or reading it does.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than the {} MiB limit",
+                BODY_LIMIT >> 20
+            ),
+        )
+    }
+
+    /// Work on another thread that panicked: the panic's message went to the console.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the work failed unexpectedly; see the server's console".into(),
+        )
+    }
+
+    /// A URL path whose parts do not parse (a digit that is not a number).
+    pub fn from_path(rejection: PathRejection) -> Self {
+        Self::bad_request(rejection.body_text())
+    }
+
+    /// A body that could not be read: too large, or cut off.
+    pub fn from_body(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::too_large()
+        } else {
+            Self::bad_request(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: &self.message,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
