@@ -87,7 +87,8 @@ pub(crate) mod fixture {
 
     /// A project folder with a four-trial grid sweep `s` and its sweep folder.
     pub struct Project {
-        pub root: tempfile::TempDir,
+        /// Held so that the folder lasts as long as the project.
+        _root: tempfile::TempDir,
         pub sweep: Sweep,
         pub dir: SweepDir,
     }
@@ -110,7 +111,11 @@ pub(crate) mod fixture {
             let sweep = Sweep::load(&file).unwrap();
             let dir = SweepDir::new(&root.path().join("artifacts"), &sweep.name);
             dir.check_plan(&sweep, true).unwrap();
-            Self { root, sweep, dir }
+            Self {
+                _root: root,
+                sweep,
+                dir,
+            }
         }
 
         /// Writes trial `index`'s summary.json, as a finished run would.
