@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::{ExperimentConfig, RESERVED_NAMES, ScheduleKind, is_folder_name};
+use super::{ExperimentConfig, OptimizerKind, RESERVED_NAMES, ScheduleKind, is_folder_name};
 use crate::limits::MAX_PARAMETERS;
 
 impl ExperimentConfig {

@@ -10,6 +10,7 @@ use super::markdown;
 use super::plots::{Series, line_chart};
 use crate::fsutil::write_atomic;
 use crate::run_files::RunDir;
+use crate::run_files::discover::{discover, run_named_by};
 use crate::run_files::history::{EvalSplit, History};
 use crate::run_files::summary::Summary;
 
@@ -23,23 +24,15 @@ pub struct ComparedRun {
 /// finished run under `artifacts` when none is given.
 pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>> {
     let folders: Vec<RunDir> = if runs.is_empty() {
-        let mut found: Vec<RunDir> = std::fs::read_dir(artifacts)
+        discover(artifacts)
             .with_context(|| format!("cannot read {}: train a config first", artifacts.display()))?
-            .filter_map(|entry| entry.ok().map(|e| RunDir::at(e.path())))
-            .filter(RunDir::is_finished)
-            .collect();
-        found.sort_by(|a, b| a.root.cmp(&b.root));
-        found
-    } else {
-        runs.iter()
-            .map(|run| match run.file_name() {
-                // A summary file names its run folder.
-                Some(name) if run.is_file() && name == "summary.json" => {
-                    RunDir::at(run.parent().unwrap_or(run))
-                }
-                _ => RunDir::at(run),
-            })
+            .runs
+            .into_iter()
+            .filter(|run| run.is_top_level() && run.dir.is_finished())
+            .map(|run| run.dir)
             .collect()
+    } else {
+        runs.iter().map(|run| run_named_by(run)).collect()
     };
     if folders.is_empty() {
         bail!(
