@@ -152,7 +152,7 @@ mod tests {
     }
 
     fn error(result: Result<Option<usize>>) -> String {
-        format!("{:#}", result.err().expect("an error"))
+        format!("{:#}", result.expect_err("an error"))
     }
 
     #[test]
