@@ -2,6 +2,11 @@
 //! any of its keys (in `--set` syntax), searched as a grid or at random; it expands
 //! into numbered trials, each an ordinary experiment config. Every trial is built and
 //! validated before anything runs, so a typo fails at once rather than at trial 37.
+//!
+//! Running them: [`runner`] chooses the trials and runs them in process or as
+//! [`children`], each an [`attempt`] under its lock, with Ctrl-C fanned out by
+//! [`stop`]; [`publish`] rebuilds the [`leaderboard`] and its [`plots`] after each, and
+//! [`final_run`] retrains the winner on every training image.
 
 pub mod attempt;
 pub mod children;
