@@ -35,6 +35,12 @@ impl ModelArgs {
         Ok((saved, device))
     }
 
+    /// Another model on the same device, with the same `--activation` for files that
+    /// do not name theirs.
+    pub fn load_other(&self, path: &std::path::Path, device: &Device) -> Result<SavedModel> {
+        SavedModel::load(path, self.activation, device)
+    }
+
     pub fn data(&self, saved: &SavedModel) -> Result<Mnist> {
         let dir = self.data_dir.clone().unwrap_or_else(|| saved.data_dir());
         let checksums = Checksums::verify_if(saved.verify_data() && !self.no_verify);

@@ -786,3 +786,32 @@ fn evaluating_only_at_the_end_leaves_the_epochs_without_test_figures() {
     .unwrap();
     assert!(summary["test_accuracy"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn eval_ensemble_scores_a_committee_and_refuses_a_muddle() {
+    let project = Project::new();
+    assert_success(&project.run(&["tiny.toml"]));
+    let second = [
+        "tiny.toml",
+        "--set",
+        "experiment.name=tiny2",
+        "--set",
+        "experiment.seed=2",
+    ];
+    assert_success(&project.run(&second));
+    let (one, two) = ("artifacts/tiny", "artifacts/tiny2");
+    let output = project.run(&["eval", one, two, "--ensemble"]);
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("a committee of 2, their probabilities averaged")
+            && stdout.contains("tiny2")
+            && stdout.contains("test accuracy"),
+        "{stdout}"
+    );
+    assert_clean_failure(&project.run(&["eval", one, two]), "add --ensemble");
+    assert_clean_failure(
+        &project.run(&["eval", one, "--ensemble"]),
+        "two or more models",
+    );
+}
