@@ -30,11 +30,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         });
     }
     let (first, device) = args.model.load()?;
-    let mnist = args.model.data(&first)?;
     let mut members = vec![first];
     for path in &args.more {
         members.push(args.model.load_other(path, &device)?);
     }
+    // Every member is read before the data, so a bad path fails at once.
+    let mnist = args.model.data(&members[0])?;
     for member in &members {
         println!("{}", member.title());
     }
