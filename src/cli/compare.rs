@@ -22,7 +22,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     print!("{}", compare::text_table(&loaded));
     compare::write_comparison(&artifacts, &loaded)?;
     println!(
-        "\nwrote {0}/comparison.md and {0}/comparison.png",
+        "\nwrote {0}/comparison.md, {0}/comparison.png and (for runs with diagnostics) {0}/comparison_gradients.png",
         artifacts.display()
     );
     Ok(())

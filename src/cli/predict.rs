@@ -1,11 +1,16 @@
-//! `mnist-mlp predict`: the digit in pictures or test images, with all ten probabilities.
+//! `mnist-mlp predict`: the digit in pictures or test images, with all ten
+//! probabilities, and with `--explain` which pixels decided it.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
 use clap::Args;
 use mnist_mlp::data::picture::load_digit;
-use mnist_mlp::eval::probabilities;
+use mnist_mlp::eval::{probabilities, saliency};
+use mnist_mlp::model::Mlp;
+use mnist_mlp::report::heatmaps::explanation;
 
 use super::model_args::ModelArgs;
 
@@ -18,6 +23,10 @@ pub struct PredictArgs {
     /// Predict MNIST test image N instead of (or as well as) pictures.
     #[arg(long)]
     index: Option<usize>,
+    /// Also write, into folder DIR, each input beside its saliency map (the gradient
+    /// of the predicted digit's probability with respect to every pixel) and input × gradient.
+    #[arg(long, value_name = "DIR")]
+    explain: Option<PathBuf>,
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
@@ -27,9 +36,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let (saved, device) = args.model.load()?;
     let mut names = Vec::new();
     let mut digits = Vec::new();
+    let mut stems = Vec::new();
     for path in &args.images {
         digits.push(load_digit(path)?);
         names.push(path.display().to_string());
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        stems.push(stem.unwrap_or_else(|| "picture".into()));
     }
     if let Some(index) = args.index {
         let test = args.model.data(&saved)?.test;
@@ -42,6 +54,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         }
         digits.push(test.image(index).to_vec());
         names.push(format!("test image {index} (label {})", test.labels[index]));
+        stems.push(format!("test-{index}"));
     }
     for (name, probs) in names
         .iter()
@@ -59,6 +72,50 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .map(|(d, p)| format!("{d}: {p:.4}"))
             .collect();
         println!("  {}", all.join("  "));
+    }
+    if let Some(folder) = &args.explain {
+        explain(&saved.model, &digits, &names, &stems, folder, &device)?;
+    }
+    Ok(())
+}
+
+/// Writes `<folder>/<stem>.saliency.png` for each digit, and names each file written.
+fn explain(
+    model: &Mlp,
+    digits: &[Vec<u8>],
+    names: &[String],
+    stems: &[String],
+    folder: &Path,
+    device: &Device,
+) -> Result<()> {
+    std::fs::create_dir_all(folder).with_context(|| {
+        format!(
+            "cannot create {}: choose another --explain folder",
+            folder.display()
+        )
+    })?;
+    let mut taken = HashSet::new();
+    for (((digit, saliency), name), stem) in digits
+        .iter()
+        .zip(saliency(model, digits, device))
+        .zip(names)
+        .zip(stems)
+    {
+        // Two pictures of one name in different folders get files of their own.
+        let file = (1..)
+            .map(|n| match n {
+                1 => format!("{stem}.saliency.png"),
+                _ => format!("{stem}-{n}.saliency.png"),
+            })
+            .find(|file| taken.insert(file.clone()))
+            .expect("a free name");
+        let path = folder.join(file);
+        let title = format!(
+            "{name}: {} (probability {:.4})",
+            saliency.digit, saliency.probability
+        );
+        explanation(&path, &title, digit, &saliency)?;
+        println!("explained {name}: {}", path.display());
     }
     Ok(())
 }

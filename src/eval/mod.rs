@@ -2,13 +2,15 @@
 //! mean loss and the accuracy, in large batches on the inference device.
 
 pub mod classification;
+mod saliency;
 
 pub use classification::{ClassificationReport, ConfusionMatrix};
+pub use saliency::{Saliency, saliency};
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::data::{Digits, MnistBatcher};
+use crate::data::{Digits, MnistBatch, MnistBatcher};
 use crate::mnist::{CLASSES, IMAGE_PIXELS};
 use crate::model::{Mlp, cross_entropy};
 
@@ -101,16 +103,7 @@ fn score(
 
 /// Class probabilities for each 784-byte digit.
 pub fn probabilities(model: &Mlp, digits: &[Vec<u8>], device: &Device) -> Vec<Vec<f32>> {
-    let pixels: Vec<u8> = digits.concat();
-    let labels = vec![0u8; digits.len()];
-    debug_assert_eq!(pixels.len(), digits.len() * IMAGE_PIXELS);
-    let split = Digits {
-        images: pixels.into(),
-        labels: labels.into(),
-    };
-    let indices: Vec<usize> = (0..digits.len()).collect();
-    let batch = MnistBatcher::new(split).gather(&indices, device);
-    let probs = softmax(model.forward(batch.images), 1); // [n, 10]
+    let probs = softmax(model.forward(digits_batch(digits, device).images), 1); // [n, 10]
     probs
         .into_data()
         .convert::<f32>()
@@ -119,6 +112,18 @@ pub fn probabilities(model: &Mlp, digits: &[Vec<u8>], device: &Device) -> Vec<Ve
         .chunks(CLASSES)
         .map(<[f32]>::to_vec)
         .collect()
+}
+
+/// Unlabelled 784-byte digits as one batch (labels 0).
+fn digits_batch(digits: &[Vec<u8>], device: &Device) -> MnistBatch {
+    let pixels: Vec<u8> = digits.concat();
+    debug_assert_eq!(pixels.len(), digits.len() * IMAGE_PIXELS);
+    let split = Digits {
+        images: pixels.into(),
+        labels: vec![0u8; digits.len()].into(),
+    };
+    let indices: Vec<usize> = (0..digits.len()).collect();
+    MnistBatcher::new(split).gather(&indices, device)
 }
 
 #[cfg(test)]

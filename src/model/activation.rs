@@ -35,6 +35,18 @@ impl ActivationLayer {
         }
     }
 
+    /// The derivative at each unit, as a share of its peak, from the unit's input
+    /// `pre` and output `post` (both `[batch, units]`).
+    pub(super) fn derivative_share(&self, pre: Tensor<2>, post: Tensor<2>) -> Tensor<2> {
+        match self {
+            // σ' = σ(1 − σ), at most 1/4.
+            Self::Sigmoid(_) => post.clone().mul(post.neg().add_scalar(1.0)).mul_scalar(4.0),
+            // tanh' = 1 − tanh², at most 1.
+            Self::Tanh(_) => post.square().neg().add_scalar(1.0),
+            Self::Relu(_) => pre.greater_elem(0.0).float(),
+        }
+    }
+
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Self::Sigmoid(layer) => layer.forward(x),

@@ -3,6 +3,7 @@
 //! inference steps; `init` builds the model, `activation` holds its non-linearity.
 
 mod activation;
+pub mod diagnostics;
 mod init;
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -70,6 +71,23 @@ impl Mlp {
                 .forward(self.activation.forward(layer.forward(x)))
         });
         output.forward(x)
+    }
+
+    /// Every layer's input to its activation and its output, `[batch, out]` each, for
+    /// `[batch, 784]` pixels; the last pair is the logits twice. Burn's own ops (no
+    /// fused kernels, no dropout), so autodiff sees each step on every backend.
+    pub fn layer_values(&self, images: Tensor<2>) -> Vec<(Tensor<2>, Tensor<2>)> {
+        let (output, hidden) = self.layers.split_last().expect("at least one layer");
+        let mut values = Vec::with_capacity(self.layers.len());
+        let mut x = images;
+        for layer in hidden {
+            let pre = layer.forward(x);
+            x = self.activation.forward(pre.clone());
+            values.push((pre, x.clone()));
+        }
+        let logits = output.forward(x);
+        values.push((logits.clone(), logits));
+        values
     }
 
     /// Softmax cross-entropy of the batch, plus the logits it came from.

@@ -1,15 +1,17 @@
 //! The assignment's conclusion as a command: every run's headline figures in one
-//! table, as text, Markdown and an accuracy-per-epoch chart (each run's
-//! per-epoch evaluation: the test set, or its validation split).
+//! table, as text, Markdown, an accuracy-per-epoch chart (each run's per-epoch
+//! evaluation: the test set, or its validation split), and the first layer's
+//! gradient norm overlaid, which puts sigmoid, tanh and ReLU side by side.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use super::markdown;
-use super::plots::{Series, line_chart};
+use super::plots::{Chart, Scale, Series, chart_grid, line_chart};
 use crate::fsutil::write_atomic;
 use crate::run_files::RunDir;
+use crate::run_files::diagnostics::DiagnosticsLog;
 use crate::run_files::discover::{discover, run_named_by};
 use crate::run_files::history::{EvalSplit, History};
 use crate::run_files::summary::Summary;
@@ -18,6 +20,7 @@ use crate::run_files::summary::Summary;
 pub struct ComparedRun {
     pub summary: Summary,
     pub history: History,
+    pub diagnostics: DiagnosticsLog,
 }
 
 /// Reads the summary and history of each run folder given, or of every
@@ -46,6 +49,7 @@ pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>>
             Ok(ComparedRun {
                 summary: Summary::load(run)?,
                 history: run.history()?,
+                diagnostics: run.diagnostics_log()?,
             })
         })
         .collect()
@@ -121,7 +125,30 @@ pub fn markdown_table(runs: &[ComparedRun]) -> String {
     markdown::table(&HEADER, &rows)
 }
 
-/// Writes `comparison.md` and `comparison.png` into `artifacts`.
+/// The first layer's gradient norm per epoch, one line per run that recorded it.
+fn first_layer_gradients(runs: &[ComparedRun]) -> Chart<'static> {
+    let series = runs
+        .iter()
+        .map(|r| Series {
+            name: r.summary.config.experiment.name.clone(),
+            points: r
+                .diagnostics
+                .of_layer(1)
+                .map(|row| (row.epoch as f64, row.weight_grad_norm))
+                .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    Chart {
+        title: "First layer's gradient norm ‖∂L/∂W₁‖",
+        x_label: "epoch (0: as initialised)",
+        y_label: "‖∂L/∂W₁‖ on the probe batch",
+        y_scale: Scale::Log,
+        series,
+    }
+}
+
+/// Writes `comparison.md`, `comparison.png` and `comparison_gradients.png` into `artifacts`.
 pub fn write_comparison(artifacts: &Path, runs: &[ComparedRun]) -> Result<()> {
     let series: Vec<Series> = runs
         .iter()
@@ -145,10 +172,22 @@ pub fn write_comparison(artifacts: &Path, runs: &[ComparedRun]) -> Result<()> {
         "Accuracy per epoch (test set, or validation split)",
         "epoch",
         "accuracy (%)",
-        &series,
+        series,
     )?;
+    let gradients = first_layer_gradients(runs);
+    let overlay = if gradients.series.is_empty() {
+        String::new()
+    } else {
+        chart_grid(
+            &artifacts.join("comparison_gradients.png"),
+            (900, 560),
+            1,
+            &[gradients],
+        )?;
+        "\n![first layer's gradient norm per epoch](comparison_gradients.png)\n".into()
+    };
     let md = format!(
-        "# Comparison\n\n{}\n![accuracy per epoch](comparison.png)\n",
+        "# Comparison\n\n{}\n![accuracy per epoch](comparison.png)\n{overlay}",
         markdown_table(runs)
     );
     write_atomic(&artifacts.join("comparison.md"), md.as_bytes())

@@ -1,6 +1,8 @@
 //! Everything a run writes to explain itself.
 
 pub mod compare;
+pub mod diagnostics;
+pub mod heatmaps;
 pub mod inspect;
 pub mod markdown;
 pub mod plots;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{Result, anyhow};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -58,18 +59,136 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// How a chart's y axis runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Linear,
+    /// Powers of ten: for figures that span decades (non-positive values are left out).
+    Log,
+    /// Shares in percent: linear from 0, up to at least 1 %, so that zeros read as zeros.
+    Percent,
+}
+
+impl Scale {
+    /// Log where the positive figures of `series` span a factor of ten or more.
+    pub fn fitting(series: &[Series]) -> Self {
+        let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+        let (low, high) = ys
+            .filter(|y| y.is_finite() && *y > 0.0)
+            .fold((f64::MAX, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        if high >= 10.0 * low {
+            Self::Log
+        } else {
+            Self::Linear
+        }
+    }
+}
+
+/// What a chart is titled and labelled, and its y scale.
+pub struct Chart<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub y_scale: Scale,
+    pub series: Vec<Series>,
+}
+
 /// A line chart with a legend, one colour per series.
 pub fn line_chart(
     path: &Path,
     title: &str,
     x_label: &str,
     y_label: &str,
-    series: &[Series],
+    series: Vec<Series>,
 ) -> Result<()> {
-    let all = series
+    let chart = Chart {
+        title,
+        x_label,
+        y_label,
+        y_scale: Scale::Linear,
+        series,
+    };
+    chart_grid(path, (900, 560), 1, &[chart])
+}
+
+/// Charts in one PNG of `size`, `columns` to a row.
+pub fn chart_grid(path: &Path, size: (u32, u32), columns: usize, charts: &[Chart]) -> Result<()> {
+    let rows = charts.len().div_ceil(columns);
+    render_png(path, size, |area| {
+        area.fill(&WHITE).map_err(plot_error)?;
+        for (panel, chart) in area.split_evenly((rows, columns)).iter().zip(charts) {
+            draw_lines(panel, chart)?;
+        }
+        area.present().map_err(plot_error)
+    })
+}
+
+/// Draws `chart` into `area`; on a log scale the y values are drawn as their
+/// logarithms and labelled as the numbers they stand for.
+fn draw_lines(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart) -> Result<()> {
+    let log = chart.y_scale == Scale::Log;
+    let shown = |(x, y): (f64, f64)| match log {
+        true => (y > 0.0).then(|| (x, y.log10())),
+        false => Some((x, y)),
+    };
+    let series: Vec<Vec<(f64, f64)>> = chart
+        .series
         .iter()
-        .flat_map(|s| s.points.iter())
-        .filter(|(_, y)| y.is_finite());
+        .map(|s| s.points.iter().filter_map(|&p| shown(p)).collect())
+        .collect();
+    let ((x0, x1), (mut y0, mut y1)) = bounds(&series);
+    if chart.y_scale == Scale::Percent {
+        (y0, y1) = (0.0, y1.max(1.0));
+    }
+    let mut plot = ChartBuilder::on(area)
+        .caption(chart.title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_error)?;
+    let y_formatter = |y: &f64| format!("{:.0e}", 10f64.powf(*y));
+    let mut mesh = plot.configure_mesh();
+    mesh.x_desc(chart.x_label)
+        .y_desc(chart.y_label)
+        // x is an epoch or an iteration: label whole numbers only.
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .label_style(("sans-serif", 14));
+    if log {
+        mesh.y_label_formatter(&y_formatter);
+    }
+    mesh.draw().map_err(plot_error)?;
+    for (index, (s, points)) in chart.series.iter().zip(&series).enumerate() {
+        let color = PALETTE[index % PALETTE.len()];
+        plot.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        ))
+        .map_err(plot_error)?
+        .label(s.name.clone())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        if points.len() <= 30 {
+            plot.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(plot_error)?;
+        }
+    }
+    plot.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(plot_error)
+}
+
+/// The x and y ranges holding every finite point, the y range padded by 5 %.
+fn bounds(series: &[Vec<(f64, f64)>]) -> ((f64, f64), (f64, f64)) {
+    let all = series.iter().flatten().filter(|(_, y)| y.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in all {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
@@ -79,57 +198,7 @@ pub fn line_chart(
     }
     let pad = ((y1 - y0) * 0.05).max(1e-3);
     let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-    render_png(path, (900, 560), |area| {
-        area.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(title, ("sans-serif", 24))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            // x is an epoch or an iteration: label whole numbers only.
-            .x_label_formatter(&|x| {
-                if (x - x.round()).abs() < 1e-9 {
-                    format!("{x:.0}")
-                } else {
-                    String::new()
-                }
-            })
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(plot_error)?;
-        for (index, s) in series.iter().enumerate() {
-            let color = PALETTE[index % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    s.points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(plot_error)?
-                .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            if s.points.len() <= 30 {
-                chart
-                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(plot_error)?;
-            }
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_error)?;
-        area.present().map_err(plot_error)
-    })
+    ((x0, x1), (y0 - pad, y1 + pad))
 }
 
 /// The confusion matrix as a heat map with the count in every cell.

@@ -1,5 +1,6 @@
 //! The run folder's figures and `report.md`: the assignment's plots and tables,
-//! plus the confusion matrix and the digits the model got wrong.
+//! the diagnostics and the first layer's weights, the confusion matrix and the
+//! digits the model got wrong.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,22 +10,29 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 
+use super::diagnostics::{diagnostics_text, draw_diagnostics};
+use super::heatmaps::first_layer_grid;
 use super::markdown;
 use super::plots::{Series, confusion_heatmap, digit_grid, line_chart};
 use crate::config::ExperimentConfig;
 use crate::data::Digits;
 use crate::eval::ConfusionMatrix;
 use crate::fsutil::write_atomic;
-use crate::model::layers_text;
+use crate::model::{Mlp, layers_text};
+use crate::run_files::diagnostics::DiagnosticsLog;
 use crate::run_files::history::{EpochRecord, EvalSplit, History};
 use crate::run_files::summary::Summary;
 use crate::run_files::{Figure, RunDir};
+use crate::train::PROBE_IMAGES;
 
 /// What the report is made from: the summary and history of a finished run,
 /// and the images behind its figures.
 pub struct RunReport<'a> {
     pub summary: &'a Summary,
     pub history: &'a History,
+    pub diagnostics: &'a DiagnosticsLog,
+    /// The weights kept.
+    pub model: &'a Mlp,
     pub train_split: &'a Digits,
     pub test_split: &'a Digits,
     pub test_predictions: &'a [u8],
@@ -36,6 +44,7 @@ impl RunReport<'_> {
     pub fn write(&self, run: &RunDir) -> Result<()> {
         self.draw_cost_chart(run)?;
         self.draw_epoch_charts(run)?;
+        self.draw_inside_figures(run)?;
         self.draw_digit_figures(run)?;
         write_atomic(&run.report(), self.markdown().as_bytes())
     }
@@ -74,7 +83,7 @@ impl RunReport<'_> {
             ),
             "iteration within the epoch",
             "cost (batch cross-entropy)",
-            &shown,
+            shown,
         )
     }
 
@@ -120,10 +129,30 @@ impl RunReport<'_> {
                 &format!("{}: {what} per epoch", self.name()),
                 "epoch",
                 y_label,
-                &series,
+                series,
             )?;
         }
         Ok(())
+    }
+
+    /// The diagnostics' four panels and the first layer's weights.
+    fn draw_inside_figures(&self, run: &RunDir) -> Result<()> {
+        let activation = self.summary.config.model.activation;
+        draw_diagnostics(
+            &run.figure(Figure::Diagnostics),
+            self.name(),
+            activation,
+            self.diagnostics,
+        )?;
+        let weight = self.model.layers[0].weight.val(); // [784, units]
+        let units = weight.dims()[1];
+        let values = weight.into_data().convert::<f32>().try_into_vec::<f32>();
+        first_layer_grid(
+            &run.figure(Figure::FirstLayer),
+            &format!("{}: the first layer's weights", self.name()),
+            &values.expect("f32 weights"),
+            units,
+        )
     }
 
     /// The confusion heatmap, the notebook's 3×3 sample grid and the digits it got wrong.
@@ -181,6 +210,14 @@ impl RunReport<'_> {
             Figure::CostIterations.file_name(),
             Figure::CostEpochs.file_name(),
             Figure::AccuracyEpochs.file_name()
+        );
+        let _ = write!(
+            md,
+            "## Diagnostics\n\nMeasured on the first {} training images as initialised (epoch 0) and after every epoch; every figure per layer is in `diagnostics.csv`.\n\n{}\n![diagnostics per layer]({})\n\n## What the first layer sees\n\nEach tile is one first-layer unit's 784 weights as a 28×28 image: red where ink raises the unit's input, blue where it lowers it.\n\n![the first layer's weights]({})\n\n",
+            self.train_split.len().min(PROBE_IMAGES),
+            diagnostics_text(self.diagnostics, config.model.activation),
+            Figure::Diagnostics.file_name(),
+            Figure::FirstLayer.file_name()
         );
         let _ = write!(
             md,

@@ -158,6 +158,8 @@ fn finish(
     RunReport {
         summary: &summary,
         history: &trained.history,
+        diagnostics: &dir.diagnostics_log()?,
+        model: &trained.model,
         train_split: &data.train,
         test_split: &mnist.test,
         test_predictions: &test_eval.predictions,

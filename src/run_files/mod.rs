@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+pub mod diagnostics;
 pub mod discover;
 pub mod history;
 pub mod lock;
 pub mod summary;
 
+use diagnostics::DiagnosticsLog;
 use history::History;
 
 /// Environment variable naming the artifacts folder (default `artifacts`).
@@ -35,16 +37,20 @@ pub enum Figure {
     CostIterations,
     CostEpochs,
     AccuracyEpochs,
+    Diagnostics,
+    FirstLayer,
     Confusion,
     Samples,
     Misclassified,
 }
 
 impl Figure {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::CostIterations,
         Self::CostEpochs,
         Self::AccuracyEpochs,
+        Self::Diagnostics,
+        Self::FirstLayer,
         Self::Confusion,
         Self::Samples,
         Self::Misclassified,
@@ -55,6 +61,8 @@ impl Figure {
             Self::CostIterations => "cost_iterations.png",
             Self::CostEpochs => "cost_epochs.png",
             Self::AccuracyEpochs => "accuracy_epochs.png",
+            Self::Diagnostics => "diagnostics.png",
+            Self::FirstLayer => "first_layer.png",
             Self::Confusion => "confusion.png",
             Self::Samples => "samples.png",
             Self::Misclassified => "misclassified.png",
@@ -92,6 +100,11 @@ impl RunDir {
     /// The cost points and per-epoch figures, saved after every epoch.
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.csv")
+    }
+
+    /// Every layer's figures after every epoch, saved with metrics.csv.
+    pub fn diagnostics(&self) -> PathBuf {
+        self.root.join("diagnostics.csv")
     }
 
     /// Written last: its presence marks a finished run.
@@ -157,5 +170,10 @@ impl RunDir {
         } else {
             Ok(History::default())
         }
+    }
+
+    /// The diagnostics recorded so far (none for a run from before they were).
+    pub fn diagnostics_log(&self) -> Result<DiagnosticsLog> {
+        DiagnosticsLog::load(&self.diagnostics())
     }
 }

@@ -20,7 +20,7 @@ use super::ApiError;
 use super::pool::Pool;
 use crate::config::Activation;
 use crate::data::{Checksums, Digits, Mnist};
-use crate::eval::{ConfusionMatrix, evaluate, probabilities};
+use crate::eval::{ConfusionMatrix, Saliency, evaluate, probabilities, saliency};
 use crate::mnist::CLASSES;
 use crate::model::layers_text;
 use crate::run_files::RunDir;
@@ -84,6 +84,7 @@ pub struct TestPredictions {
 pub struct Answer {
     pub digit: usize,
     pub probabilities: Vec<f32>,
+    pub saliency: Saliency,
     pub model: String,
 }
 
@@ -140,8 +141,8 @@ impl Models {
         self.loaded.get(key, load).await?.map_err(model_error)
     }
 
-    /// The digit in `pixels` (784 bytes, MNIST's form) and all ten probabilities,
-    /// from the model in `target`, which the answer names `id`.
+    /// The digit in `pixels` (784 bytes, MNIST's form), all ten probabilities and
+    /// the saliency map, from the model in `target`, which the answer names `id`.
     pub async fn predict(
         &self,
         id: &str,
@@ -154,13 +155,12 @@ impl Models {
         let device = self.device.clone();
         self.pool
             .run(move || {
-                let per_digit = probabilities(&saved.model, &[pixels], &device).remove(0);
-                let digit = (0..per_digit.len())
-                    .max_by(|&a, &b| per_digit[a].total_cmp(&per_digit[b]))
-                    .unwrap_or_default();
+                let digits = [pixels];
+                let explained = saliency(&saved.model, &digits, &device).remove(0);
                 Answer {
-                    digit,
-                    probabilities: per_digit,
+                    digit: explained.digit,
+                    probabilities: probabilities(&saved.model, &digits, &device).remove(0),
+                    saliency: explained,
                     model: describe(&id, &saved),
                 }
             })

@@ -2,7 +2,7 @@
 //! `SupervisedLearningStrategy` with the steps of burn-train's single-device loop
 //! (scheduler step, `train_step`, `optimizer_step`; then an evaluation pass, the
 //! checkpoint, early stopping), which takes each batch's loss and accuracy and
-//! reports them on the training thread itself.
+//! reports them on the training thread itself, and measures the layers' diagnostics.
 //!
 //! burn-train's own loop hands every step to its metric thread, which hands it on
 //! to its event-store thread: two thread wake-ups per step, on a machine whose
@@ -24,21 +24,23 @@ use burn::train::{
     ValidLoader,
 };
 
+use super::diagnostics::Diagnostics;
 use super::progress::Reporter;
 use super::record::PassMetrics;
 use crate::data::MnistBatch;
 use crate::model::Mlp;
 
-/// Trains epoch after epoch, reporting to its [`Reporter`].
+/// Trains epoch after epoch, reporting to its [`Reporter`] and measuring for its
+/// [`Diagnostics`].
 pub struct EpochLoop {
     /// `fit` takes `&self`; the loop is the lock's only user.
-    reporter: Mutex<Reporter>,
+    observers: Mutex<(Reporter, Diagnostics)>,
 }
 
 impl EpochLoop {
-    pub fn new(reporter: Reporter) -> Self {
+    pub fn new(reporter: Reporter, diagnostics: Diagnostics) -> Self {
         Self {
-            reporter: Mutex::new(reporter),
+            observers: Mutex::new((reporter, diagnostics)),
         }
     }
 }
@@ -61,8 +63,11 @@ impl SupervisedLearningStrategy<Mlp> for EpochLoop {
             event_processor,
             ..
         } = components;
-        let reporter = &mut *self.reporter.lock().expect("reporter lock");
+        let (reporter, diagnostics) = &mut *self.observers.lock().expect("observers lock");
         reporter.start(starting_epoch, num_epochs);
+        if let Err(err) = diagnostics.start(&learner.model(), starting_epoch - 1) {
+            reporter.warn(&err);
+        }
         for epoch in starting_epoch..=num_epochs {
             reporter.start_epoch(epoch, train.num_items());
             let trained = train_pass(&mut learner, &*train, reporter, &interrupter);
@@ -76,6 +81,9 @@ impl SupervisedLearningStrategy<Mlp> for EpochLoop {
             }
             // metrics.csv first: the checkpoint's epoch must be in it (resume relies on it).
             reporter.end_epoch(trained, evaluated);
+            if let Err(err) = diagnostics.end_epoch(&learner.model(), epoch) {
+                reporter.warn(&err);
+            }
             if let Some(checkpointer) = &mut checkpointer {
                 checkpointer.checkpoint(&learner, epoch, &event_store);
             }

@@ -7,6 +7,7 @@
 //! epochs run in our own loop (`epochs.rs`), which records (`record.rs`) and shows
 //! (`progress.rs`) the run on the training thread.
 
+mod diagnostics;
 mod epochs;
 mod progress;
 pub mod record;
@@ -29,9 +30,12 @@ use crate::eval::EVAL_BATCH;
 use crate::fused::{self, FusedAdam, FusedSgd};
 use crate::model::{Mlp, MlpSpec};
 use crate::run_files::RunDir;
+use crate::run_files::diagnostics::DiagnosticsLog;
 use crate::run_files::history::{EvalSplit, History};
 use crate::train::schedule::scheduler;
 use crate::weights::checkpoint::load_model;
+use diagnostics::Diagnostics;
+pub use diagnostics::PROBE_IMAGES;
 use epochs::{EpochLoop, SilentRenderer};
 use progress::Reporter;
 use record::{Divergence, Recorder, Recording};
@@ -210,10 +214,21 @@ pub fn train(
     let keep_best = (settings.early_stopping > 0)
         .then(|| KeepBest::new(recording.clone(), settings.early_stopping));
     let reporter = Reporter::new(recorder, data.eval_split);
+    let mut diagnostics_log = match start_epoch {
+        0 => DiagnosticsLog::default(),
+        _ => run.diagnostics_log()?,
+    };
+    diagnostics_log.truncate_to(start_epoch);
+    let diagnostics = Diagnostics::new(
+        &data.train,
+        &device.clone().autodiff(),
+        diagnostics_log,
+        run.diagnostics(),
+    );
     let stop = interrupter.clone();
     // Built inside: SupervisedTraining cannot move between threads.
     let (model, error, interrupted) = crate::backend::on_training_thread(move || {
-        let epochs = TrainingStrategy::Custom(Arc::new(EpochLoop::new(reporter)));
+        let epochs = TrainingStrategy::Custom(Arc::new(EpochLoop::new(reporter, diagnostics)));
         let mut training = SupervisedTraining::new(&run.root, train_loader, eval_loader)
             .with_training_strategy(epochs)
             // metrics.csv is the run's one record of its metrics: no experiment.log.

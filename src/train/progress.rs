@@ -113,8 +113,13 @@ impl Reporter {
         let (record, saved) = self.recorder.end_epoch(train, eval);
         self.console.epoch(&record);
         if let Err(err) = saved {
-            self.console.say(format!("warning: {err:#}"));
+            self.warn(&err);
         }
+    }
+
+    /// Something the run could not record; the training goes on.
+    pub fn warn(&self, err: &anyhow::Error) {
+        self.console.say(format!("warning: {err:#}"));
     }
 
     /// The epochs are over, or were stopped.

@@ -339,7 +339,32 @@ async fn the_app_in_headless_chromium() {
     )
     .await;
     let images = assert_images_load(&client, "the run page").await;
-    assert!(images >= 7, "six figures and a digit at least: {images}");
+    assert!(images >= 9, "eight figures and a digit at least: {images}");
+    for figure in ["diagnostics.png", "first_layer.png"] {
+        let shown = client
+            .execute(
+                &format!("return !!document.querySelector('img[src$=\"{figure}\"]')"),
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(shown, json!(true), "the run page shows {figure}");
+    }
+    // A digit of the cell, clicked, gets its saliency map beside it.
+    client
+        .find(Locator::Css("#cell-digits figure.digit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let peak = until(
+        &client,
+        "a cell digit's saliency map",
+        "const m = document.querySelector('#cell-digits canvas.saliency-cell'); return m && Number(m.dataset.peak)",
+    )
+    .await;
+    assert!(peak.as_f64().unwrap() > 0.0, "a gradient to show: {peak}");
     let report_rows = client
         .execute(
             "return document.querySelectorAll('#report tbody tr').length",
@@ -378,6 +403,25 @@ async fn the_app_in_headless_chromium() {
         ink.as_u64().unwrap() > 20,
         "the 28×28 input shows the stroke: {ink}"
     );
+    // Beside it, which pixels decided: coloured (not white) where the gradient is.
+    for map in ["#saliency", "#saliency-product"] {
+        let coloured = client
+            .execute(
+                &format!(
+                    "const c = document.querySelector('{map}'); \
+                     const d = c.getContext('2d').getImageData(0, 0, 28, 28).data; \
+                     let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 230 || d[i + 2] < 230) n++; \
+                     return [n, Number(c.dataset.peak)]"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            coloured[0].as_u64().unwrap() > 20 && coloured[1].as_f64().unwrap() > 0.0,
+            "{map} shows a heatmap: {coloured}"
+        );
+    }
     assert_clean_console(&client, "the draw page").await;
 
     // Compare: the curves are drawn and the table lists the run.
@@ -404,6 +448,18 @@ async fn the_app_in_headless_chromium() {
     assert!(
         drawn.as_u64().unwrap() > 50,
         "the accuracy curve is drawn: {drawn}"
+    );
+    let overlaid = client
+        .execute(
+            "return Number(document.querySelector('#compare-gradient').dataset.series)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overlaid,
+        json!(1),
+        "the first layer's gradient of the run is overlaid"
     );
     assert_clean_console(&client, "the compare page").await;
 

@@ -81,10 +81,34 @@ fn a_run_writes_every_artifact() {
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(saved.contains("epochs = 2"), "{saved}");
     for figure in mnist_mlp::run_files::Figure::ALL.map(|f| f.file_name()) {
-        let bytes = std::fs::read(run.join(figure)).unwrap_or_else(|_| panic!("{figure} missing"));
-        assert!(bytes.starts_with(b"\x89PNG"), "{figure} is not a PNG");
+        assert_real_png(&run.join(figure));
     }
+    // Diagnostics: as initialised and after each of the 2 epochs, for both layers.
+    let diagnostics = std::fs::read_to_string(run.join("diagnostics.csv")).unwrap();
+    let rows: Vec<&str> = diagnostics.lines().collect();
+    assert!(
+        rows[0]
+            .starts_with("epoch,layer,weight_norm,weight_grad_norm,bias_grad_norm,update_ratio,"),
+        "{diagnostics}"
+    );
+    let keys: Vec<String> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(
+        keys,
+        ["0,1", "0,2", "1,1", "1,2", "2,1", "2,2"],
+        "{diagnostics}"
+    );
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("## Diagnostics")
+            && report.contains("Measured on the first 120 training images")
+            && report.contains("The first layer's gradient norm against the output layer's:")
+            && report.contains("![diagnostics per layer](diagnostics.png)")
+            && report.contains("![the first layer's weights](first_layer.png)"),
+        "{report}"
+    );
     assert!(
         report.contains("precision    recall  f1-score   support"),
         "{report}"
@@ -109,6 +133,70 @@ fn a_run_writes_every_artifact() {
         std::fs::read_to_string(project.path().join("artifacts/comparison.md")).unwrap();
     assert!(comparison.contains("| tiny | relu | sgd |"), "{comparison}");
     assert!(project.path().join("artifacts/comparison.png").is_file());
+    assert_real_png(&project.path().join("artifacts/comparison_gradients.png"));
+    assert!(
+        comparison.contains("(comparison_gradients.png)"),
+        "{comparison}"
+    );
+}
+
+/// A PNG that decodes, with more than one colour in it: something was drawn.
+fn assert_real_png(path: &Path) {
+    let image = image::open(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    let pixels = image.to_rgb8();
+    let first = pixels.get_pixel(0, 0);
+    assert!(
+        pixels.pixels().any(|p| p != first),
+        "{} is one flat colour",
+        path.display()
+    );
+}
+
+#[test]
+fn predict_explain_writes_each_input_beside_its_saliency() {
+    let project = Project::new();
+    assert_success(&project.run(&["tiny.toml"]));
+    let (images, _) = synthetic(1, 3);
+    let plain = image::GrayImage::from_fn(28, 28, |x, y| {
+        image::Luma([images.pixels[(y * 28 + x) as usize]])
+    });
+    plain.save(project.path().join("plain.png")).unwrap();
+    let output = project.run(&[
+        "predict",
+        "artifacts/tiny",
+        "plain.png",
+        "--index",
+        "0",
+        "--explain",
+        "why",
+    ]);
+    let stdout = assert_success(&output);
+    for file in ["plain.saliency.png", "test-0.saliency.png"] {
+        let path = project.path().join("why").join(file);
+        assert!(
+            stdout.contains(&format!("{}", Path::new("why").join(file).display())),
+            "{stdout}"
+        );
+        assert_real_png(&path);
+        // Three 224-pixel maps side by side with their gaps.
+        assert_eq!(
+            image::image_dimensions(&path).unwrap(),
+            (3 * 224 + 4 * 16, 40 + 24 + 224 + 24 + 16)
+        );
+    }
+    // A folder that cannot be made is one clear line.
+    std::fs::write(project.path().join("taken"), "a file").unwrap();
+    assert_clean_failure(
+        &project.run(&[
+            "predict",
+            "artifacts/tiny",
+            "--index",
+            "0",
+            "--explain",
+            "taken",
+        ]),
+        "choose another --explain folder",
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Interrupting real training: a run killed at any point (SIGKILL in epoch 1,
 //! between epochs, in the middle of a later epoch) or stopped with Ctrl-C, then
 //! continued with `--resume`, ends bit-identical to an unbroken run: the same
-//! weights file, the same metrics.csv rows and the same summary (seconds aside).
+//! weights file, the same metrics.csv rows, the same diagnostics.csv and the same
+//! summary (seconds aside).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ struct Outcome {
     weights: Vec<u8>,
     /// metrics.csv without its last column, the epoch's wall time.
     metrics: Vec<String>,
+    /// diagnostics.csv, whole: the probe measures the same weights.
+    diagnostics: String,
     /// summary.json without `train_seconds`.
     summary: serde_json::Value,
 }
@@ -154,6 +157,7 @@ impl Project {
         Outcome {
             weights: std::fs::read(dir.join("model.safetensors")).unwrap(),
             metrics,
+            diagnostics: std::fs::read_to_string(dir.join("diagnostics.csv")).unwrap(),
             summary,
         }
     }
@@ -164,6 +168,7 @@ impl Project {
         let outcome = self.outcome();
         let unbroken = unbroken(self.recipe);
         assert_eq!(outcome.metrics, unbroken.metrics);
+        assert_eq!(outcome.diagnostics, unbroken.diagnostics);
         assert_eq!(outcome.summary, unbroken.summary);
         assert!(
             outcome.weights == unbroken.weights,

@@ -182,7 +182,7 @@ fn serves_the_app_the_runs_and_their_files() {
         10
     );
     let figures = run["figures"].as_array().unwrap();
-    assert_eq!(figures.len(), 6, "{run}");
+    assert_eq!(figures.len(), 8, "{run}");
     for figure in figures {
         let (status, png) = get(&format!(
             "{}{}",
@@ -771,6 +771,24 @@ fn a_picture_gets_the_answer_mnist_mlp_predict_gives() {
     assert!(cli.contains(&all.join("  ")), "{cli} vs {all:?}");
     let input: Vec<u8> = serde_json::from_value(answer["input"].clone()).unwrap();
     assert_eq!(input.len(), 784);
+    // Which pixels decided: ∂p/∂x for each, and input × gradient.
+    let saliency: Vec<f32> = serde_json::from_value(answer["saliency"].clone()).unwrap();
+    let product: Vec<f32> = serde_json::from_value(answer["input_times_gradient"].clone()).unwrap();
+    assert_eq!(saliency.len(), 784);
+    assert!(
+        saliency.iter().any(|g| g.abs() > 1e-6),
+        "a gradient: {saliency:?}"
+    );
+    for ((&x, g), p) in input.iter().zip(&saliency).zip(&product) {
+        assert!((f32::from(x) / 255.0 * g - p).abs() <= 1e-6 * g.abs().max(1e-3));
+    }
+    // The run page's live data carries the diagnostics: epochs 0 to 2, two layers each.
+    let (status, live) = get_json(&format!("{}/api/runs/tiny/live", server.url));
+    assert_eq!(status, 200);
+    let rows = live["diagnostics"].as_array().unwrap();
+    assert_eq!(rows.len(), 6, "{live}");
+    assert_eq!(rows[5]["epoch"], 2);
+    assert!(rows[0]["weight_grad_norm"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

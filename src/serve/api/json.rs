@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::diagnostics::LayerDiagnostics;
 use crate::run_files::history::{CostPoint, EpochRecord, History};
 use crate::run_files::summary::Summary;
 use crate::serve::runs::{RunRow, Status};
@@ -66,6 +67,8 @@ pub struct Live {
     pub row: RunRow,
     pub progress: Option<LiveProgress>,
     pub history: HistoryJson,
+    /// diagnostics.csv's rows: every layer's figures after every epoch.
+    pub diagnostics: Vec<LayerDiagnostics>,
 }
 
 /// `GET /api/runs/{name}/confusion`.
@@ -131,12 +134,15 @@ pub struct ImageQuery {
     pub activation: Option<String>,
 }
 
-/// A prediction's answer: the digit, the ten probabilities, and the 28×28 input
-/// the model was actually fed.
+/// A prediction's answer: the digit, the ten probabilities, the 28×28 input the
+/// model was actually fed, and which of its pixels decided (see [`crate::eval::Saliency`]).
 #[derive(Serialize)]
 pub struct AnswerJson {
     pub digit: usize,
     pub probabilities: Vec<f32>,
     pub input: Vec<u8>,
+    /// ∂p/∂x of the predicted digit's probability, for each of the 784 pixels.
+    pub saliency: Vec<f32>,
+    pub input_times_gradient: Vec<f32>,
     pub model: String,
 }

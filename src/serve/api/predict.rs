@@ -108,6 +108,8 @@ async fn answer(
         digit: answer.digit,
         probabilities: answer.probabilities,
         input: pixels,
+        saliency: answer.saliency.gradient,
+        input_times_gradient: answer.saliency.input_times_gradient,
         model: answer.model,
     }))
 }

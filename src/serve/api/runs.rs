@@ -38,6 +38,8 @@ fn figure_title(figure: Figure) -> &'static str {
         Figure::CostIterations => "cost every log_interval iterations",
         Figure::CostEpochs => "loss per epoch",
         Figure::AccuracyEpochs => "accuracy per epoch",
+        Figure::Diagnostics => "diagnostics: gradients, updates, saturation, weights per layer",
+        Figure::FirstLayer => "what the first layer sees: its weights, one tile per unit",
         Figure::Confusion => "confusion matrix (test set)",
         Figure::Samples => "training samples",
         Figure::Misclassified => "misclassified test digits",
@@ -89,15 +91,18 @@ pub async fn live(
     name: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<Live>, ApiError> {
     let UrlPath(name) = name.map_err(ApiError::from_path)?;
-    run_folder(&state, &name)?;
+    let folder = run_folder(&state, &name)?;
     let root = state.root.clone();
     blocking(move || {
         let files = read_run(&root, &name);
+        // A damaged file costs the page its diagnostics, not the rest.
+        let diagnostics = RunDir::at(&folder).diagnostics_log().unwrap_or_default();
         Json(Live {
             status: files.row.status,
             row: files.row,
             progress: files.progress,
             history: files.history.into(),
+            diagnostics: diagnostics.rows,
         })
     })
     .await

@@ -89,10 +89,29 @@ function ticks(min, max, wanted) {
 }
 
 /**
- * Draws line series on a canvas: {series: [{name, points: [[x, y]…]}], xLabel, yLabel}.
- * Points whose y is not a number are skipped.
+ * Draws 784 values on a 28×28 canvas in a diverging colour map scaled to their peak:
+ * blue below zero, white at zero, red above (as the run's PNGs draw them).
  */
-function lineChart(canvas, { series, xLabel, yLabel, integerX }) {
+function heatmap(canvas, values) {
+  const peak = Math.max(1e-12, ...values.map(Math.abs));
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(28, 28);
+  const [neg, pos] = [[33, 102, 172], [178, 24, 43]];
+  values.forEach((v, i) => {
+    const t = Math.max(-1, Math.min(1, v / peak));
+    const end = t < 0 ? neg : pos;
+    image.data.set([...end.map((c) => Math.round(255 + (c - 255) * Math.abs(t))), 255], i * 4);
+  });
+  ctx.putImageData(image, 0, 0);
+  canvas.dataset.peak = peak;
+}
+
+/**
+ * Draws line series on a canvas: {series: [{name, points: [[x, y]…]}], xLabel, yLabel}.
+ * Points whose y is not a number are skipped; with logY, y is drawn as its logarithm
+ * (points at or below zero skipped) and labelled as the number it stands for.
+ */
+function lineChart(canvas, { series, xLabel, yLabel, integerX, logY }) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || 600;
   const height = canvas.clientHeight || 280;
@@ -104,7 +123,10 @@ function lineChart(canvas, { series, xLabel, yLabel, integerX }) {
   ctx.font = '12px system-ui, sans-serif';
   const clean = series.map((s) => ({
     ...s,
-    points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+    points: s.points
+      .filter(([, y]) => !logY || y > 0)
+      .map(([x, y]) => [x, logY ? Math.log10(y) : y])
+      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
   }));
   const all = clean.flatMap((s) => s.points);
   const left = 66, right = 14, top = 14, bottom = 42;
@@ -128,7 +150,7 @@ function lineChart(canvas, { series, xLabel, yLabel, integerX }) {
   const yDigits = Math.max(0, -Math.floor(Math.log10(yt.step)));
   for (const t of yt.values) {
     ctx.beginPath(); ctx.moveTo(left, sy(t)); ctx.lineTo(left + plotW, sy(t)); ctx.stroke();
-    const label = t.toFixed(Math.min(yDigits, 4));
+    const label = logY ? Math.pow(10, t).toExponential(Number.isInteger(t) ? 0 : 1) : t.toFixed(Math.min(yDigits, 4));
     ctx.fillText(label, left - 6 - ctx.measureText(label).width, sy(t) + 4);
   }
   const xt = ticks(x0, x1, 8);
@@ -481,11 +503,36 @@ async function showCell(gen, name, t, p) {
   }
   if (gen !== generation) return;
   const more = cell.count > cell.indices.length ? ` (the first ${cell.indices.length} shown)` : '';
+  const hint = t === p ? '' : ' Click a digit to see which of its pixels pushed the model to the wrong answer.';
   box.replaceChildren(
     h('h3', {}, `True ${t}, predicted ${p}: ${cell.count} test digit${cell.count === 1 ? '' : 's'}${more}`),
-    h('div', { class: 'digits' }, cell.indices.map((i) => h('figure', { class: 'digit' },
-      h('img', { src: `${runApi(name)}/digits/${i}`, alt: `test digit ${i}`, width: 56, height: 56 }),
-      h('figcaption', {}, '#' + i)))));
+    h('p', { class: 'muted small' }, 'The test digits as the model saw them.' + hint),
+    h('div', { class: 'digits' }, cell.indices.map((i) => {
+      const img = h('img', { src: `${runApi(name)}/digits/${i}`, alt: `test digit ${i}`, width: 56, height: 56 });
+      const figure = h('figure', { class: 'digit', dataset: { index: i } }, img, h('figcaption', {}, '#' + i));
+      figure.addEventListener('click', () => explainDigit(name, img, figure), { once: true });
+      return figure;
+    })));
+}
+
+/** Puts the saliency map of a test digit (its <img>) beside it, as the run's model sees it. */
+async function explainDigit(name, img, figure) {
+  const canvas = h('canvas', { width: 28, height: 28 });
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0, 28, 28);
+  const rgba = ctx.getImageData(0, 0, 28, 28).data;
+  const pixels = [...Array(784).keys()].map((k) => rgba[k * 4]);
+  try {
+    const result = await api('/api/predict', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: name, pixels }),
+    });
+    const map = h('canvas', { class: 'saliency-cell', width: 28, height: 28, title: `∂p/∂x for ${result.digit}` });
+    heatmap(map, result.saliency);
+    figure.insertBefore(map, figure.lastChild);
+  } catch (err) {
+    figure.append(errorBox(err.message));
+  }
 }
 
 // ---------- compare ----------
@@ -498,6 +545,7 @@ async function compareView(gen, params) {
   let metric = params.get('metric') === 'train' ? 'train' : 'eval';
   const accCanvas = h('canvas', { id: 'compare-accuracy', class: 'chart wide' });
   const lossCanvas = h('canvas', { id: 'compare-loss', class: 'chart wide' });
+  const gradientCanvas = h('canvas', { id: 'compare-gradient', class: 'chart wide' });
   const tableHolder = h('div', { class: 'scroll' });
   const histories = new Map();
   const pick = (r) => h('label', { class: 'pick' }, h('input', {
@@ -518,16 +566,18 @@ async function compareView(gen, params) {
     picker, metricPicker,
     h('div', { class: 'charts' },
       h('figure', {}, accCanvas, h('figcaption', {}, 'accuracy per epoch')),
-      h('figure', {}, lossCanvas, h('figcaption', {}, 'loss per epoch'))),
+      h('figure', {}, lossCanvas, h('figcaption', {}, 'loss per epoch')),
+      h('figure', {}, gradientCanvas, h('figcaption', {}, 'the first layer\'s gradient norm ‖∂L/∂W₁‖ per epoch (log scale; epoch 0: as initialised), from diagnostics.csv'))),
     h('h2', {}, 'Comparison'), tableHolder);
   async function redraw() {
     const names = [...chosen].filter((n) => byName.has(n));
     history.replaceState(null, '', '#/compare?runs=' + names.map(enc).join(',') + (metric === 'train' ? '&metric=train' : ''));
     await Promise.all(names.filter((n) => !histories.has(n)).map(async (n) => {
       try {
-        histories.set(n, (await api(runApi(n) + '/live')).history);
+        const live = await api(runApi(n) + '/live');
+        histories.set(n, { ...live.history, diagnostics: live.diagnostics });
       } catch (_) {
-        histories.set(n, { eval_split: 'test', epochs: [], costs: [] });
+        histories.set(n, { eval_split: 'test', epochs: [], costs: [], diagnostics: [] });
       }
     }));
     if (gen !== generation) return;
@@ -539,6 +589,12 @@ async function compareView(gen, params) {
     });
     lineChart(accCanvas, { series: series('accuracy'), xLabel: 'epoch', yLabel: 'accuracy (%)', integerX: true });
     lineChart(lossCanvas, { series: series('loss'), xLabel: 'epoch', yLabel: 'mean cross-entropy', integerX: true });
+    const gradients = names.map((n) => ({
+      name: n,
+      points: histories.get(n).diagnostics.filter((d) => d.layer === 1).map((d) => [d.epoch, d.weight_grad_norm]),
+    }));
+    lineChart(gradientCanvas, { series: gradients, xLabel: 'epoch', yLabel: '‖∂L/∂W₁‖', integerX: true, logY: true });
+    gradientCanvas.dataset.series = gradients.filter((g) => g.points.length > 0).length;
     tableHolder.replaceChildren(h('table', { id: 'comparison', class: 'data' },
       h('thead', {}, h('tr', {}, RUN_COLUMNS.map(([, label]) => h('th', {}, label)))),
       h('tbody', {}, names.map((n) => h('tr', { dataset: { run: n } }, runCells(byName.get(n)))))));
@@ -566,6 +622,8 @@ async function drawView(gen, params) {
   const activationLabel = h('label', { class: 'toggle' }, 'activation ', activation);
   const pad = h('canvas', { id: 'pad', width: 280, height: 280, 'aria-label': 'drawing pad' });
   const input28 = h('canvas', { id: 'input28', width: 28, height: 28 });
+  const saliency28 = h('canvas', { id: 'saliency', class: 'map28', width: 28, height: 28 });
+  const product28 = h('canvas', { id: 'saliency-product', class: 'map28', width: 28, height: 28 });
   const answer = h('div', { id: 'answer', class: 'answer' }, '?');
   const modelNote = h('p', { id: 'answer-model', class: 'muted small' });
   const bars = h('div', { id: 'bars' }, [...Array(10).keys()].map((d) => h('div', { class: 'prob', dataset: { digit: d } },
@@ -644,6 +702,8 @@ async function drawView(gen, params) {
       image.data.set([v, v, v, 255], i * 4);
     });
     input28.getContext('2d').putImageData(image, 0, 0);
+    heatmap(saliency28, result.saliency);
+    heatmap(product28, result.input_times_gradient);
     result.probabilities.forEach((p, d) => {
       const row = bars.children[d];
       row.dataset.p = p;
@@ -675,7 +735,10 @@ async function drawView(gen, params) {
       h('div', { class: 'result-column' },
         h('div', { class: 'result-top' }, answer,
           h('figure', { class: 'input28' }, input28, h('figcaption', {}, 'the 28×28 input fed to the model: cropped to the ink, scaled into 20×20, centred by mass'))),
-        modelNote, bars, problem)));
+        modelNote, bars, problem,
+        h('div', { class: 'maps' },
+          h('figure', { class: 'map28' }, saliency28, h('figcaption', {}, 'which pixels decide: ∂p/∂x, the gradient of the answer\'s probability (red: more ink here raises it)')),
+          h('figure', { class: 'map28' }, product28, h('figcaption', {}, 'input × ∂p/∂x: what each inked pixel contributed'))))));
 }
 
 // ---------- sweeps ----------
