@@ -144,10 +144,10 @@ fn gradient_sentence(
         .collect();
     let start = ratio(1).or(ratio(0))?;
     let verdict = match start {
-        r if r >= 3.0 => {
+        // The same bound as "smaller" above, so that the words never disagree.
+        r if r >= 1.5 => {
             " The gradient fades on its way back through the layers, so the first layer learns slowest."
         }
-        r if r <= 1.0 / 3.0 => "",
         _ => " The gradient reaches the first layer undiminished.",
     };
     let moments = match moments.split_last() {

@@ -13,8 +13,10 @@ use crate::model::diagnostics::Probe;
 use crate::run_files::diagnostics::DiagnosticsLog;
 
 /// Training images every epoch is measured on: the first of the training split.
-/// One forward and backward pass over them costs about 2 % of an epoch of 60 000.
-pub const PROBE_IMAGES: usize = 1000;
+/// Enough for steady figures (a unit silent on all of them is dead for practical
+/// purposes); one forward and backward pass over them costs what 1–2 % of an
+/// epoch's steps do (BENCHMARKS.md).
+pub const PROBE_IMAGES: usize = 500;
 
 /// The probe's images, and the log it fills.
 pub struct Diagnostics {

@@ -655,6 +655,20 @@ async fn readme_screenshots() {
         "return document.querySelectorAll('#cell-digits img').length",
     )
     .await;
+    // The first few digits of the cell explained: which pixels made them a 9.
+    client
+        .execute(
+            "[...document.querySelectorAll('#cell-digits figure.digit')].slice(0, 6).forEach(f => f.click())",
+            vec![],
+        )
+        .await
+        .unwrap();
+    until(
+        &client,
+        "their saliency maps",
+        "return document.querySelectorAll('#cell-digits canvas.saliency-cell').length >= 6",
+    )
+    .await;
     client
         .execute(
             "document.querySelector('#confusion').scrollIntoView()",

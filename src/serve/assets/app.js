@@ -734,11 +734,10 @@ async function drawView(gen, params) {
           h('code', {}, 'mnist-mlp predict'), '.'), preview),
       h('div', { class: 'result-column' },
         h('div', { class: 'result-top' }, answer,
-          h('figure', { class: 'input28' }, input28, h('figcaption', {}, 'the 28×28 input fed to the model: cropped to the ink, scaled into 20×20, centred by mass'))),
-        modelNote, bars, problem,
-        h('div', { class: 'maps' },
-          h('figure', { class: 'map28' }, saliency28, h('figcaption', {}, 'which pixels decide: ∂p/∂x, the gradient of the answer\'s probability (red: more ink here raises it)')),
-          h('figure', { class: 'map28' }, product28, h('figcaption', {}, 'input × ∂p/∂x: what each inked pixel contributed'))))));
+          h('figure', { class: 'input28' }, input28, h('figcaption', {}, 'the 28×28 input fed to the model: cropped to the ink, scaled into 20×20, centred by mass')),
+          h('figure', { class: 'map28' }, saliency28, h('figcaption', {}, 'which pixels decide, ∂p/∂x: red where more ink raises the answer\'s probability, blue where it lowers it')),
+          h('figure', { class: 'map28' }, product28, h('figcaption', {}, 'input × ∂p/∂x: what each inked pixel contributed'))),
+        modelNote, bars, problem)));
 }
 
 // ---------- sweeps ----------
