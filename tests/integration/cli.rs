@@ -583,6 +583,15 @@ fn pytorch_state_dicts_evaluate_predict_and_inspect_like_the_run_itself() {
     export_pytorch(&project);
     let report = after_title(&project.run(&["eval", "artifacts/tiny"]));
     let prediction = assert_success(&project.run(&["predict", "artifacts/tiny", "--index", "3"]));
+    let explain = [
+        "predict",
+        "artifacts/tiny",
+        "--index",
+        "3",
+        "--explain",
+        "why-run",
+    ];
+    assert_success(&project.run(&explain));
     let foreign = ["--activation", "relu", "--data-dir", "data", "--no-verify"];
     for file in [
         "exported/sequential.safetensors",
@@ -599,6 +608,16 @@ fn pytorch_state_dicts_evaluate_predict_and_inspect_like_the_run_itself() {
         assert_eq!(after_title(&output), report, "{file}");
         let output = project.run(&[&["predict", file, "--index", "3"][..], &foreign].concat());
         assert_eq!(assert_success(&output), prediction, "{file}");
+        // The same weights explain the same way, read from PyTorch's file or from the run.
+        let explain = ["predict", file, "--index", "3", "--explain", "why-file"];
+        assert_success(&project.run(&[&explain[..], &foreign].concat()));
+        let map = |folder: &str| {
+            std::fs::read(project.path().join(folder).join("test-3.saliency.png")).unwrap()
+        };
+        assert!(
+            map("why-file") == map("why-run"),
+            "{file}'s saliency map differs"
+        );
         let output = project.run(&["inspect", file]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.contains("MLP 784 → 16 → 10"), "{stdout}");
