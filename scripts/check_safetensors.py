@@ -22,6 +22,29 @@ ACTIVATIONS = {
 }
 
 
+def numpy_logits(path, images):
+    """The model in `path` (model.safetensors) on `images` [n, 784] in [0, 1], NumPy only."""
+    with safe_open(str(path), framework="np") as f:
+        metadata = f.metadata() or {}
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    activation = ACTIVATIONS[metadata["activation"]]
+    # PyTorch nn.Sequential layout: Linear layers at even indices, weights [out, in].
+    layers = sorted({int(key.split(".")[0]) for key in tensors})
+    x = images
+    for position, index in enumerate(layers):
+        x = x @ tensors[f"{index}.weight"].T + tensors[f"{index}.bias"]
+        if position < len(layers) - 1:
+            x = activation(x)
+    return x
+
+
+def test_set(data_dir):
+    """The MNIST test images [10000, 784] in [0, 1] and their labels."""
+    data = Path(data_dir)
+    images = read_idx(data, "t10k-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255.0
+    return images, read_idx(data, "t10k-labels-idx1-ubyte")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="run folder or model.safetensors")
@@ -30,23 +53,8 @@ def main() -> int:
     path = Path(args.model)
     if path.is_dir():
         path = path / "model.safetensors"
-
-    with safe_open(str(path), framework="np") as f:
-        metadata = f.metadata() or {}
-        tensors = {key: f.get_tensor(key) for key in f.keys()}
-    activation = ACTIVATIONS[metadata["activation"]]
-    # PyTorch nn.Sequential layout: Linear layers at even indices, weights [out, in].
-    layers = sorted({int(key.split(".")[0]) for key in tensors})
-
-    data = Path(args.data_dir)
-    images = read_idx(data, "t10k-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255.0
-    labels = read_idx(data, "t10k-labels-idx1-ubyte")
-
-    x = images
-    for position, index in enumerate(layers):
-        x = x @ tensors[f"{index}.weight"].T + tensors[f"{index}.bias"]
-        if position < len(layers) - 1:
-            x = activation(x)
+    images, labels = test_set(args.data_dir)
+    x = numpy_logits(path, images)
     accuracy = 100.0 * float(np.mean(x.argmax(axis=1) == labels))
     print(f"numpy test accuracy {accuracy:.2f}% ({path}, {len(labels)} images)")
     return 0

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::{bench, compare, eval, fetch, inspect, predict, samples, serve, sweep, train};
+use cli::{bench, compare, eval, export, fetch, inspect, predict, samples, serve, sweep, train};
 
 #[derive(Parser)]
 #[command(version, about = "Train, evaluate and explain MLPs on MNIST with Burn")]
@@ -28,6 +28,8 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Evaluate a saved model on the test set: accuracy, loss, classification report.
     Eval(eval::EvalArgs),
+    /// Export a saved model (a run or any PyTorch MLP) as ONNX.
+    Export(export::ExportArgs),
     /// Show a saved model's format, metadata and per-tensor statistics (and a run's checkpoints).
     Inspect(inspect::InspectArgs),
     /// Predict the digit in pictures (any size; dark-on-light is inverted) or in test image N.
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         (Some(Command::Train(args)), _) | (None, Some(args)) => train::run(args),
         (Some(Command::Fetch(args)), _) => fetch::run(&args),
         (Some(Command::Eval(args)), _) => eval::run(&args),
+        (Some(Command::Export(args)), _) => export::run(&args),
         (Some(Command::Inspect(args)), _) => inspect::run(&args),
         (Some(Command::Predict(args)), _) => predict::run(&args),
         (Some(Command::Bench(args)), _) => bench::run(&args),

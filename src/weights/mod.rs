@@ -2,9 +2,10 @@
 //! `model.safetensors` in PyTorch's layout; [`state_dict`] reads any MLP state_dict
 //! (ours, or PyTorch's `.safetensors`, `.pt`, `.pth`); [`load`] turns a run folder or
 //! a file into a model with its config; [`checkpoint`] reads the Learner's
-//! per-epoch checkpoints back.
+//! per-epoch checkpoints back; [`onnx`] exports a model as ONNX.
 
 pub mod checkpoint;
 pub mod load;
+pub mod onnx;
 pub mod save;
 pub mod state_dict;

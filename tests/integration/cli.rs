@@ -922,3 +922,38 @@ fn eval_ensemble_scores_a_committee_and_refuses_a_muddle() {
         "two or more models",
     );
 }
+
+#[test]
+fn export_writes_onnx_from_a_run_or_a_pytorch_file_and_refuses_a_bad_target() {
+    use onnx_protobuf::{Message, ModelProto};
+    let project = Project::new();
+    assert_success(&project.run(&["tiny.toml"]));
+    export_pytorch(&project);
+    let stdout = assert_success(&project.run(&["export", "artifacts/tiny", "--onnx", "tiny.onnx"]));
+    assert!(
+        stdout.contains("wrote tiny.onnx (784 → 16 → 10, relu)"),
+        "{stdout}"
+    );
+    let foreign = ["--activation", "relu", "--onnx", "torch.onnx"];
+    assert_success(&project.run(&[&["export", "exported/named.pt"][..], &foreign].concat()));
+    let graph = |file: &str| {
+        let bytes = std::fs::read(project.path().join(file)).unwrap();
+        ModelProto::parse_from_bytes(&bytes).unwrap().graph.unwrap()
+    };
+    let (ours, theirs) = (graph("tiny.onnx"), graph("torch.onnx"));
+    let ops: Vec<&str> = ours.node.iter().map(|n| n.op_type.as_str()).collect();
+    assert_eq!(ops, ["Gemm", "Relu", "Gemm"]);
+    assert_eq!(ours.input[0].name, "pixels");
+    assert_eq!(ours.output[0].name, "logits");
+    // The PyTorch file holds the same weights: the same graph, initializers and all.
+    assert_eq!(ours, theirs);
+    std::fs::write(project.path().join("taken"), "a file").unwrap();
+    assert_clean_failure(
+        &project.run(&["export", "artifacts/tiny", "--onnx", "taken/tiny.onnx"]),
+        "taken/tiny.onnx",
+    );
+    assert_clean_failure(
+        &project.run(&["export", "exported/named.pt", "--onnx", "x.onnx"]),
+        "add --activation",
+    );
+}
