@@ -303,6 +303,8 @@ mod tests {
             (&["schedule.gamma=0"], "gamma"),
             (&["schedule.min_lr=0.5"], "min_lr"),
             (&["augment.translate=5"], "translate"),
+            (&["augment.elastic_alpha=-1"], "elastic_alpha"),
+            (&["augment.elastic_sigma=0"], "elastic_sigma"),
             (&["augment.rotate=-1"], "rotate"),
         ];
         for (overrides, needle) in cases {

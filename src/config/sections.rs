@@ -180,7 +180,7 @@ pub enum ScheduleKind {
 }
 
 /// Random distortions of each training image, drawn per batch from the seed; all 0 is off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AugmentSection {
     /// Largest shift, in pixels, along each axis.
@@ -189,11 +189,34 @@ pub struct AugmentSection {
     pub rotate: f64,
     /// Largest relative change of size, e.g. 0.1 for 90–110 %.
     pub scale: f64,
+    /// Elastic distortion (Simard et al. 2003): the strength α of a random displacement
+    /// field, in pixels per unit of smoothed noise; 0 is off.
+    pub elastic_alpha: f64,
+    /// The Gaussian σ, in pixels, that smooths the field: small is wiggly, large is smooth.
+    #[serde(default = "AugmentSection::default_elastic_sigma")]
+    pub elastic_sigma: f64,
+}
+
+impl Default for AugmentSection {
+    fn default() -> Self {
+        Self {
+            translate: 0.0,
+            rotate: 0.0,
+            scale: 0.0,
+            elastic_alpha: 0.0,
+            elastic_sigma: Self::default_elastic_sigma(),
+        }
+    }
 }
 
 impl AugmentSection {
+    /// Simard et al.'s choice for MNIST, with α = 34.
+    fn default_elastic_sigma() -> f64 {
+        4.0
+    }
+
     pub fn is_on(&self) -> bool {
-        self.translate > 0.0 || self.rotate > 0.0 || self.scale > 0.0
+        self.translate > 0.0 || self.rotate > 0.0 || self.scale > 0.0 || self.elastic_alpha > 0.0
     }
 }
 

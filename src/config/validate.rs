@@ -173,12 +173,17 @@ impl ExperimentConfig {
             ("translate", augment.translate, 4.0, "2 pixels"),
             ("rotate", augment.rotate, 45.0, "10 degrees"),
             ("scale", augment.scale, 0.5, "0.1"),
+            ("elastic_alpha", augment.elastic_alpha, 100.0, "34 pixels"),
         ] {
             if !(value.is_finite() && (0.0..=limit).contains(&value)) {
                 bail!(
                     "[augment] {key} = {value} must be between 0 (off) and {limit}; e.g. {example}"
                 );
             }
+        }
+        let sigma = augment.elastic_sigma;
+        if !(sigma.is_finite() && (0.5..=10.0).contains(&sigma)) {
+            bail!("[augment] elastic_sigma = {sigma} must be between 0.5 and 10 pixels; e.g. 4");
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ struct Outcome {
 }
 
 /// The assignment's way (the test set every epoch), or what choosing a best model
-/// adds: a validation split, momentum, a warmed-up cosine schedule, augmentation,
+/// adds: a validation split, momentum, a warmed-up cosine schedule, affine and elastic augmentation,
 /// dropout and the best-epoch bookkeeping of early stopping.
 #[derive(Clone, Copy, PartialEq)]
 enum Recipe {
@@ -43,6 +43,7 @@ impl Recipe {
                 "schedule.kind=cosine",
                 "schedule.warmup_epochs=1",
                 "augment.translate=2",
+                "augment.elastic_alpha=34",
                 "augment.rotate=10",
                 "model.dropout=0.2",
                 "training.early_stopping=2",
