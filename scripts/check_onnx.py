@@ -9,12 +9,11 @@ Needs: pip install numpy safetensors onnxruntime
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
-from check_safetensors import numpy_logits, test_set
+from check_safetensors import numpy_logits, test_set, weights_file
 
 TOLERANCE = 1e-4
 
@@ -25,9 +24,7 @@ def main() -> int:
     parser.add_argument("run", help="the run folder (or model.safetensors) it was exported from")
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
     args = parser.parse_args()
-    weights = Path(args.run)
-    if weights.is_dir():
-        weights = weights / "model.safetensors"
+    weights = weights_file(args.run)
     images, labels = test_set(args.data_dir)
     session = onnxruntime.InferenceSession(args.onnx, providers=["CPUExecutionProvider"])
     (onnx,) = session.run(["logits"], {"pixels": images})

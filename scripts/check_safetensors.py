@@ -38,6 +38,12 @@ def numpy_logits(path, images):
     return x
 
 
+def weights_file(model):
+    """A run folder's model.safetensors, or the file itself."""
+    path = Path(model)
+    return path / "model.safetensors" if path.is_dir() else path
+
+
 def test_set(data_dir):
     """The MNIST test images [10000, 784] in [0, 1] and their labels."""
     data = Path(data_dir)
@@ -50,9 +56,7 @@ def main() -> int:
     parser.add_argument("model", help="run folder or model.safetensors")
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
     args = parser.parse_args()
-    path = Path(args.model)
-    if path.is_dir():
-        path = path / "model.safetensors"
+    path = weights_file(args.model)
     images, labels = test_set(args.data_dir)
     x = numpy_logits(path, images)
     accuracy = 100.0 * float(np.mean(x.argmax(axis=1) == labels))

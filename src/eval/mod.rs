@@ -144,7 +144,8 @@ mod tests {
         }
     }
 
-    fn model(seed: u64, device: &Device) -> Mlp {
+    /// A small tanh model (the saliency tests use it too).
+    pub(super) fn model(seed: u64, device: &Device) -> Mlp {
         let spec = MlpSpec {
             layer_sizes: vec![IMAGE_PIXELS, 16, CLASSES],
             activation: Activation::Tanh,

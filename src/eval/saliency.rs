@@ -70,10 +70,8 @@ pub fn saliency(model: &Mlp, digits: &[Vec<u8>], device: &Device) -> Vec<Salienc
 mod tests {
     use super::*;
     use crate::backend::BackendKind;
-    use crate::config::{Activation, InitKind};
     use crate::eval::probabilities;
     use crate::mnist::CLASSES;
-    use crate::model::MlpSpec;
 
     /// The model's probability of `class` for pixels `x` ∈ [0, 1], computed in f64
     /// from its weights (one tanh hidden layer), so finite differences stay exact.
@@ -110,14 +108,7 @@ mod tests {
     #[test]
     fn the_saliency_map_equals_finite_differences() {
         let device = BackendKind::default_compiled().device();
-        let spec = MlpSpec {
-            layer_sizes: vec![IMAGE_PIXELS, 16, CLASSES],
-            activation: Activation::Tanh,
-            init: InitKind::XavierUniform,
-            dropout: 0.0,
-            l2: 0.0,
-        };
-        let model = spec.init(5, &device);
+        let model = crate::eval::tests::model(5, &device);
         let digit: Vec<u8> = (0..IMAGE_PIXELS).map(|i| (i * 91 % 256) as u8).collect();
         let explained = saliency(&model, std::slice::from_ref(&digit), &device).remove(0);
         let probs = probabilities(&model, std::slice::from_ref(&digit), &device).remove(0);
