@@ -14,7 +14,7 @@ use crate::config::{Activation, ExperimentConfig, OptimizerKind};
 use crate::data::Mnist;
 use crate::eval::evaluate;
 use crate::model::MlpSpec;
-use crate::train::{optimizer, train_loader};
+use crate::train::{TrainingData, optimizer, train_loader};
 
 /// One benchmarked setting.
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +55,8 @@ pub fn peak_rss_mb() -> f64 {
 }
 
 /// Times `epochs` training epochs (after one warm-up epoch) and three evaluations of the
-/// test set for the setting `config` describes.
+/// test set for the setting `config` describes (at its base learning rate: a schedule
+/// changes no work).
 pub fn bench_setting(
     config: &ExperimentConfig,
     data: &Mnist,
@@ -70,7 +71,9 @@ pub fn bench_setting(
         optimizer(config, device),
         config.optimizer.learning_rate,
     );
-    let loader = train_loader(config, &data.train, 0, &device.clone().autodiff());
+    // The images the config trains on: all 60 000, or those its validation split leaves.
+    let train = TrainingData::new(config, data).train;
+    let loader = train_loader(config, &train, 0, &device.clone().autodiff());
     let mut epoch_seconds = Vec::new();
     crate::backend::on_training_thread(|| {
         for epoch in 0..=epochs {
@@ -95,7 +98,7 @@ pub fn bench_setting(
             started.elapsed().as_secs_f64()
         })
         .collect();
-    let steps = data.train.len().div_ceil(config.training.batch_size);
+    let steps = train.len().div_ceil(config.training.batch_size);
     let floor_epoch_seconds =
         crate::fused::step_gemm_floor_seconds(&config.layer_sizes(), config.training.batch_size)
             * steps as f64;

@@ -1,4 +1,5 @@
-//! `mnist-mlp bench`: training epochs and evaluation throughput per activation × optimizer.
+//! `mnist-mlp bench`: training epochs and evaluation throughput per activation × optimizer
+//! of the assignment's model, or of the model and training a config describes.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,10 @@ pub struct BenchArgs {
     /// Only these optimizers (comma-separated), e.g. sgd.
     #[arg(long, value_delimiter = ',')]
     optimizers: Vec<OptimizerKind>,
+    /// Measure the model, optimizer, batch, dropout and augmentation of this config
+    /// instead of the assignment's settings (e.g. config/best.toml).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["activations", "optimizers"])]
+    config: Option<PathBuf>,
     /// Print one JSON object per setting instead of a table.
     #[arg(long)]
     json: bool,
@@ -41,21 +46,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "setting        median s/epoch  floor s/epoch  efficiency  eval images/s  peak RSS MB"
         );
     }
-    let settings = assignment_settings().into_iter().filter(|(a, o)| {
-        (args.activations.is_empty() || args.activations.contains(a))
-            && (args.optimizers.is_empty() || args.optimizers.contains(o))
-    });
-    for (activation, optimizer) in settings {
-        let mut config = ExperimentConfig::named("bench");
-        config.model.activation = activation;
-        config.optimizer.name = optimizer;
+    for config in configs(args)? {
         let result = bench_setting(&config, &mnist, backend, args.epochs.max(1));
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
                 "{:<14} {:>14.3} {:>14.3} {:>10.0}% {:>14.0} {:>12.0}",
-                format!("{activation}/{optimizer}"),
+                format!("{}/{}", result.activation, result.optimizer),
                 result.median_epoch_seconds,
                 result.floor_epoch_seconds,
                 100.0 * result.efficiency,
@@ -65,4 +63,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The settings to measure: the `--config` given, or the assignment's model at each
+/// activation × optimizer asked for.
+fn configs(args: &BenchArgs) -> Result<Vec<ExperimentConfig>> {
+    if let Some(path) = &args.config {
+        return Ok(vec![ExperimentConfig::load(path, &[])?]);
+    }
+    let settings = assignment_settings().into_iter().filter(|(a, o)| {
+        (args.activations.is_empty() || args.activations.contains(a))
+            && (args.optimizers.is_empty() || args.optimizers.contains(o))
+    });
+    Ok(settings
+        .map(|(activation, optimizer)| {
+            let mut config = ExperimentConfig::named("bench");
+            config.model.activation = activation;
+            config.optimizer.name = optimizer;
+            config
+        })
+        .collect())
 }

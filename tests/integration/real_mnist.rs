@@ -38,3 +38,35 @@ fn one_epoch_of_relu_reaches_ninety_percent() {
     }
     assert!(finished.dir.checkpoints().join("model-1.bpk").is_file());
 }
+
+#[test]
+fn bench_measures_the_setting_a_config_describes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("small.toml");
+    std::fs::write(
+        &config,
+        "[experiment]\nname = \"small\"\n[data]\nvalidation = 10000\n[model]\nhidden = [64]\nactivation = \"tanh\"\n[optimizer]\nname = \"adam\"\nlearning_rate = 0.001\n[training]\nbatch_size = 100\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(crate::common::BIN)
+        .args(["bench", "--epochs", "1", "--json", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(crate::common::mnist_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(result["activation"], "tanh", "{result}");
+    assert_eq!(result["optimizer"], "adam", "{result}");
+    assert_eq!(result["epoch_seconds"].as_array().unwrap().len(), 1);
+    assert!(
+        result["floor_epoch_seconds"].as_f64().unwrap() > 0.0,
+        "{result}"
+    );
+}
