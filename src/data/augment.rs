@@ -138,7 +138,7 @@ fn gaussian_kernel(sigma: f32) -> Vec<f32> {
 /// `plane` (28 × 28) convolved with `kernel` along one axis, zero beyond the edges:
 /// `step` is the distance between neighbours along that axis, `across` between lines.
 /// Each line is copied into a zero-padded buffer first, so the inner loop has no bounds
-/// branch (a branch per tap made the field cost twice the training step).
+/// branch to take per tap.
 fn convolve(plane: &[f32], kernel: &[f32], step: usize, across: usize) -> Vec<f32> {
     let radius = kernel.len() / 2;
     let mut padded = vec![0f32; IMAGE_SIDE + 2 * radius];

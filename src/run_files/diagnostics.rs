@@ -22,7 +22,12 @@ impl DiagnosticsLog {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let context = || format!("cannot read {}: the file is corrupt", path.display());
+        let context = || {
+            format!(
+                "cannot read {}: the file is corrupt; delete it to go on without the diagnostics recorded so far",
+                path.display()
+            )
+        };
         let mut reader = csv::Reader::from_path(path).with_context(context)?;
         let rows = reader.deserialize().collect::<Result<_, _>>();
         Ok(Self {
@@ -115,6 +120,10 @@ mod tests {
         assert!(DiagnosticsLog::load(&path).unwrap().rows.is_empty());
         std::fs::write(&path, "epoch,layer\nx,1\n").unwrap();
         let err = DiagnosticsLog::load(&path).unwrap_err();
-        assert!(format!("{err:#}").contains("is corrupt"), "{err:#}");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("is corrupt") && message.contains("delete it"),
+            "{message}"
+        );
     }
 }

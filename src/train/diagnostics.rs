@@ -14,8 +14,8 @@ use crate::run_files::diagnostics::DiagnosticsLog;
 
 /// Training images every epoch is measured on: the first of the training split.
 /// Enough for steady figures (a unit silent on all of them is dead for practical
-/// purposes); one forward and backward pass over them costs what 1–2 % of an
-/// epoch's steps do (BENCHMARKS.md).
+/// purposes), few enough that the pass over them is small next to an epoch's steps
+/// (measured in BENCHMARKS.md).
 pub const PROBE_IMAGES: usize = 500;
 
 /// The probe's images, and the log it fills.
