@@ -506,6 +506,58 @@ pub fn sgd_update(w: &[f32], g_then_w: &mut [f32], lr: f32) {
     });
 }
 
+/// The scalars of one step of SGD with momentum μ (PyTorch's, without dampening).
+#[derive(Debug, Clone, Copy)]
+pub struct MomentumStep {
+    pub momentum: f32,
+    pub nesterov: bool,
+    pub lr: f32,
+    /// The first step sets the velocity to the gradient instead of accumulating.
+    pub first: bool,
+}
+
+/// One parameter's momentum step: reads `w`, updates the velocity in place, and
+/// overwrites each gradient in `g_then_w` with its new weight once read.
+pub struct MomentumBuffers<'a> {
+    pub w: &'a [f32],
+    pub g_then_w: &'a mut [f32],
+    pub velocity: &'a mut [f32],
+}
+
+impl MomentumBuffers<'_> {
+    /// The first `at` elements and the rest.
+    fn split(self, at: usize) -> (Self, Self) {
+        let (w, g, v) = (
+            self.w.split_at(at),
+            self.g_then_w.split_at_mut(at),
+            self.velocity.split_at_mut(at),
+        );
+        let head = MomentumBuffers {
+            w: w.0,
+            g_then_w: g.0,
+            velocity: v.0,
+        };
+        let tail = MomentumBuffers {
+            w: w.1,
+            g_then_w: g.1,
+            velocity: v.1,
+        };
+        (head, tail)
+    }
+}
+
+/// One step of SGD with momentum, burn-optim's operations in its order, so the
+/// results are the same to the bit. Large parameters are split between the two cores.
+pub fn momentum_update(buffers: MomentumBuffers, step: MomentumStep) {
+    let n = buffers.w.len();
+    assert!([buffers.g_then_w.len(), buffers.velocity.len()] == [n; 2]);
+    if n < SPLIT_ELEMENTS {
+        return momentum_one_thread(buffers, step);
+    }
+    let (mine, theirs) = buffers.split(n / 2);
+    cores::join_parts(mine, theirs, |half| momentum_one_thread(half, step));
+}
+
 vectorised! {
     /// `grad ← dz = grad ⊙ act'` (written in terms of the activation's output `out`) and
     /// `db = Σ_rows dz`, for `[rows, db.len()]` matrices, a row at a time.
@@ -563,6 +615,23 @@ vectorised! {
     fn sgd_one_thread(w: &[f32], g_then_w: &mut [f32], lr: f32) {
         for (x, w) in g_then_w.iter_mut().zip(w) {
             *x = w - *x * lr;
+        }
+    }
+}
+
+vectorised! {
+    /// One momentum step on this thread: `v ← g + μ·v` (`v ← g` at first), then
+    /// `w ← w − lr·(g + μ·v)` with Nesterov or `w ← w − lr·v` without.
+    fn momentum_one_thread(buffers: MomentumBuffers, step: MomentumStep) {
+        let MomentumStep { momentum, nesterov, lr, first } = step;
+        let MomentumBuffers { w, g_then_w, velocity } = buffers;
+        let n = w.len();
+        let (x, v) = (&mut g_then_w[..n], &mut velocity[..n]);
+        for i in 0..n {
+            let g = x[i];
+            v[i] = if first { g } else { g + v[i] * momentum };
+            let direction = if nesterov { v[i] * momentum + g } else { v[i] };
+            x[i] = w[i] - direction * lr;
         }
     }
 }
@@ -785,5 +854,28 @@ mod tests {
         let mut whole = g.clone();
         sgd_one_thread(&w, &mut whole, 0.01);
         assert_eq!(split, whole, "sgd");
+        for (first, nesterov) in [(true, true), (false, true), (false, false)] {
+            let step = MomentumStep {
+                momentum: 0.9,
+                nesterov,
+                lr: 0.01,
+                first,
+            };
+            let momentum = |split: bool| {
+                let (mut x, mut velocity) = (g.clone(), m.clone());
+                let buffers = MomentumBuffers {
+                    w: &w,
+                    g_then_w: &mut x,
+                    velocity: &mut velocity,
+                };
+                if split {
+                    momentum_update(buffers, step);
+                } else {
+                    momentum_one_thread(buffers, step);
+                }
+                [x, velocity]
+            };
+            assert_eq!(momentum(true), momentum(false), "{step:?}");
+        }
     }
 }

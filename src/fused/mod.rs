@@ -1,7 +1,7 @@
 //! Fused kernels for the flex backend: a linear layer's matmul, bias and
 //! activation in one op forward and one op backward, its products split over
-//! two cores (`cores`); the softmax cross-entropy in one op; SGD and Adam in one
-//! pass per parameter. Other backends take Burn's standard ops.
+//! two cores (`cores`); the softmax cross-entropy in one op; SGD (plain or with
+//! momentum) and Adam in one pass per parameter. Other backends take Burn's standard ops.
 
 mod kernels;
 #[cfg(feature = "flex")]
@@ -23,7 +23,7 @@ use loss::FusedCrossEntropy;
 #[cfg(feature = "flex")]
 use ops::FusedLinear;
 #[cfg(feature = "flex")]
-pub use optim::{FusedAdam, FusedSgd};
+pub use optim::{FusedAdam, FusedMomentumSgd, FusedSgd, VelocityState};
 
 /// Whether `device` (or the device under its autodiff) is flex.
 pub fn is_flex(device: &Device) -> bool {

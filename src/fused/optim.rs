@@ -1,20 +1,59 @@
-//! SGD and Adam steps in one pass per parameter on the flex backend, in place
-//! where the buffers are not shared. They keep burn-optim's state types
-//! (`SgdState`, `AdamState`), so checkpoints are the same records and resume works
-//! across both; and the same arithmetic, element by element, as burn-optim's ops.
+//! SGD (plain or with momentum) and Adam steps in one pass per parameter on the
+//! flex backend, in place where the buffers are not shared. Their states flatten
+//! to burn-optim's names (`SgdState`, `AdamState`), so checkpoints are the same
+//! records and resume works across both; and they keep the same arithmetic,
+//! element by element, as burn-optim's ops.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, Optimizer, SgdState};
+use burn::optim::{
+    AdamState, AdaptiveMomentumState, LearningRate, Optimizer, RecordState, SgdState, StateSink,
+    StateSource, join_path,
+};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::f32_values;
-use super::kernels::{AdamBuffers, AdamStep, adam_update, sgd_update};
+use super::kernels::{
+    AdamBuffers, AdamStep, MomentumBuffers, MomentumStep, adam_update, momentum_update, sgd_update,
+};
 
 /// Plain SGD: `w ← w − lr·g`.
 #[derive(Debug, Clone)]
 pub struct FusedSgd;
+
+/// SGD with momentum as burn-optim (and PyTorch) define it, without dampening:
+/// `v ← g + μ·v`, then `w ← w − lr·v`, or `w ← w − lr·(g + μ·v)` with Nesterov.
+#[derive(Debug, Clone)]
+pub struct FusedMomentumSgd {
+    pub momentum: f32,
+    pub nesterov: bool,
+}
+
+/// The velocity of [`FusedMomentumSgd`]. burn-optim's `MomentumState` keeps its
+/// tensor private, so this is its own type, flattened under the same name
+/// (`momentum.velocity`) as `SgdState`: a checkpoint loads into either optimizer.
+#[derive(Clone)]
+pub struct VelocityState<const D: usize> {
+    pub velocity: Tensor<D>,
+}
+
+/// Where burn-optim's `SgdState` keeps the velocity, under a parameter's prefix.
+const VELOCITY: (&str, &str) = ("momentum", "velocity");
+
+impl<const D: usize> RecordState for VelocityState<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        let data = self.velocity.clone().into_data();
+        out.push_tensor(&join_path(prefix, VELOCITY.0), VELOCITY.1, data);
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+        let data = src.take_tensor(&join_path(prefix, VELOCITY.0), VELOCITY.1)?;
+        Some(Self {
+            velocity: Tensor::from_data(data, device),
+        })
+    }
+}
 
 /// Adam with burn-optim's formulation (and PyTorch's): bias-corrected moments,
 /// ε scaled by the second moment's correction.
@@ -71,6 +110,47 @@ impl Optimizer for FusedSgd {
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, _device: &Device) -> Self::State<D> {
+        state
+    }
+}
+
+impl Optimizer for FusedMomentumSgd {
+    type State<const D: usize> = VelocityState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let (w, grad) = (flex(tensor), flex(grad));
+        let first = state.is_none();
+        let mut velocity = match state {
+            Some(VelocityState { velocity }) => owned(flex(velocity)),
+            None => zeros_like(&grad),
+        };
+        // As in `FusedSgd`, the new weights overwrite the gradient's own buffer.
+        let mut updated = owned(grad);
+        momentum_update(
+            MomentumBuffers {
+                w: &f32_values(&w),
+                g_then_w: updated.try_storage_mut::<f32>().expect("an owned buffer"),
+                velocity: velocity.try_storage_mut::<f32>().expect("an owned buffer"),
+            },
+            MomentumStep {
+                momentum: self.momentum,
+                nesterov: self.nesterov,
+                lr: lr as f32,
+                first,
+            },
+        );
+        let velocity = self::tensor(velocity);
+        (self::tensor(updated), Some(VelocityState { velocity }))
+    }
+
+    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.velocity = state.velocity.to_device(device);
         state
     }
 }

@@ -27,7 +27,7 @@ use crate::config::{ExperimentConfig, OptimizerKind};
 use crate::data::{Augment, Digits, Mnist, MnistBatcher, MnistLoader};
 use crate::eval::EVAL_BATCH;
 #[cfg(feature = "flex")]
-use crate::fused::{self, FusedAdam, FusedSgd};
+use crate::fused::{self, FusedAdam, FusedMomentumSgd, FusedSgd};
 use crate::model::{Mlp, MlpSpec};
 use crate::run_files::RunDir;
 use crate::run_files::diagnostics::DiagnosticsLog;
@@ -68,6 +68,12 @@ pub fn optimizer(config: &ExperimentConfig, device: &Device) -> ModuleOptimizer 
         match optimizer.name {
             OptimizerKind::Sgd if optimizer.momentum == 0.0 => {
                 return ModuleOptimizer::from(FusedSgd);
+            }
+            OptimizerKind::Sgd => {
+                return ModuleOptimizer::from(FusedMomentumSgd {
+                    momentum: optimizer.momentum as f32,
+                    nesterov: optimizer.nesterov,
+                });
             }
             OptimizerKind::Adam => {
                 return ModuleOptimizer::from(FusedAdam {

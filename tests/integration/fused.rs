@@ -224,9 +224,9 @@ fn ten_steps<O: burn::optim::Optimizer>(optimizer: &O, device: &Device) -> Vec<f
 }
 
 #[test]
-fn fused_sgd_and_adam_equal_burn_optims_over_ten_steps() {
-    use burn::optim::{AdamConfig, SgdConfig};
-    use mnist_mlp::fused::{FusedAdam, FusedSgd};
+fn fused_optimizers_equal_burn_optims_to_the_bit_over_ten_steps() {
+    use burn::optim::{AdamConfig, SgdConfig, momentum::MomentumConfig};
+    use mnist_mlp::fused::{FusedAdam, FusedMomentumSgd, FusedSgd};
     let device = Device::flex();
     let adam = AdamConfig::new()
         .with_beta_1(0.9)
@@ -237,19 +237,86 @@ fn fused_sgd_and_adam_equal_burn_optims_over_ten_steps() {
         beta_2: 0.999,
         epsilon: 1e-8,
     };
+    let momentum = |nesterov| {
+        let config = MomentumConfig {
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov,
+        };
+        let fused = FusedMomentumSgd {
+            momentum: 0.9,
+            nesterov,
+        };
+        let burns = SgdConfig::new().with_momentum(Some(config)).build();
+        (ten_steps(&fused, &device), ten_steps(&burns, &device))
+    };
+    let (momentum_ours, momentum_burns) = momentum(false);
+    let (nesterov_ours, nesterov_burns) = momentum(true);
     for (what, ours, burns) in [
         (
             "sgd",
             ten_steps(&FusedSgd, &device),
             ten_steps(&SgdConfig::new().build(), &device),
         ),
+        ("momentum", momentum_ours, momentum_burns),
+        ("nesterov", nesterov_ours, nesterov_burns),
         (
             "adam",
             ten_steps(&fused_adam, &device),
             ten_steps(&adam.build(), &device),
         ),
     ] {
-        let gap = relative_gap(&ours, &burns);
-        assert!(gap < 1e-6, "{what}: relative gap {gap}");
+        assert!(ours == burns, "{what}: {}", relative_gap(&ours, &burns));
     }
+}
+
+/// A checkpoint's optimizer state must load into either SGD: the fused velocity
+/// flattens to the names and values burn-optim's `SgdState` does, and back.
+#[test]
+fn the_fused_velocity_flattens_as_burn_optims_sgd_state() {
+    use burn::optim::momentum::MomentumConfig;
+    use burn::optim::{Optimizer, RecordState, SgdConfig, StateSink, StateSource};
+    use mnist_mlp::fused::{FusedMomentumSgd, VelocityState};
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(5);
+    let (w, g) = (
+        random(&[4, 3], &mut rng, &device),
+        random(&[4, 3], &mut rng, &device),
+    );
+    let config = MomentumConfig {
+        momentum: 0.5,
+        dampening: 0.0,
+        nesterov: false,
+    };
+    let burns = SgdConfig::new().with_momentum(Some(config)).build();
+    let fused = FusedMomentumSgd {
+        momentum: 0.5,
+        nesterov: false,
+    };
+    let flat = |state: &dyn Fn(&mut StateSink)| {
+        let mut sink = StateSink::default();
+        state(&mut sink);
+        let [(name, data)] = <[_; 1]>::try_from(sink.tensors).expect("one tensor");
+        (name, data.try_to_vec::<f32>().expect("f32 values"))
+    };
+    let theirs = burns
+        .step(0.1, w.clone(), g.clone(), None)
+        .1
+        .expect("a state");
+    let ours = fused.step(0.1, w, g, None).1.expect("a state");
+    let burns_flat = flat(&|sink| theirs.state_flatten("layer.weight", sink));
+    assert_eq!(burns_flat.0, "layer.weight.momentum.velocity");
+    assert_eq!(
+        flat(&|sink| ours.state_flatten("layer.weight", sink)),
+        burns_flat
+    );
+
+    let mut source = StateSource::default();
+    let mut sink = StateSink::default();
+    theirs.state_flatten("p", &mut sink);
+    for (name, data) in sink.tensors {
+        source.insert_tensor(name, data);
+    }
+    let loaded = VelocityState::<2>::state_unflatten("p", &mut source, &device).expect("loads");
+    assert_eq!(values(loaded.velocity), burns_flat.1);
 }
