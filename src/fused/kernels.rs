@@ -399,6 +399,8 @@ pub fn linear_backward(
 
 /// Defines a function whose loop is compiled three times, for AVX-512, for AVX2 + FMA and
 /// for baseline x86-64, and runs the widest the CPU has (checked at run time, cached).
+/// On aarch64 the loop is compiled once: NEON is part of that target's baseline, so
+/// the compiler's vectorised loop is already NEON code on every ARM CPU.
 macro_rules! vectorised {
     ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*

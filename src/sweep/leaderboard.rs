@@ -195,6 +195,7 @@ impl<'a> Leaderboard<'a> {
             match sweep.mode {
                 Mode::Grid => format!("Grid of {total} trials"),
                 Mode::Random => format!("Random search of {total} trials (seed {})", sweep.seed),
+                Mode::Paired => format!("Paired sweep of {total} trials"),
             },
             sweep.base.display(),
             describe_axes(sweep),

@@ -73,6 +73,9 @@ pub enum Mode {
     Grid,
     /// `trials` draws, reproducible from `seed`.
     Random,
+    /// Lists of one length, trial K taking each axis's K-th value: settings that
+    /// belong together, such as a model and the epochs that give it the same compute.
+    Paired,
 }
 
 /// Where one axis takes its values from.
@@ -191,6 +194,9 @@ impl Sweep {
             (Mode::Grid, _, Some(_)) => {
                 bail!("[sweep] seed applies to mode = \"random\": a grid draws nothing")
             }
+            (Mode::Paired, trials, seed) if trials.is_some() || seed.is_some() => bail!(
+                "[sweep] trials and seed apply to mode = \"random\": a paired sweep runs one trial per position of its lists"
+            ),
             (Mode::Random, None, _) => bail!(
                 "[sweep] trials is missing: mode = \"random\" needs the number of trials to draw, e.g. trials = 20"
             ),
@@ -222,9 +228,10 @@ impl Sweep {
             );
         }
         let seed = section.seed.unwrap_or(0);
-        let points = match count {
-            Some(count) => sample(&axes, count, seed),
-            None => grid(&axes)?,
+        let points = match (section.mode, count) {
+            (Mode::Random, Some(count)) => sample(&axes, count, seed),
+            (Mode::Paired, _) => paired(&axes)?,
+            _ => grid(&axes)?,
         };
         let mut sweep = Self {
             file: file.to_path_buf(),
@@ -344,8 +351,9 @@ impl Axis {
             }
             (_, toml::Value::Array(values)) => Domain::List(values),
             (Mode::Random, toml::Value::Table(table)) => Domain::Range(Range::new(&key, table)?),
-            (Mode::Grid, value) => bail!(
-                "[axes] {key} = {value}: a grid axis is a list of values, e.g. [0.1, 0.2] (a range {{ min, max }} needs mode = \"random\")"
+            (Mode::Grid | Mode::Paired, value) => bail!(
+                "[axes] {key} = {value}: a {} axis is a list of values, e.g. [0.1, 0.2] (a range {{ min, max }} needs mode = \"random\")",
+                if mode == Mode::Grid { "grid" } else { "paired" }
             ),
             (Mode::Random, value) => bail!(
                 "[axes] {key} = {value}: give a list to choose from, or a range {{ min = …, max = … }}"
@@ -408,14 +416,42 @@ impl Range {
 }
 
 /// Every combination of the axes' lists, the first axis slowest.
-fn grid(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>> {
-    let lists: Vec<&[toml::Value]> = axes
-        .iter()
+/// Each axis's list of values (grids and paired sweeps, whose axes are lists).
+fn lists(axes: &[Axis]) -> Vec<&[toml::Value]> {
+    axes.iter()
         .map(|axis| match &axis.domain {
             Domain::List(values) => values.as_slice(),
-            Domain::Range(_) => unreachable!("Axis::new refuses ranges in a grid"),
+            Domain::Range(_) => unreachable!("Axis::new refuses ranges outside random search"),
         })
-        .collect();
+        .collect()
+}
+
+/// Trial K takes the K-th value of every axis; the lists must be of one length.
+fn paired(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>> {
+    let lists = lists(axes);
+    let count = lists[0].len();
+    if let Some((axis, list)) = axes
+        .iter()
+        .zip(&lists)
+        .find(|(_, list)| list.len() != count)
+    {
+        bail!(
+            "[axes] {} has {} values but {} has {count}: a paired sweep's lists pair up one to one, so give them one length",
+            axis.key,
+            list.len(),
+            axes[0].key
+        );
+    }
+    if count > MAX_TRIALS {
+        bail!("the paired lists have more than {MAX_TRIALS} trials: use fewer values");
+    }
+    Ok((0..count)
+        .map(|index| lists.iter().map(|list| list[index].clone()).collect())
+        .collect())
+}
+
+fn grid(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>> {
+    let lists = lists(axes);
     let count = lists
         .iter()
         .try_fold(1usize, |count, list| count.checked_mul(list.len()))
@@ -517,6 +553,35 @@ mod tests {
         assert_eq!(trial.config.training.epochs, 2);
         assert_eq!(trial.config.data.validation, 100);
         assert_eq!(trial.config.model.hidden, [16]);
+    }
+
+    #[test]
+    fn a_paired_sweep_takes_the_kth_value_of_every_axis() {
+        let head = "[sweep]\nbase = \"base.toml\"\nmode = \"paired\"\n";
+        let sweep = load(&format!(
+            "{head}[axes]\n\"model.hidden\" = [[8], [32, 16]]\n\"training.epochs\" = [6, 2]\n"
+        ))
+        .unwrap();
+        assert_eq!(values(&sweep), [["[8]", "6"], ["[32, 16]", "2"]]);
+        assert_eq!(sweep.trials[1].config.model.hidden, [32, 16]);
+        assert_eq!(sweep.trials[1].config.training.epochs, 2);
+        let err = error_of(&format!(
+            "{head}[axes]\n\"model.hidden\" = [[8], [16]]\n\"training.epochs\" = [6, 4, 2]\n"
+        ));
+        assert!(
+            err.ends_with("[axes] training.epochs has 3 values but model.hidden has 2: a paired sweep's lists pair up one to one, so give them one length"),
+            "{err}"
+        );
+        for extra in ["trials = 3\n", "seed = 1\n"] {
+            let err = error_of(&format!(
+                "{head}{extra}[axes]\n\"training.epochs\" = [6, 2]\n"
+            ));
+            assert!(err.ends_with("[sweep] trials and seed apply to mode = \"random\": a paired sweep runs one trial per position of its lists"), "{err}");
+        }
+        let err = error_of(&format!(
+            "{head}[axes]\n\"training.epochs\" = {{ min = 1, max = 4 }}\n"
+        ));
+        assert!(err.contains("a paired axis is a list of values"), "{err}");
     }
 
     #[test]

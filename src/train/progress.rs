@@ -1,8 +1,11 @@
 //! What the epoch loop reports, handed to the [`Recorder`] and shown on the
 //! console: a progress bar with ETA per epoch on a terminal, the assignment's
-//! "Cost after iteration N" lines, and one summary line per epoch.
+//! "Cost after iteration N" lines, and one summary line per epoch with the time
+//! the run has left.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Duration;
+
+use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
 
 use super::record::{PassMetrics, Recorder};
 use crate::run_files::history::{CostPoint, EpochRecord, EvalSplit};
@@ -13,6 +16,10 @@ struct Console {
     /// "test" or "valid", for the epoch lines; `None` when epochs evaluate nothing.
     eval_label: Option<&'static str>,
     bar: ProgressBar,
+    /// The epochs this process trained and their seconds, for the run's ETA
+    /// (a resumed run counts only its own).
+    epochs_here: usize,
+    seconds_here: f64,
 }
 
 impl Console {
@@ -40,7 +47,16 @@ impl Console {
         ));
     }
 
-    fn epoch(&self, e: &EpochRecord) {
+    fn epoch(&mut self, e: &EpochRecord) {
+        self.epochs_here += 1;
+        self.seconds_here += e.seconds;
+        let left = self.total_epochs.saturating_sub(e.epoch);
+        let eta = if left == 0 {
+            String::new()
+        } else {
+            let seconds = self.seconds_here / self.epochs_here as f64 * left as f64;
+            format!(", {} left", HumanDuration(Duration::from_secs_f64(seconds)))
+        };
         let evaluation = self.eval_label.map_or(String::new(), |label| {
             format!(
                 "  {label} loss {:.4}  {label} acc {:6.2}%",
@@ -48,7 +64,7 @@ impl Console {
             )
         });
         self.say(format!(
-            "epoch {:>2}/{}  train loss {:.4}  train acc {:6.2}%{evaluation}  ({:.1} s)",
+            "epoch {:>2}/{}  train loss {:.4}  train acc {:6.2}%{evaluation}  ({:.1} s{eta})",
             e.epoch, self.total_epochs, e.train_loss, e.train_accuracy, e.seconds,
         ));
     }
@@ -72,6 +88,8 @@ impl Reporter {
                     EvalSplit::Nothing => None,
                 },
                 bar: ProgressBar::hidden(),
+                epochs_here: 0,
+                seconds_here: 0.0,
             },
         }
     }

@@ -861,6 +861,20 @@ fn validation_run_keeps_the_best_epoch_and_reports_both_splits() {
 
 /// Without per-epoch evaluation (a sweep's final run) the test set is looked at once:
 /// no epoch line, metrics row or report column shows it, the summary does.
+/// A long run says after each epoch how long it has left; the last epoch says nothing.
+#[test]
+fn each_epoch_line_says_how_long_the_run_has_left() {
+    let project = Project::new();
+    let config = project.write_config("tiny.toml", "");
+    let stdout = assert_success(&project.run(&["train", config.to_str().unwrap()]));
+    let epoch_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
+    let [first, last] = epoch_lines[..] else {
+        panic!("two epoch lines expected: {stdout}")
+    };
+    assert!(first.ends_with(" left)"), "{first}");
+    assert!(last.ends_with(" s)"), "{last}");
+}
+
 #[test]
 fn evaluating_only_at_the_end_leaves_the_epochs_without_test_figures() {
     let project = Project::new();
