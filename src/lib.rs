@@ -3,12 +3,13 @@
 //! Read in this order; each group imports only from the groups above it.
 
 // What MNIST is, the largest input each parser takes, atomic files and locks, the
-// devices, and two cores on one job.
+// devices, two cores on one job, and vector code picked at run time.
 pub mod backend;
 pub mod cores;
 pub mod fsutil;
 pub mod limits;
 pub mod mnist;
+pub mod simd;
 
 // An experiment as TOML, checked.
 pub mod config;

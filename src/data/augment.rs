@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 
 use crate::config::AugmentSection;
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::simd::vectorised;
 
 /// The largest distortion each image may get; every image draws its own.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,25 +136,32 @@ fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     weights.iter().map(|w| w / total).collect()
 }
 
-/// `plane` (28 × 28) convolved with `kernel` along one axis, zero beyond the edges:
-/// `step` is the distance between neighbours along that axis, `across` between lines.
-/// Each line is copied into a zero-padded buffer first, so the inner loop has no bounds
-/// branch to take per tap.
-fn convolve(plane: &[f32], kernel: &[f32], step: usize, across: usize) -> Vec<f32> {
-    let radius = kernel.len() / 2;
-    let mut padded = vec![0f32; IMAGE_SIDE + 2 * radius];
-    let mut out = vec![0f32; IMAGE_PIXELS];
-    for line in 0..IMAGE_SIDE {
-        for (i, value) in padded[radius..radius + IMAGE_SIDE].iter_mut().enumerate() {
-            *value = plane[line * across + i * step];
+vectorised! {
+    /// `plane` (28 × 28) convolved with `kernel` along one axis, zero beyond the edges:
+    /// `step` is the distance between neighbours along that axis, `across` between lines.
+    /// Each line is copied into a zero-padded buffer first, so the loops have no bounds
+    /// branch; the taps are the outer loop, so the inner one runs along the whole line
+    /// and vectorises (`vectorised!`), while each pixel still sums its taps in order from zero.
+    fn convolve(plane: &[f32], kernel: &[f32], step: usize, across: usize) -> Vec<f32> {
+        let radius = kernel.len() / 2;
+        let mut padded = vec![0f32; IMAGE_SIDE + 2 * radius];
+        let mut out = vec![0f32; IMAGE_PIXELS];
+        for line in 0..IMAGE_SIDE {
+            for (i, value) in padded[radius..radius + IMAGE_SIDE].iter_mut().enumerate() {
+                *value = plane[line * across + i * step];
+            }
+            let mut sums = [0f32; IMAGE_SIDE];
+            for (tap, &weight) in kernel.iter().enumerate() {
+                for (sum, value) in sums.iter_mut().zip(&padded[tap..tap + IMAGE_SIDE]) {
+                    *sum += value * weight;
+                }
+            }
+            for (at, sum) in sums.into_iter().enumerate() {
+                out[line * across + at * step] = sum;
+            }
         }
-        for at in 0..IMAGE_SIDE {
-            let window = &padded[at..at + kernel.len()];
-            let sum: f32 = window.iter().zip(kernel).map(|(v, w)| v * w).sum();
-            out[line * across + at * step] = sum;
-        }
+        out
     }
-    out
 }
 
 /// Side of the image with a border of background: one pixel before it and two after,
