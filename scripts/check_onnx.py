@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Checks an exported ONNX model in onnxruntime against the run's own weights: the logits of
 every MNIST test image, from onnxruntime and from a NumPy forward pass over model.safetensors,
-must agree within 1e-4, and the accuracy is printed.
+must agree within 1e-4, and the accuracy is printed. Given several runs, the ONNX file is their
+committee, and its logits are checked against the log of the members' mean probabilities.
 
-Usage: scripts/check_onnx.py model.onnx artifacts/relu [--data-dir data]
+Usage: scripts/check_onnx.py model.onnx artifacts/relu [MORE_RUNS…] [--data-dir data]
 Needs: pip install numpy safetensors onnxruntime
 """
 import argparse
@@ -18,17 +19,28 @@ from check_safetensors import numpy_logits, test_set, weights_file
 TOLERANCE = 1e-4
 
 
+def committee_logits(members):
+    """One member's logits as they are; several members' as the log of their mean softmax."""
+    if len(members) == 1:
+        return members[0]
+    log_probs = [z - z.max(axis=1, keepdims=True) for z in members]
+    log_probs = [z - np.log(np.exp(z).sum(axis=1, keepdims=True)) for z in log_probs]
+    stacked = np.stack(log_probs).astype(np.float64)  # [members, batch, 10]
+    top = stacked.max(axis=0)
+    return top + np.log(np.exp(stacked - top).sum(axis=0)) - np.log(len(members))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("onnx", help="the exported .onnx file")
-    parser.add_argument("run", help="the run folder (or model.safetensors) it was exported from")
+    parser.add_argument("runs", nargs="+",
+                        help="the run folder(s) (or model.safetensors) it was exported from")
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
     args = parser.parse_args()
-    weights = weights_file(args.run)
     images, labels = test_set(args.data_dir)
     session = onnxruntime.InferenceSession(args.onnx, providers=["CPUExecutionProvider"])
     (onnx,) = session.run(["logits"], {"pixels": images})
-    reference = numpy_logits(weights, images)
+    reference = committee_logits([numpy_logits(weights_file(run), images) for run in args.runs])
     worst = float(np.max(np.abs(onnx - reference)))
     accuracy = 100.0 * float(np.mean(onnx.argmax(axis=1) == labels))
     print(f"onnxruntime {onnxruntime.__version__}: test accuracy {accuracy:.2f}%, "

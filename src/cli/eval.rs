@@ -1,41 +1,21 @@
 //! `mnist-mlp eval`: a saved model's test accuracy, loss and classification report,
 //! or a committee's, whose members' probabilities are averaged.
 
-use std::path::PathBuf;
-
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use mnist_mlp::eval::{ClassificationReport, Evaluation, evaluate, evaluate_committee};
 
-use super::model_args::ModelArgs;
+use super::model_args::CommitteeArgs;
 
 #[derive(Args)]
 pub struct EvalArgs {
     #[command(flatten)]
-    model: ModelArgs,
-    /// More models for a committee (with --ensemble): run folders or weights files.
-    #[arg(value_name = "MORE_MODELS")]
-    more: Vec<PathBuf>,
-    /// Average the class probabilities of every model given and evaluate them as one.
-    #[arg(long)]
-    ensemble: bool,
+    models: CommitteeArgs,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    if args.more.is_empty() == args.ensemble {
-        bail!(match args.ensemble {
-            true => "--ensemble needs two or more models: `mnist-mlp eval RUN RUN … --ensemble`",
-            false =>
-                "several models given: add --ensemble to evaluate them as one committee, or give one model",
-        });
-    }
-    let (first, device) = args.model.load()?;
-    let mut members = vec![first];
-    for path in &args.more {
-        members.push(args.model.load_other(path, &device)?);
-    }
-    // Every member is read before the data, so a bad path fails at once.
-    let mnist = args.model.data(&members[0])?;
+    let (members, device) = args.models.load("eval")?;
+    let mnist = args.models.model.data(&members[0])?;
     for member in &members {
         println!("{}", member.title());
     }

@@ -1,44 +1,59 @@
-//! `mnist-mlp export`: a saved model as ONNX, for onnxruntime and every tool that reads it.
+//! `mnist-mlp export`: a saved model, or a committee, as ONNX, for onnxruntime and every
+//! tool that reads it.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 use mnist_mlp::model::layers_text;
+use mnist_mlp::weights::load::SavedModel;
 use mnist_mlp::weights::onnx::{INPUT, OUTPUT, save_onnx};
 
-use super::model_args::ModelArgs;
+use super::model_args::CommitteeArgs;
 
 #[derive(Args)]
 pub struct ExportArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    models: CommitteeArgs,
     /// The ONNX file to write.
     #[arg(long, value_name = "FILE")]
     onnx: PathBuf,
 }
 
 pub fn run(args: &ExportArgs) -> Result<()> {
-    let (saved, _) = args.model.load()?;
+    let (members, _) = args.models.load("export")?;
+    // One entry per member, joined with "; " for a committee.
+    let each = |field: &dyn Fn(&SavedModel) -> String| -> String {
+        members.iter().map(field).collect::<Vec<_>>().join("; ")
+    };
+    let output = match members.len() {
+        1 => "[batch, 10]: one logit per digit; softmax gives the probabilities".to_string(),
+        n => format!(
+            "[batch, 10]: the log of the {n} members' mean probabilities; softmax gives that mean"
+        ),
+    };
     let metadata = [
-        ("source".to_string(), saved.path.display().to_string()),
-        ("activation".to_string(), saved.activation.to_string()),
-        ("layers".to_string(), layers_text(&saved.layer_sizes)),
+        (
+            "source".to_string(),
+            each(&|m| m.path.display().to_string()),
+        ),
+        (
+            "activation".to_string(),
+            each(&|m| m.activation.to_string()),
+        ),
+        ("layers".to_string(), each(&|m| layers_text(&m.layer_sizes))),
         (
             INPUT.to_string(),
             "[batch, 784]: the 28×28 pixels row by row, scaled to [0, 1] (byte / 255)".to_string(),
         ),
-        (
-            OUTPUT.to_string(),
-            "[batch, 10]: one logit per digit; softmax gives the probabilities".to_string(),
-        ),
+        (OUTPUT.to_string(), output),
     ];
-    save_onnx(&saved.model, &args.onnx, &metadata)?;
+    let models: Vec<_> = members.iter().map(|member| &member.model).collect();
+    save_onnx(&models, &args.onnx, &metadata)?;
     println!(
-        "wrote {} ({}, {}): input `{INPUT}` [batch, 784] in [0, 1], output `{OUTPUT}` [batch, 10]",
+        "wrote {} ({}): input `{INPUT}` [batch, 784] in [0, 1], output `{OUTPUT}` [batch, 10]",
         args.onnx.display(),
-        layers_text(&saved.layer_sizes),
-        saved.activation
+        each(&|m| format!("{}, {}", layers_text(&m.layer_sizes), m.activation))
     );
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! The arguments `eval` and `predict` share: a saved model and how to run it.
+//! The arguments `eval`, `export` and `predict` share: a saved model (or a committee
+//! of them) and how to run it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use burn::prelude::Device;
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
@@ -37,7 +38,7 @@ impl ModelArgs {
 
     /// Another model on the same device, with the same `--activation` for files that
     /// do not name theirs.
-    pub fn load_other(&self, path: &std::path::Path, device: &Device) -> Result<SavedModel> {
+    pub fn load_other(&self, path: &Path, device: &Device) -> Result<SavedModel> {
         SavedModel::load(path, self.activation, device)
     }
 
@@ -45,5 +46,40 @@ impl ModelArgs {
         let dir = self.data_dir.clone().unwrap_or_else(|| saved.data_dir());
         let checksums = Checksums::verify_if(saved.verify_data() && !self.no_verify);
         Mnist::load(&dir, Missing::Fetch, checksums)
+    }
+}
+
+/// One model, or with `--ensemble` a committee of several whose class probabilities
+/// are averaged.
+#[derive(Args)]
+pub struct CommitteeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// More models for a committee (with --ensemble): run folders or weights files.
+    #[arg(value_name = "MORE_MODELS")]
+    more: Vec<PathBuf>,
+    /// Average the class probabilities of every model given and treat them as one.
+    #[arg(long)]
+    ensemble: bool,
+}
+
+impl CommitteeArgs {
+    /// Every model given, the first one first, all read before anything else so that a
+    /// bad path fails at once.
+    pub fn load(&self, command: &str) -> Result<(Vec<SavedModel>, Device)> {
+        if self.more.is_empty() == self.ensemble {
+            bail!(match self.ensemble {
+                true => format!(
+                    "--ensemble needs two or more models: `mnist-mlp {command} RUN RUN … --ensemble`"
+                ),
+                false => "several models given: add --ensemble to treat them as one committee, or give one model".to_string(),
+            });
+        }
+        let (first, device) = self.model.load()?;
+        let mut members = vec![first];
+        for path in &self.more {
+            members.push(self.model.load_other(path, &device)?);
+        }
+        Ok((members, device))
     }
 }

@@ -909,7 +909,7 @@ fn evaluating_only_at_the_end_leaves_the_epochs_without_test_figures() {
 }
 
 #[test]
-fn eval_ensemble_scores_a_committee_and_refuses_a_muddle() {
+fn a_committee_evaluates_and_exports_as_one_and_a_muddle_is_refused() {
     let project = Project::new();
     assert_success(&project.run(&["tiny.toml"]));
     let second = [
@@ -935,6 +935,28 @@ fn eval_ensemble_scores_a_committee_and_refuses_a_muddle() {
         &project.run(&["eval", one, "--ensemble"]),
         "two or more models",
     );
+    // The same committee exports as one ONNX graph: each member's layers, then their
+    // log-mean-exp (its numbers are checked in onnxruntime by .ci/run).
+    let export = ["export", one, two, "--ensemble", "--onnx", "committee.onnx"];
+    let stdout = assert_success(&project.run(&export));
+    assert!(
+        stdout.contains("(784 → 16 → 10, relu; 784 → 16 → 10, relu)"),
+        "{stdout}"
+    );
+    let bytes = std::fs::read(project.path().join("committee.onnx")).unwrap();
+    let graph = <onnx_protobuf::ModelProto as onnx_protobuf::Message>::parse_from_bytes(&bytes)
+        .unwrap()
+        .graph
+        .unwrap();
+    let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+    assert_eq!(ops.iter().filter(|&&op| op == "Gemm").count(), 4, "{ops:?}");
+    assert_eq!(ops[ops.len() - 3..], ["Concat", "ReduceLogSumExp", "Sub"]);
+    assert_eq!(graph.output[0].name, "logits");
+    assert_clean_failure(
+        &project.run(&["export", one, two, "--onnx", "x.onnx"]),
+        "add --ensemble",
+    );
+    assert!(!project.path().join("x.onnx").exists());
 }
 
 #[test]
