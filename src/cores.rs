@@ -79,9 +79,10 @@ fn serve() {
                 std::thread::park_timeout(Duration::from_millis(50));
             }
         };
-        // SAFETY: `join` published this pointer to a `Job` on its stack and does not
-        // return (so the `Job` and the closure it borrows stay alive) until it sees
-        // `done`, the last access made through the pointer here.
+        // SAFETY: `join` published this pointer to a `Job` on its stack and, this swap
+        // having taken it (so `join` cannot take it back), does not return (so the `Job`
+        // and the closure it borrows stay alive) until it sees `done`, the last access
+        // made through the pointer here.
         let job = unsafe { &*job };
         // Caught, so that the helper lives on and the caller, not a dead thread, reports it.
         if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(job.work)) {
@@ -115,15 +116,22 @@ pub fn join(mine: impl FnOnce(), theirs: impl Fn() + Sync) {
         done: AtomicBool::new(false),
         panic: Mutex::new(None),
     };
-    // SAFETY: only the lifetime is erased; `WaitForHelper` below waits for `done`
-    // before `job` and `theirs` go out of scope, on return and on unwinding alike.
+    // SAFETY: only the lifetime is erased; `Pending` below takes the job back or waits
+    // for `done` before `job` and `theirs` go out of scope, on return and on unwinding
+    // alike, and a job taken back is one the helper never saw.
     let published =
         unsafe { std::mem::transmute::<*const Job<'_>, *mut Job<'static>>(&raw const job) };
     JOB.store(published, Ordering::Release);
     thread.unpark();
-    let waiting = WaitForHelper(&job);
+    let pending = Pending {
+        job: &job,
+        published,
+    };
     mine();
-    drop(waiting);
+    if pending.withdraw_or_wait() {
+        theirs();
+        return;
+    }
     let panic = job
         .panic
         .lock()
@@ -134,21 +142,51 @@ pub fn join(mine: impl FnOnce(), theirs: impl Fn() + Sync) {
     }
 }
 
-/// Waits, when dropped, until the helper has finished its part of `job`.
-struct WaitForHelper<'a, 'b>(&'a Job<'b>);
+/// The caller's hold on a published job, until the helper has finished it or the
+/// caller has taken it back; dropped while unwinding, it settles the same way.
+struct Pending<'a, 'b> {
+    job: &'a Job<'b>,
+    published: *mut Job<'static>,
+}
 
-impl Drop for WaitForHelper<'_, '_> {
+impl Pending<'_, '_> {
+    /// Takes the job back if the helper has not started it (true: the caller runs it),
+    /// else waits until the helper is done (false). A helper that another process has
+    /// pushed off its core would otherwise hold up every step for a time slice.
+    fn withdraw_or_wait(self) -> bool {
+        let withdrawn = settle(self.job, self.published);
+        std::mem::forget(self);
+        withdrawn
+    }
+}
+
+impl Drop for Pending<'_, '_> {
     fn drop(&mut self) {
-        let mut spins = 0u32;
-        while !self.0.done.load(Ordering::Acquire) {
-            spins = spins.saturating_add(1);
-            if spins < 256 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        settle(self.job, self.published);
+    }
+}
+
+/// One of the two: the helper takes a job by swapping it out of [`JOB`], so exactly one
+/// of that swap and this exchange succeeds.
+fn settle(job: &Job<'_>, published: *mut Job<'static>) -> bool {
+    let withdrawn = JOB
+        .compare_exchange(
+            published,
+            std::ptr::null_mut(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        )
+        .is_ok();
+    let mut spins = 0u32;
+    while !withdrawn && !job.done.load(Ordering::Acquire) {
+        spins = spins.saturating_add(1);
+        if spins < 256 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
+    withdrawn
 }
 
 /// Runs `work(mine)` on this thread and `work(theirs)` on the helper.
@@ -251,6 +289,39 @@ mod tests {
             assert_eq!(message, "helper side");
         }
         both_halves_run_exactly_once_every_time();
+    }
+
+    #[test]
+    fn a_job_the_helper_has_not_started_is_taken_back_and_still_runs_once() {
+        if helper().is_none() {
+            return;
+        }
+        let (mut on_caller, mut on_helper) = (0, 0);
+        for _ in 0..10_000 {
+            let runs = AtomicUsize::new(0);
+            let on_pair_thread = AtomicBool::new(false);
+            // An empty half of our own: the exchange races the helper's swap at once.
+            join(
+                || {},
+                || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    let name = std::thread::current().name().map(str::to_owned);
+                    on_pair_thread
+                        .store(name.as_deref() == Some("mnist-mlp-pair"), Ordering::SeqCst);
+                },
+            );
+            assert_eq!(runs.load(Ordering::SeqCst), 1);
+            match on_pair_thread.load(Ordering::SeqCst) {
+                true => on_helper += 1,
+                false => on_caller += 1,
+            }
+            if on_caller > 0 && on_helper > 0 {
+                return;
+            }
+        }
+        panic!(
+            "10 000 joins: {on_caller} taken back, {on_helper} on the helper; both should occur"
+        );
     }
 
     #[test]
