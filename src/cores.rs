@@ -297,17 +297,19 @@ mod tests {
             return;
         }
         let (mut on_caller, mut on_helper) = (0, 0);
-        for _ in 0..10_000 {
+        for round in 0..10_000 {
             let runs = AtomicUsize::new(0);
             let on_pair_thread = AtomicBool::new(false);
-            // An empty half of our own: the exchange races the helper's swap at once.
+            // Our half is empty (the exchange races the helper's swap at once) or takes a
+            // millisecond (the helper, woken, has time to take its half).
+            let pause = Duration::from_millis(round % 2);
             join(
-                || {},
+                || std::thread::sleep(pause),
                 || {
                     runs.fetch_add(1, Ordering::SeqCst);
                     let name = std::thread::current().name().map(str::to_owned);
-                    on_pair_thread
-                        .store(name.as_deref() == Some("mnist-mlp-pair"), Ordering::SeqCst);
+                    let here = name.as_deref() == Some("mnist-mlp-pair");
+                    on_pair_thread.store(here, Ordering::SeqCst);
                 },
             );
             assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -320,7 +322,7 @@ mod tests {
             }
         }
         panic!(
-            "10 000 joins: {on_caller} taken back, {on_helper} on the helper; both should occur"
+            "10 000 joins: {on_caller} on the caller, {on_helper} on the helper; both should occur"
         );
     }
 
