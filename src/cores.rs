@@ -79,10 +79,9 @@ fn serve() {
                 std::thread::park_timeout(Duration::from_millis(50));
             }
         };
-        // SAFETY: `join` published this pointer to a `Job` on its stack and, this swap
-        // having taken it (so `join` cannot take it back), does not return (so the `Job`
-        // and the closure it borrows stay alive) until it sees `done`, the last access
-        // made through the pointer here.
+        // SAFETY: `join` published this `Job` on its stack; this swap took it, so `join`
+        // cannot take it back and does not return (the `Job` and its closure stay alive)
+        // until it sees `done`, the last access made through the pointer here.
         let job = unsafe { &*job };
         // Caught, so that the helper lives on and the caller, not a dead thread, reports it.
         if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(job.work)) {
@@ -116,10 +115,9 @@ pub fn join(mine: impl FnOnce(), theirs: impl Fn() + Sync) {
         done: AtomicBool::new(false),
         panic: Mutex::new(None),
     };
-    // SAFETY: only the lifetime is erased; `Pending` below takes the job back or waits
-    // for `done` before `job` and `theirs` go out of scope, on return and on unwinding
-    // alike, and a job taken back is one the helper never saw.
     let published =
+        // SAFETY: only the lifetime is erased; `Pending` below takes the job back (the
+        // helper never saw it) or waits for `done` before `job` and `theirs` go out of scope.
         unsafe { std::mem::transmute::<*const Job<'_>, *mut Job<'static>>(&raw const job) };
     JOB.store(published, Ordering::Release);
     thread.unpark();
@@ -154,39 +152,38 @@ impl Pending<'_, '_> {
     /// else waits until the helper is done (false). A helper that another process has
     /// pushed off its core would otherwise hold up every step for a time slice.
     fn withdraw_or_wait(self) -> bool {
-        let withdrawn = settle(self.job, self.published);
+        let withdrawn = self.settle();
         std::mem::forget(self);
+        withdrawn
+    }
+
+    /// The helper takes a job by swapping it out of [`JOB`], so exactly one of that swap
+    /// and this exchange succeeds: withdrawn, or the helper's to finish.
+    fn settle(&self) -> bool {
+        let taken_back = JOB.compare_exchange(
+            self.published,
+            std::ptr::null_mut(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        let withdrawn = taken_back.is_ok();
+        let mut spins = 0u32;
+        while !withdrawn && !self.job.done.load(Ordering::Acquire) {
+            spins = spins.saturating_add(1);
+            if spins < 256 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
         withdrawn
     }
 }
 
 impl Drop for Pending<'_, '_> {
     fn drop(&mut self) {
-        settle(self.job, self.published);
+        self.settle();
     }
-}
-
-/// One of the two: the helper takes a job by swapping it out of [`JOB`], so exactly one
-/// of that swap and this exchange succeeds.
-fn settle(job: &Job<'_>, published: *mut Job<'static>) -> bool {
-    let withdrawn = JOB
-        .compare_exchange(
-            published,
-            std::ptr::null_mut(),
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        )
-        .is_ok();
-    let mut spins = 0u32;
-    while !withdrawn && !job.done.load(Ordering::Acquire) {
-        spins = spins.saturating_add(1);
-        if spins < 256 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    withdrawn
 }
 
 /// Runs `work(mine)` on this thread and `work(theirs)` on the helper.

@@ -68,12 +68,14 @@ impl CommitteeArgs {
     /// bad path fails at once.
     pub fn load(&self, command: &str) -> Result<(Vec<SavedModel>, Device)> {
         if self.more.is_empty() == self.ensemble {
-            bail!(match self.ensemble {
-                true => format!(
+            if self.ensemble {
+                bail!(
                     "--ensemble needs two or more models: `mnist-mlp {command} RUN RUN … --ensemble`"
-                ),
-                false => "several models given: add --ensemble to treat them as one committee, or give one model".to_string(),
-            });
+                );
+            }
+            bail!(
+                "several models given: add --ensemble to treat them as one committee, or give one model"
+            );
         }
         let (first, device) = self.model.load()?;
         let mut members = vec![first];
