@@ -3,6 +3,8 @@
 //! change of size about the image centre, then an elastic displacement field, sampled
 //! bilinearly from the `u8` pixels.
 
+use std::sync::Arc;
+
 use rand::RngExt;
 use rand::rngs::StdRng;
 
@@ -11,7 +13,7 @@ use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::simd::vectorised;
 
 /// The largest distortion each image may get; every image draws its own.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Augment {
     /// Pixels, along each axis.
     translate: f32,
@@ -19,8 +21,8 @@ pub struct Augment {
     rotate: f32,
     /// Relative change of size.
     scale: f32,
-    /// α and σ of the elastic field, when it is on.
-    elastic: Option<(f32, f32)>,
+    /// α and the smoothing (σ) of the elastic field, when it is on.
+    elastic: Option<(f32, Arc<LineGaussian>)>,
 }
 
 impl Augment {
@@ -30,8 +32,10 @@ impl Augment {
             translate: section.translate as f32,
             rotate: (section.rotate as f32).to_radians(),
             scale: section.scale as f32,
-            elastic: (section.elastic_alpha > 0.0)
-                .then_some((section.elastic_alpha as f32, section.elastic_sigma as f32)),
+            elastic: (section.elastic_alpha > 0.0).then(|| {
+                let smoothing = LineGaussian::new(section.elastic_sigma as f32);
+                (section.elastic_alpha as f32, Arc::new(smoothing))
+            }),
         })
     }
 
@@ -47,13 +51,16 @@ impl Augment {
         };
         let (angle, size) = (draw(self.rotate), 1.0 + draw(self.scale));
         let (shift_x, shift_y) = (draw(self.translate), draw(self.translate));
-        let elastic = self.elastic.map(|(alpha, sigma)| ElasticField {
-            alpha,
-            sigma,
-            noise: (0..2 * IMAGE_PIXELS)
-                .map(|_| rng.random_range(-1.0..=1.0))
-                .collect(),
-        });
+        let elastic = self
+            .elastic
+            .as_ref()
+            .map(|(alpha, smoothing)| ElasticField {
+                alpha: *alpha,
+                smoothing: Arc::clone(smoothing),
+                noise: (0..2 * IMAGE_PIXELS)
+                    .map(|_| rng.random_range(-1.0..=1.0))
+                    .collect(),
+            });
         Distortion {
             angle,
             size,
@@ -82,19 +89,37 @@ impl Distortion {
     /// Writes the distorted copy of `image` (784 pixels), scaled to [0, 1], into `out`.
     pub fn apply(&self, image: &[u8], out: &mut [f32]) {
         let padded = Padded::new(image);
-        let displacement = self.elastic.as_ref().map(ElasticField::displacement);
-        // Each output pixel reads the source point that the inverse transform maps it to.
-        let (sin, cos) = self.angle.sin_cos();
+        let field = self.elastic.as_ref().map(ElasticField::displacement);
+        let mut taps = Taps::default();
+        let no_field = [0.0; 2 * IMAGE_PIXELS];
+        let field = field.as_deref().unwrap_or(&no_field);
+        source_taps(self, self.angle.sin_cos(), field, &mut taps);
+        for (pixel, tap) in out[..IMAGE_PIXELS].iter_mut().zip(taps.iter()) {
+            *pixel = padded.sample(tap) / 255.0;
+        }
+    }
+}
+
+vectorised! {
+    /// The taps each output pixel reads: its source point, where the inverse transform
+    /// (the angle's sine and cosine, the size, the shift) maps it once `field` (`[2, 28,
+    /// 28]`, x then y) has moved it. Arithmetic only, so that it vectorises.
+    fn source_taps(distortion: &Distortion, sin_cos: (f32, f32), field: &[f32], taps: &mut Taps) {
+        let (sin, cos) = sin_cos;
         let centre = (IMAGE_SIDE as f32 - 1.0) / 2.0;
-        for (index, pixel) in out[..IMAGE_PIXELS].iter_mut().enumerate() {
-            let (dx, dy) = displacement
-                .as_ref()
-                .map_or((0.0, 0.0), |d| (d[index], d[IMAGE_PIXELS + index]));
-            let x = (index % IMAGE_SIDE) as f32 + dx - centre - self.shift_x;
-            let y = (index / IMAGE_SIDE) as f32 + dy - centre - self.shift_y;
-            let source_x = (cos * x + sin * y) / self.size + centre;
-            let source_y = (-sin * x + cos * y) / self.size + centre;
-            *pixel = padded.bilinear(source_x, source_y) / 255.0;
+        let (dx, dy) = field.split_at(IMAGE_PIXELS);
+        for row in 0..IMAGE_SIDE {
+            let line = row * IMAGE_SIDE..(row + 1) * IMAGE_SIDE;
+            let (dx, dy) = (&dx[line.clone()], &dy[line.clone()]);
+            for col in 0..IMAGE_SIDE {
+                let x = col as f32 + dx[col] - centre - distortion.shift_x;
+                let y = row as f32 + dy[col] - centre - distortion.shift_y;
+                let source_x = (cos * x + sin * y) / distortion.size + centre;
+                let source_y = (-sin * x + cos * y) / distortion.size + centre;
+                let (at, fx, fy) = Padded::tap(source_x, source_y);
+                let index = row * IMAGE_SIDE + col;
+                (taps.at[index], taps.fx[index], taps.fy[index]) = (at, fx, fy);
+            }
         }
     }
 }
@@ -104,7 +129,7 @@ impl Distortion {
 #[derive(Debug, Clone, PartialEq)]
 struct ElasticField {
     alpha: f32,
-    sigma: f32,
+    smoothing: Arc<LineGaussian>,
     /// `[2, 28, 28]`: x displacements, then y.
     noise: Box<[f32]>,
 }
@@ -114,12 +139,16 @@ impl ElasticField {
     /// `alpha * scipy.ndimage.gaussian_filter(noise, sigma, mode="constant")`, the usual
     /// reading of Simard et al., so their α = 34, σ = 4 mean the same here. `[2, 28, 28]`.
     fn displacement(&self) -> Vec<f32> {
-        let kernel = gaussian_kernel(self.sigma);
-        let mut field = Vec::with_capacity(self.noise.len());
-        for plane in self.noise.chunks_exact(IMAGE_PIXELS) {
-            let rows = convolve(plane, &kernel, 1, IMAGE_SIDE);
-            let both = convolve(&rows, &kernel, IMAGE_SIDE, 1);
-            field.extend(both.iter().map(|v| v * self.alpha));
+        let mut field = vec![0f32; self.noise.len()];
+        let mut rows = [0f32; IMAGE_PIXELS];
+        for (plane, out) in self
+            .noise
+            .chunks_exact(IMAGE_PIXELS)
+            .zip(field.chunks_exact_mut(IMAGE_PIXELS))
+        {
+            smooth_rows(plane, &self.smoothing, &mut rows);
+            smooth_columns(&rows, &self.smoothing, out);
+            out.iter_mut().for_each(|v| *v *= self.alpha);
         }
         field
     }
@@ -136,31 +165,65 @@ fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     weights.iter().map(|w| w / total).collect()
 }
 
-vectorised! {
-    /// `plane` (28 × 28) convolved with `kernel` along one axis, zero beyond the edges:
-    /// `step` is the distance between neighbours along that axis, `across` between lines.
-    /// Each line is copied into a zero-padded buffer first, so the loops have no bounds
-    /// branch; the taps are the outer loop, so the inner one runs along the whole line
-    /// and vectorises (`vectorised!`), while each pixel still sums its taps in order from zero.
-    fn convolve(plane: &[f32], kernel: &[f32], step: usize, across: usize) -> Vec<f32> {
-        let radius = kernel.len() / 2;
-        let mut padded = vec![0f32; IMAGE_SIDE + 2 * radius];
-        let mut out = vec![0f32; IMAGE_PIXELS];
-        for line in 0..IMAGE_SIDE {
-            for (i, value) in padded[radius..radius + IMAGE_SIDE].iter_mut().enumerate() {
-                *value = plane[line * across + i * step];
+/// The Gaussian along a 28-pixel line with background beyond its ends, as a matrix:
+/// `weights[i][j]` is the weight pixel `i` gives pixel `j` (and `j` gives `i`: the kernel
+/// is even), zero beyond the kernel's reach. A line costs 28 × 28 multiply-adds however wide the kernel (σ = 5.5 has
+/// 45 taps, of which at most 28 touch the line), and no padding.
+#[derive(Debug, PartialEq)]
+pub(super) struct LineGaussian {
+    weights: [[f32; IMAGE_SIDE]; IMAGE_SIDE],
+}
+
+impl LineGaussian {
+    pub(super) fn new(sigma: f32) -> Self {
+        let kernel = gaussian_kernel(sigma);
+        let radius = (kernel.len() / 2) as isize;
+        let mut weights = [[0f32; IMAGE_SIDE]; IMAGE_SIDE];
+        for (i, row) in weights.iter_mut().enumerate() {
+            for (j, weight) in row.iter_mut().enumerate() {
+                let tap = j as isize - i as isize + radius;
+                if let Some(&w) = usize::try_from(tap).ok().and_then(|tap| kernel.get(tap)) {
+                    *weight = w;
+                }
             }
+        }
+        Self { weights }
+    }
+}
+
+// Both passes sum each pixel's products over its neighbours j = 0, 1, … 27 in order from
+// zero. The terms beyond the kernel are exactly ±0 and leave the sum as it was, so the
+// results equal those of the tap-by-tap convolution they replace, to the bit. The outer
+// loop runs over j, the inner one along the whole output line, which vectorises.
+
+vectorised! {
+    /// `out[r][i] = Σ_j plane[r][j] · weights[i][j]`: each row of `[28, 28]` smoothed.
+    fn smooth_rows(plane: &[f32], gaussian: &LineGaussian, out: &mut [f32]) {
+        for (line, out) in plane.chunks_exact(IMAGE_SIDE).zip(out.chunks_exact_mut(IMAGE_SIDE)) {
             let mut sums = [0f32; IMAGE_SIDE];
-            for (tap, &weight) in kernel.iter().enumerate() {
-                for (sum, value) in sums.iter_mut().zip(&padded[tap..tap + IMAGE_SIDE]) {
+            // The matrix is symmetric, so row j holds the weights j gives each pixel.
+            for (&value, weights) in line.iter().zip(&gaussian.weights) {
+                for (sum, &weight) in sums.iter_mut().zip(weights) {
                     *sum += value * weight;
                 }
             }
-            for (at, sum) in sums.into_iter().enumerate() {
-                out[line * across + at * step] = sum;
-            }
+            out.copy_from_slice(&sums);
         }
-        out
+    }
+}
+
+vectorised! {
+    /// `out[i][c] = Σ_j weights[i][j] · plane[j][c]`: each column of `[28, 28]` smoothed.
+    fn smooth_columns(plane: &[f32], gaussian: &LineGaussian, out: &mut [f32]) {
+        for (weights, out) in gaussian.weights.iter().zip(out.chunks_exact_mut(IMAGE_SIDE)) {
+            let mut sums = [0f32; IMAGE_SIDE];
+            for (&weight, line) in weights.iter().zip(plane.chunks_exact(IMAGE_SIDE)) {
+                for (sum, &value) in sums.iter_mut().zip(line) {
+                    *sum += value * weight;
+                }
+            }
+            out.copy_from_slice(&sums);
+        }
     }
 }
 
@@ -183,19 +246,50 @@ impl Padded {
         Self(padded)
     }
 
-    /// The image at a fractional position; outside it is background (0). A point
-    /// beyond the border is clamped onto it, where everything is 0 as well.
-    fn bilinear(&self, x: f32, y: f32) -> f32 {
+    /// Where a point reads: the padded index of its top-left neighbour and its fractions
+    /// towards the right and the lower ones. Outside the image is background (0); a point
+    /// beyond the border is clamped onto it, where everything is 0 as well. Arithmetic
+    /// only, so that a row of them vectorises.
+    #[inline(always)]
+    fn tap(x: f32, y: f32) -> (u32, f32, f32) {
         let limit = IMAGE_SIDE as f32;
         let (x, y) = (x.clamp(-1.0, limit), y.clamp(-1.0, limit));
         let (x0, y0) = (x.floor(), y.floor());
-        let (fx, fy) = (x - x0, y - y0);
         // Padded coordinates of the top-left neighbour: both in 0..=IMAGE_SIDE + 1.
-        let (col, row) = ((x0 + 1.0) as usize, (y0 + 1.0) as usize);
-        let at = |r: usize, c: usize| self.0[r * PADDED_SIDE + c];
-        let top = at(row, col) * (1.0 - fx) + at(row, col + 1) * fx;
-        let bottom = at(row + 1, col) * (1.0 - fx) + at(row + 1, col + 1) * fx;
+        let (col, row) = ((x0 + 1.0) as u32, (y0 + 1.0) as u32);
+        (row * PADDED_SIDE as u32 + col, x - x0, y - y0)
+    }
+
+    /// The bilinear mix of the four pixels at `tap`.
+    fn sample(&self, (at, fx, fy): (u32, f32, f32)) -> f32 {
+        let at = at as usize;
+        let pixel = |offset: usize| self.0[at + offset];
+        let top = pixel(0) * (1.0 - fx) + pixel(1) * fx;
+        let bottom = pixel(PADDED_SIDE) * (1.0 - fx) + pixel(PADDED_SIDE + 1) * fx;
         top * (1.0 - fy) + bottom * fy
+    }
+}
+
+/// Every output pixel's [`Padded::tap`].
+struct Taps {
+    at: [u32; IMAGE_PIXELS],
+    fx: [f32; IMAGE_PIXELS],
+    fy: [f32; IMAGE_PIXELS],
+}
+
+impl Default for Taps {
+    fn default() -> Self {
+        Self {
+            at: [0; IMAGE_PIXELS],
+            fx: [0.0; IMAGE_PIXELS],
+            fy: [0.0; IMAGE_PIXELS],
+        }
+    }
+}
+
+impl Taps {
+    fn iter(&self) -> impl Iterator<Item = (u32, f32, f32)> + '_ {
+        (0..IMAGE_PIXELS).map(|i| (self.at[i], self.fx[i], self.fy[i]))
     }
 }
 
@@ -260,6 +354,11 @@ mod tests {
         top * (1.0 - fy) + bottom * fy
     }
 
+    /// What `apply` reads at one point.
+    fn bilinear(padded: &Padded, x: f32, y: f32) -> f32 {
+        padded.sample(Padded::tap(x, y))
+    }
+
     #[test]
     fn padded_sampling_equals_the_plain_definition_everywhere() {
         let image: Vec<u8> = (0..IMAGE_PIXELS).map(|i| (i * 37 % 256) as u8).collect();
@@ -271,7 +370,7 @@ mod tests {
                 rng.random_range(-6.0..34.0f32),
             );
             assert_eq!(
-                padded.bilinear(x, y),
+                bilinear(&padded, x, y),
                 reference(&image, x, y),
                 "at ({x}, {y})"
             );
@@ -284,7 +383,7 @@ mod tests {
             (28.0, 5.0),
         ] {
             assert_eq!(
-                padded.bilinear(x, y),
+                bilinear(&padded, x, y),
                 reference(&image, x, y),
                 "at ({x}, {y})"
             );
@@ -325,7 +424,7 @@ mod tests {
             shift_y: 0.0,
             elastic: Some(ElasticField {
                 alpha: 2.0,
-                sigma: 1.0,
+                smoothing: Arc::new(LineGaussian::new(1.0)),
                 noise: vec![1.0; 2 * IMAGE_PIXELS].into(),
             }),
         };
@@ -364,6 +463,55 @@ mod tests {
         assert!(plain.elastic.is_none() && with_field.elastic.is_some());
     }
 
+    /// The field's Gaussian the plain way: each pixel sums its taps in order, with
+    /// background (0) beyond the line's ends.
+    fn convolve_line(line: &[f32], kernel: &[f32]) -> Vec<f32> {
+        let radius = (kernel.len() / 2) as isize;
+        (0..line.len() as isize)
+            .map(|at| {
+                let mut sum = 0f32;
+                for (tap, &weight) in kernel.iter().enumerate() {
+                    let j = at + tap as isize - radius;
+                    let value = usize::try_from(j).ok().and_then(|j| line.get(j));
+                    sum += value.copied().unwrap_or(0.0) * weight;
+                }
+                sum
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_matrix_smoothing_equals_the_tap_by_tap_convolution_to_the_bit() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for sigma in [1.0, 4.0, 5.5, 8.0] {
+            let gaussian = LineGaussian::new(sigma);
+            for (i, row) in gaussian.weights.iter().enumerate() {
+                for (j, &w) in row.iter().enumerate() {
+                    assert_eq!(w, gaussian.weights[j][i], "symmetric at σ {sigma}");
+                }
+            }
+            let kernel = gaussian_kernel(sigma);
+            let plane: Vec<f32> = (0..IMAGE_PIXELS)
+                .map(|_| rng.random_range(-1.0..=1.0))
+                .collect();
+            let mut rows = vec![0f32; IMAGE_PIXELS];
+            let mut both = vec![0f32; IMAGE_PIXELS];
+            smooth_rows(&plane, &gaussian, &mut rows);
+            smooth_columns(&rows, &gaussian, &mut both);
+            let expected_rows: Vec<f32> = plane
+                .chunks_exact(IMAGE_SIDE)
+                .flat_map(|line| convolve_line(line, &kernel))
+                .collect();
+            assert_eq!(rows, expected_rows, "rows at σ {sigma}");
+            for c in 0..IMAGE_SIDE {
+                let column: Vec<f32> = (0..IMAGE_SIDE).map(|r| rows[r * IMAGE_SIDE + c]).collect();
+                let expected = convolve_line(&column, &kernel);
+                let got: Vec<f32> = (0..IMAGE_SIDE).map(|r| both[r * IMAGE_SIDE + c]).collect();
+                assert_eq!(got, expected, "column {c} at σ {sigma}");
+            }
+        }
+    }
+
     #[test]
     fn the_smoothed_field_is_scipys_gaussian_filter() {
         // scipy.ndimage.gaussian_filter of a single 1 at (row 12, col 13), sigma 2,
@@ -372,7 +520,7 @@ mod tests {
         noise[12 * IMAGE_SIDE + 13] = 1.0;
         let field = ElasticField {
             alpha: 1.0,
-            sigma: 2.0,
+            smoothing: Arc::new(LineGaussian::new(2.0)),
             noise: noise.into(),
         };
         let d = field.displacement();
