@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Runs `mnist-mlp bench` and the PyTorch reference alternately, setting by setting, on
-the same machine, and prints the ratios (Burn time / PyTorch time; < 1 means Burn is faster).
+the same machine, and prints the ratios (Burn time / PyTorch time; < 1 means Burn is faster)
+and each setting's product GFLOP/s against the machine's own large-gemm rate (NumPy's
+2048³ sgemm on all cores, measured first in the same run).
 
 Usage: bench/compare.py [--epochs 3] [--binary target/release/mnist-mlp] [--python python3]
 """
@@ -19,12 +21,34 @@ def run(command):
     return json.loads(output.strip().splitlines()[-1])
 
 
+LARGE_GEMM = """
+import time
+import numpy as np
+a = np.random.rand(2048, 2048).astype(np.float32)
+b = a.copy()
+a @ b
+times = []
+for _ in range(5):
+    started = time.perf_counter()
+    a @ b
+    times.append(time.perf_counter() - started)
+print(2 * 2048 ** 3 / min(times) / 1e9)
+"""
+
+
+def large_gemm_gflops(python):
+    """NumPy's 2048³ float32 matmul on all cores, best of five, in GFLOP/s: the physical limit."""
+    output = subprocess.run([python, "-c", LARGE_GEMM], check=True, capture_output=True, text=True)
+    return float(output.stdout)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--binary", default=str(ROOT / "target/release/mnist-mlp"))
     parser.add_argument("--python", default=sys.executable)
     args = parser.parse_args()
+    limit = large_gemm_gflops(args.python)
     rows = []
     for activation, optimizer in SETTINGS:
         only = ["--activations", activation, "--optimizers", optimizer, "--epochs", str(args.epochs)]
@@ -32,15 +56,17 @@ def main():
         torch = run([args.python, str(ROOT / "bench/pytorch_reference.py"), *only])
         rows.append((burn, torch))
         print(json.dumps({"burn": burn, "pytorch": torch}), file=sys.stderr, flush=True)
+    print(f"NumPy 2048³ sgemm, the large-gemm rate: {limit:.0f} GFLOP/s\n")
     print(f"| setting | {rows[0][0]['framework']} s/epoch | {rows[0][1]['framework']} s/epoch | ratio "
-          "| gemm floor s/epoch | burn ÷ floor | burn eval img/s | pytorch eval img/s | eval speed-up "
-          "| burn peak MB | pytorch peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| gemm floor s/epoch | burn ÷ floor | burn GFLOP/s | ÷ large-gemm rate "
+          "| burn eval img/s | pytorch eval img/s | eval speed-up | burn peak MB | pytorch peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for burn, torch in rows:
         print(
             f"| {burn['activation']}/{burn['optimizer']} | {burn['median_epoch_seconds']:.2f} "
             f"| {torch['median_epoch_seconds']:.2f} | {burn['median_epoch_seconds'] / torch['median_epoch_seconds']:.2f}× "
             f"| {burn['floor_epoch_seconds']:.2f} | {1 / burn['efficiency']:.2f}× "
+            f"| {burn['product_gflops_per_second']:.0f} | {burn['product_gflops_per_second'] / limit:.0%} "
             f"| {burn['eval_images_per_second']:.0f} | {torch['eval_images_per_second']:.0f} "
             f"| {burn['eval_images_per_second'] / torch['eval_images_per_second']:.2f}× "
             f"| {burn['peak_rss_mb']:.0f} | {torch['peak_rss_mb']:.0f} |"

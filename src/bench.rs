@@ -28,6 +28,9 @@ pub struct BenchResult {
     pub floor_epoch_seconds: f64,
     /// floor ÷ epoch: the share of the epoch the products would need at full speed.
     pub efficiency: f64,
+    /// The epoch's products in GFLOP per second of the whole epoch: what the step makes
+    /// of the machine, to set beside its large-gemm rate (`bench/compare.py` measures it).
+    pub product_gflops_per_second: f64,
     pub eval_images_per_second: f64,
     pub peak_rss_mb: f64,
 }
@@ -103,6 +106,7 @@ pub fn bench_setting(
         crate::fused::step_gemm_floor_seconds(&config.layer_sizes(), config.training.batch_size)
             * steps as f64;
     let median_epoch_seconds = median(&epoch_seconds);
+    let epoch_flops = product_flops_per_image(&config.layer_sizes()) * train.len() as f64;
     BenchResult {
         framework: format!("burn-{backend}"),
         activation: config.model.activation.to_string(),
@@ -110,6 +114,7 @@ pub fn bench_setting(
         median_epoch_seconds,
         floor_epoch_seconds,
         efficiency: floor_epoch_seconds / median_epoch_seconds,
+        product_gflops_per_second: epoch_flops / median_epoch_seconds / 1e9,
         epoch_seconds,
         eval_images_per_second: data.test.len() as f64 / median(&eval_seconds),
         peak_rss_mb: peak_rss_mb(),
@@ -117,6 +122,19 @@ pub fn bench_setting(
 }
 
 /// The settings the assignment uses: every activation with SGD, and ReLU with Adam.
+/// Floating-point operations per training image in the products the floor times: x·W
+/// and xᵀ·dz for every layer, dz·Wᵀ for all but the first (a multiply-add is two).
+fn product_flops_per_image(layer_sizes: &[usize]) -> f64 {
+    layer_sizes
+        .windows(2)
+        .enumerate()
+        .map(|(layer, pair)| {
+            let products = if layer == 0 { 2 } else { 3 };
+            (products * 2 * pair[0] * pair[1]) as f64
+        })
+        .sum()
+}
+
 pub fn assignment_settings() -> Vec<(Activation, OptimizerKind)> {
     let mut settings: Vec<_> = [Activation::Relu, Activation::Tanh, Activation::Sigmoid]
         .into_iter()
@@ -129,6 +147,14 @@ pub fn assignment_settings() -> Vec<(Activation, OptimizerKind)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flops_count_the_floors_products() {
+        // 784→500: forward and dW, 2·784·500 each; 500→10: forward, dW and dX.
+        let expected = 2.0 * 2.0 * 784.0 * 500.0 + 3.0 * 2.0 * 500.0 * 10.0;
+        assert_eq!(product_flops_per_image(&[784, 500, 10]), expected);
+        assert_eq!(product_flops_per_image(&[784, 10]), 2.0 * 2.0 * 7840.0);
+    }
 
     #[test]
     fn median_of_odd_and_even() {
