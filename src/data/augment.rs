@@ -85,14 +85,16 @@ pub struct Distortion {
     elastic: Option<ElasticField>,
 }
 
+/// The displacement of a distortion without an elastic field.
+static NO_FIELD: [f32; 2 * IMAGE_PIXELS] = [0.0; 2 * IMAGE_PIXELS];
+
 impl Distortion {
     /// Writes the distorted copy of `image` (784 pixels), scaled to [0, 1], into `out`.
     pub fn apply(&self, image: &[u8], out: &mut [f32]) {
         let padded = Padded::new(image);
         let field = self.elastic.as_ref().map(ElasticField::displacement);
         let mut taps = Taps::default();
-        let no_field = [0.0; 2 * IMAGE_PIXELS];
-        let field = field.as_deref().unwrap_or(&no_field);
+        let field = field.as_deref().unwrap_or(&NO_FIELD);
         source_taps(self, self.angle.sin_cos(), field, &mut taps);
         for (pixel, tap) in out[..IMAGE_PIXELS].iter_mut().zip(taps.iter()) {
             *pixel = padded.sample(tap) / 255.0;
