@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use rand::RngExt;
-use rand::rngs::StdRng;
+use rand::rngs::ChaCha12Rng;
+use rand::{Rng, RngExt, SeedableRng};
 
 use crate::config::AugmentSection;
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -23,25 +23,45 @@ pub struct Augment {
     scale: f32,
     /// α and the smoothing (σ) of the elastic field, when it is on.
     elastic: Option<(f32, Arc<LineGaussian>)>,
+    /// The words of the random stream one image's draws take: the same for every
+    /// image, since each float drawn takes one `u32`.
+    words_per_image: u128,
 }
 
 impl Augment {
     /// The configured distortions, or `None` when they are all off.
     pub fn from_config(section: &AugmentSection) -> Option<Self> {
-        section.is_on().then(|| Self {
-            translate: section.translate as f32,
-            rotate: (section.rotate as f32).to_radians(),
-            scale: section.scale as f32,
-            elastic: (section.elastic_alpha > 0.0).then(|| {
-                let smoothing = LineGaussian::new(section.elastic_sigma as f32);
-                (section.elastic_alpha as f32, Arc::new(smoothing))
-            }),
+        section.is_on().then(|| {
+            let mut augment = Self {
+                translate: section.translate as f32,
+                rotate: (section.rotate as f32).to_radians(),
+                scale: section.scale as f32,
+                elastic: (section.elastic_alpha > 0.0).then(|| {
+                    let smoothing = LineGaussian::new(section.elastic_sigma as f32);
+                    (section.elastic_alpha as f32, Arc::new(smoothing))
+                }),
+                words_per_image: 0,
+            };
+            // Counted by drawing once, so the count follows whatever `draw` draws.
+            let mut probe = ChaCha12Rng::seed_from_u64(0);
+            augment.draw(&mut probe);
+            augment.words_per_image = probe.get_word_pos();
+            augment
         })
+    }
+
+    /// The distortion of image `position` of a batch whose stream `StdRng::seed_from_u64(seed)`
+    /// would draw in order: the same generator, moved to that image's first word, so
+    /// each core draws its own images and gets what the serial draws would give.
+    pub fn draw_at(&self, seed: u64, position: usize) -> Distortion {
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
+        rng.set_word_pos(position as u128 * self.words_per_image);
+        self.draw(&mut rng)
     }
 
     /// One image's distortion, drawn from `rng`: the affine part first, then (when on)
     /// the field's noise, so that runs without it draw what they always drew.
-    pub fn draw(&self, rng: &mut StdRng) -> Distortion {
+    pub fn draw(&self, rng: &mut impl Rng) -> Distortion {
         let mut draw = |limit: f32| {
             if limit > 0.0 {
                 rng.random_range(-limit..=limit)
@@ -71,8 +91,8 @@ impl Augment {
     }
 }
 
-/// The distortion of one image: drawn in order on one thread, so the draws never
-/// depend on timing, then applied on whichever core has the image.
+/// The distortion of one image: its draws depend on its place in the batch alone, never
+/// on timing or on which core makes them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Distortion {
     /// Radians.
@@ -298,7 +318,7 @@ impl Taps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
+    use rand::rngs::StdRng;
 
     /// A 28×28 image with one bright 3×3 square whose top-left corner is (col, row).
     fn square(col: usize, row: usize) -> Vec<u8> {
@@ -320,6 +340,7 @@ mod tests {
             rotate: 0.0,
             scale: 0.0,
             elastic: None,
+            words_per_image: 0,
         };
         let mut rng = StdRng::seed_from_u64(1);
         identity.draw(&mut rng).apply(&image, &mut out);
@@ -332,6 +353,7 @@ mod tests {
             rotate: 0.0,
             scale: 0.0,
             elastic: None,
+            words_per_image: 0,
         };
         shift.draw(&mut rng).apply(&image, &mut out);
         let ink: f32 = out.iter().sum();
@@ -412,6 +434,40 @@ mod tests {
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));
         assert!(Augment::from_config(&AugmentSection::default()).is_none());
+    }
+
+    #[test]
+    fn each_image_drawn_at_its_place_equals_the_batch_drawn_in_order_by_std_rng() {
+        let sections = [
+            AugmentSection {
+                translate: 2.0,
+                rotate: 15.0,
+                scale: 0.15,
+                elastic_alpha: 37.0,
+                elastic_sigma: 5.5,
+            },
+            AugmentSection {
+                translate: 2.0,
+                ..AugmentSection::default()
+            },
+            AugmentSection {
+                elastic_alpha: 34.0,
+                ..AugmentSection::default()
+            },
+        ];
+        for section in &sections {
+            let augment = Augment::from_config(section).unwrap();
+            let seed = 0x5eed_u64;
+            let mut in_order = StdRng::seed_from_u64(seed);
+            for position in 0..130 {
+                let expected = augment.draw(&mut in_order);
+                assert_eq!(
+                    augment.draw_at(seed, position),
+                    expected,
+                    "{section:?} image {position}"
+                );
+            }
+        }
     }
 
     #[test]

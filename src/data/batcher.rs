@@ -2,9 +2,7 @@
 //! buffer into one `f32` tensor (distorted, for augmented training), with their labels.
 
 use burn::prelude::*;
-use rand::rngs::StdRng;
 
-use super::augment::Distortion;
 use super::{Augment, Digits};
 use crate::cores;
 use crate::mnist::IMAGE_PIXELS;
@@ -51,19 +49,17 @@ impl MnistBatcher {
         self.batch(pixels, indices, device)
     }
 
-    /// As [`Self::gather`], each image distorted by `augment` as `rng` draws. The
-    /// draws are made in order on this thread (they must not depend on timing), the
-    /// warps on both cores.
+    /// As [`Self::gather`], each image distorted by `augment` as the batch's stream from
+    /// `seed` draws it; each core draws and warps its own images.
     pub fn gather_distorted(
         &self,
         indices: &[usize],
         augment: &Augment,
-        rng: &mut StdRng,
+        seed: u64,
         device: &Device,
     ) -> MnistBatch {
-        let distortions: Vec<Distortion> = indices.iter().map(|_| augment.draw(rng)).collect();
         let pixels = self.convert(indices, |position, image, row| {
-            distortions[position].apply(image, row)
+            augment.draw_at(seed, position).apply(image, row)
         });
         self.batch(pixels, indices, device)
     }

@@ -156,9 +156,9 @@ impl Iterator for EpochIterator<'_> {
         let index = (self.epoch as u64) << 32 | batch_number;
         let mut batch = match &self.loader.augment {
             Some((augment, seed)) => {
-                let mut rng = StdRng::seed_from_u64(stream(seed ^ AUGMENT_SALT, index));
+                let draws = stream(seed ^ AUGMENT_SALT, index);
                 let batcher = &self.loader.batcher;
-                batcher.gather_distorted(indices, augment, &mut rng, device)
+                batcher.gather_distorted(indices, augment, draws, device)
             }
             None => self.loader.batcher.gather(indices, device),
         };
