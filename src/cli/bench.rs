@@ -43,7 +43,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !args.json {
         println!("backend: {backend}");
         println!(
-            "setting        median s/epoch  floor s/epoch  efficiency  GFLOP/s  eval images/s  peak RSS MB"
+            "setting        median s/epoch  floor s/epoch  efficiency  GFLOP/s  of 2048³  eval images/s  peak RSS MB"
         );
     }
     for config in configs(args)? {
@@ -52,12 +52,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "{:<14} {:>14.3} {:>14.3} {:>10.0}% {:>8.1} {:>14.0} {:>12.0}",
+                "{:<14} {:>14.3} {:>14.3} {:>10.0}% {:>8.1} {:>8.0}% {:>14.0} {:>12.0}",
                 format!("{}/{}", result.activation, result.optimizer),
                 result.median_epoch_seconds,
                 result.floor_epoch_seconds,
                 100.0 * result.efficiency,
                 result.product_gflops_per_second,
+                100.0 * result.product_gflops_per_second / result.large_gemm_gflops_per_second,
                 result.eval_images_per_second,
                 result.peak_rss_mb
             );

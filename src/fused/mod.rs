@@ -120,6 +120,29 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     ))
 }
 
+/// The machine's large-gemm rate through the same split gemm, in GFLOP/s: a 2048³
+/// product on both cores, best of five. The physical limit to set a step's product
+/// rate beside, measured with this build's kernels (NumPy's BLAS may pick narrower ones).
+pub fn large_gemm_gflops() -> f64 {
+    const N: usize = 2048;
+    let a = vec![0.5f32; N * N];
+    let mut out = vec![0.0f32; N * N];
+    let view = kernels::MatRef::dense(&a, N, N);
+    let best = fastest_seconds(5, || kernels::matmul(&mut out, view, view));
+    2.0 * (N * N * N) as f64 / best / 1e9
+}
+
+/// The shortest of `runs` timed calls of `work`: the time it takes undisturbed.
+fn fastest_seconds(runs: usize, mut work: impl FnMut()) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            work();
+            started.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// The gemm floor of one training step of an MLP with `layer_sizes` at batch
 /// `batch`: the time of its matrix products alone (forward x·W; backward xᵀ·dz,
 /// and dz·Wᵀ for every layer but the first), each timed on its own through the
@@ -141,13 +164,7 @@ pub fn step_gemm_floor_seconds(layer_sizes: &[usize], batch: usize) -> f64 {
             }
         }
         let mut out = vec![0.0f32; lhs.0 * rhs.1];
-        (0..30)
-            .map(|_| {
-                let started = std::time::Instant::now();
-                matmul(&mut out, view(&a), view(&b));
-                started.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min)
+        fastest_seconds(30, || matmul(&mut out, view(&a), view(&b)))
     };
     layer_sizes
         .windows(2)
