@@ -419,35 +419,38 @@ pub struct AdamStep {
     pub lr: f32,
 }
 
-/// One parameter's Adam step: reads `w`, updates the moments `m` and `v` in place,
-/// and overwrites each gradient in `g_then_w` with its new weight once read.
-pub struct AdamBuffers<'a> {
+/// One parameter's optimizer step: reads `w`, updates the optimizer's state arrays in
+/// place (momentum's velocity; Adam's moments m and v), and overwrites each gradient in
+/// `g_then_w` with its new weight once read.
+pub struct StepBuffers<'a, const STATES: usize> {
     pub w: &'a [f32],
     pub g_then_w: &'a mut [f32],
-    pub m: &'a mut [f32],
-    pub v: &'a mut [f32],
+    pub states: [&'a mut [f32]; STATES],
 }
 
-impl AdamBuffers<'_> {
+pub type MomentumBuffers<'a> = StepBuffers<'a, 1>;
+pub type AdamBuffers<'a> = StepBuffers<'a, 2>;
+
+impl<'a, const STATES: usize> StepBuffers<'a, STATES> {
     /// The first `at` elements and the rest.
     fn split(self, at: usize) -> (Self, Self) {
-        let w = self.w.split_at(at);
-        let (g, m, v) = (
-            self.g_then_w.split_at_mut(at),
-            self.m.split_at_mut(at),
-            self.v.split_at_mut(at),
-        );
-        let head = AdamBuffers {
-            w: w.0,
-            g_then_w: g.0,
-            m: m.0,
-            v: v.0,
+        let (w_head, w_tail) = self.w.split_at(at);
+        let (g_head, g_tail) = self.g_then_w.split_at_mut(at);
+        let (heads, tails): (Vec<_>, Vec<_>) = self
+            .states
+            .into_iter()
+            .map(|state| state.split_at_mut(at))
+            .unzip();
+        let states = |parts: Vec<&'a mut [f32]>| parts.try_into().expect("one part per state");
+        let head = Self {
+            w: w_head,
+            g_then_w: g_head,
+            states: states(heads),
         };
-        let tail = AdamBuffers {
-            w: w.1,
-            g_then_w: g.1,
-            m: m.1,
-            v: v.1,
+        let tail = Self {
+            w: w_tail,
+            g_then_w: g_tail,
+            states: states(tails),
         };
         (head, tail)
     }
@@ -458,7 +461,7 @@ impl AdamBuffers<'_> {
 /// Large parameters are split between the two cores.
 pub fn adam_update(buffers: AdamBuffers, step: AdamStep) {
     let n = buffers.w.len();
-    assert!([buffers.g_then_w.len(), buffers.m.len(), buffers.v.len()] == [n; 3]);
+    assert!(buffers.g_then_w.len() == n && buffers.states.iter().all(|s| s.len() == n));
     if n < SPLIT_ELEMENTS {
         return adam_one_thread(buffers, step);
     }
@@ -491,41 +494,11 @@ pub struct MomentumStep {
     pub first: bool,
 }
 
-/// One parameter's momentum step: reads `w`, updates the velocity in place, and
-/// overwrites each gradient in `g_then_w` with its new weight once read.
-pub struct MomentumBuffers<'a> {
-    pub w: &'a [f32],
-    pub g_then_w: &'a mut [f32],
-    pub velocity: &'a mut [f32],
-}
-
-impl MomentumBuffers<'_> {
-    /// The first `at` elements and the rest.
-    fn split(self, at: usize) -> (Self, Self) {
-        let (w, g, v) = (
-            self.w.split_at(at),
-            self.g_then_w.split_at_mut(at),
-            self.velocity.split_at_mut(at),
-        );
-        let head = MomentumBuffers {
-            w: w.0,
-            g_then_w: g.0,
-            velocity: v.0,
-        };
-        let tail = MomentumBuffers {
-            w: w.1,
-            g_then_w: g.1,
-            velocity: v.1,
-        };
-        (head, tail)
-    }
-}
-
 /// One step of SGD with momentum, burn-optim's operations in its order, so the
 /// results are the same to the bit. Large parameters are split between the two cores.
 pub fn momentum_update(buffers: MomentumBuffers, step: MomentumStep) {
     let n = buffers.w.len();
-    assert!([buffers.g_then_w.len(), buffers.velocity.len()] == [n; 2]);
+    assert!(buffers.g_then_w.len() == n && buffers.states.iter().all(|s| s.len() == n));
     if n < SPLIT_ELEMENTS {
         return momentum_one_thread(buffers, step);
     }
@@ -599,7 +572,11 @@ vectorised! {
     /// `w ← w − lr·(g + μ·v)` with Nesterov or `w ← w − lr·v` without.
     fn momentum_one_thread(buffers: MomentumBuffers, step: MomentumStep) {
         let MomentumStep { momentum, nesterov, lr, first } = step;
-        let MomentumBuffers { w, g_then_w, velocity } = buffers;
+        let MomentumBuffers {
+            w,
+            g_then_w,
+            states: [velocity],
+        } = buffers;
         let n = w.len();
         let (x, v) = (&mut g_then_w[..n], &mut velocity[..n]);
         for i in 0..n {
@@ -621,7 +598,11 @@ vectorised! {
             epsilon,
             lr,
         } = step;
-        let AdamBuffers { w, g_then_w, m, v } = buffers;
+        let AdamBuffers {
+            w,
+            g_then_w,
+            states: [m, v],
+        } = buffers;
         let n = w.len();
         let (x, m, v) = (&mut g_then_w[..n], &mut m[..n], &mut v[..n]);
         for i in 0..n {
@@ -813,8 +794,7 @@ mod tests {
             let buffers = AdamBuffers {
                 w: &w,
                 g_then_w: &mut x,
-                m: &mut m,
-                v: &mut v,
+                states: [&mut m, &mut v],
             };
             if split {
                 adam_update(buffers, step);
@@ -841,7 +821,7 @@ mod tests {
                 let buffers = MomentumBuffers {
                     w: &w,
                     g_then_w: &mut x,
-                    velocity: &mut velocity,
+                    states: [&mut velocity],
                 };
                 if split {
                     momentum_update(buffers, step);

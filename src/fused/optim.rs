@@ -136,7 +136,7 @@ impl Optimizer for FusedMomentumSgd {
             MomentumBuffers {
                 w: &f32_values(&w),
                 g_then_w: updated.try_storage_mut::<f32>().expect("an owned buffer"),
-                velocity: velocity.try_storage_mut::<f32>().expect("an owned buffer"),
+                states: [velocity.try_storage_mut::<f32>().expect("an owned buffer")],
             },
             MomentumStep {
                 momentum: self.momentum,
@@ -191,8 +191,8 @@ impl Optimizer for FusedAdam {
             AdamBuffers {
                 w: &f32_values(&w),
                 g_then_w: updated.try_storage_mut::<f32>().expect("an owned buffer"),
-                m: m.try_storage_mut::<f32>().expect("an owned buffer"),
-                v: v.try_storage_mut::<f32>().expect("an owned buffer"),
+                states: [&mut m, &mut v]
+                    .map(|moment| moment.try_storage_mut::<f32>().expect("an owned buffer")),
             },
             step,
         );
