@@ -431,26 +431,27 @@ pub struct StepBuffers<'a, const STATES: usize> {
 pub type MomentumBuffers<'a> = StepBuffers<'a, 1>;
 pub type AdamBuffers<'a> = StepBuffers<'a, 2>;
 
-impl<'a, const STATES: usize> StepBuffers<'a, STATES> {
+impl<const STATES: usize> StepBuffers<'_, STATES> {
     /// The first `at` elements and the rest.
     fn split(self, at: usize) -> (Self, Self) {
         let (w_head, w_tail) = self.w.split_at(at);
         let (g_head, g_tail) = self.g_then_w.split_at_mut(at);
-        let (heads, tails): (Vec<_>, Vec<_>) = self
-            .states
-            .into_iter()
-            .map(|state| state.split_at_mut(at))
-            .unzip();
-        let states = |parts: Vec<&'a mut [f32]>| parts.try_into().expect("one part per state");
+        // Each state keeps its head in place and hands out its tail: no allocation per step.
+        let mut heads = self.states;
+        let tails = heads.each_mut().map(|state| {
+            let (head, tail) = std::mem::take(state).split_at_mut(at);
+            *state = head;
+            tail
+        });
         let head = Self {
             w: w_head,
             g_then_w: g_head,
-            states: states(heads),
+            states: heads,
         };
         let tail = Self {
             w: w_tail,
             g_then_w: g_tail,
-            states: states(tails),
+            states: tails,
         };
         (head, tail)
     }
