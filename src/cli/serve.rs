@@ -24,7 +24,8 @@ pub struct ServeArgs {
     /// (it answers to localhost and, beyond loopback, IP addresses); repeatable.
     #[arg(long = "allow-host", value_name = "NAME", value_parser = host_name)]
     allow_hosts: Vec<String>,
-    /// Seconds a client has to send a request's headers (idle connections are closed after as long).
+    /// Seconds a client has to send a request's headers, and as long again for its body
+    /// (idle connections are closed after as long).
     #[arg(long, value_name = "SECONDS", default_value_t = serve::HEADER_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     header_timeout: u64,

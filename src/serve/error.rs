@@ -1,9 +1,10 @@
 //! Every refusal and failure the app answers with: a status and a message that
 //! says what to do, sent as `{"error": message}` so the page can show it.
 
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use http_body_util::LengthLimitError;
 use serde::Serialize;
 
 use super::BODY_LIMIT;
@@ -53,14 +54,12 @@ impl ApiError {
     }
 
     /// A body that could not be read: too large, or cut off.
-    pub fn from_body(rejection: BytesRejection) -> Self {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    pub fn from_read(err: axum::Error) -> Self {
+        let err = err.into_inner();
+        if err.is::<LengthLimitError>() {
             Self::too_large()
         } else {
-            Self::bad_request(format!(
-                "cannot read the request body: {}",
-                rejection.body_text()
-            ))
+            Self::bad_request(format!("cannot read the request body: {err}"))
         }
     }
 }

@@ -3,7 +3,7 @@
 //! and a pad to draw digits for any model.
 //!
 //! The server is axum on tokio, its connections served by hyper with a header
-//! read timeout ([`listen`]). It only reads the artifacts folder ([`files`],
+//! read timeout and each body read against the same deadline ([`listen`]). It only reads the artifacts folder ([`files`],
 //! [`runs`]), answers no other web site and, beyond loopback, only requests
 //! carrying its token ([`guard`]), limits request bodies, and does the heavy work
 //! in a bounded pool ([`pool`], [`predict`]), so pages stay quick while predictions
@@ -23,6 +23,7 @@ mod runs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -79,8 +80,9 @@ impl ServerState {
     }
 }
 
-/// Every route of the app.
-pub fn router(state: AppState) -> Router {
+/// Every route of the app; a request's body must arrive within `body_timeout`
+/// of its headers.
+pub fn router(state: AppState, body_timeout: Duration) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/favicon.ico", get(assets::favicon))
@@ -107,6 +109,10 @@ pub fn router(state: AppState) -> Router {
         .route("/files/{*path}", get(files::serve_file))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            body_timeout,
+            listen::body_deadline,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), guard::check))
         .with_state(state)
 }

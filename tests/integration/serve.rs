@@ -703,7 +703,7 @@ fn allowed_host_names_are_answered_on_loopback_and_nothing_else_is() {
 }
 
 #[test]
-fn a_client_that_stalls_is_disconnected_and_the_server_still_stops_cleanly() {
+fn a_client_that_stalls_or_trickles_a_body_is_cut_off_and_the_server_still_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_with(&dir.path().join("absent"), &["--header-timeout", "1"]);
     let addr = server.addr().to_string();
@@ -724,6 +724,25 @@ fn a_client_that_stalls_is_disconnected_and_the_server_still_stops_cleanly() {
         );
         assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     }
+    // Headers in time, then a tenth of the body they declare, and nothing more.
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST /api/predict HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let start = Instant::now();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+        "a trickled body answered after {waited:?}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within 1 s"), "{answer}");
     // A request sent in time is answered.
     assert_eq!(raw_get(&addr, "/api/runs").0, 200);
     // Stopping with a connection open and idle.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 
 use super::json::{AnswerJson, ImageQuery, PixelsRequest};
@@ -18,9 +18,8 @@ use crate::serve::{ApiError, AppState, files};
 /// `POST /api/predict` with JSON: 784 pixels already in MNIST's form.
 pub async fn pixels(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Json<AnswerJson>, ApiError> {
-    let body = body.map_err(ApiError::from_body)?;
     let request: PixelsRequest = serde_json::from_slice(&body).map_err(|err| {
         ApiError::bad_request(format!(
             "malformed JSON ({err}): send {{\"model\": \"<run>\", \"pixels\": [784 values 0-255]}}"
@@ -41,7 +40,7 @@ pub async fn pixels(
 pub async fn image(
     State(state): State<AppState>,
     query: Result<Query<ImageQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Json<AnswerJson>, ApiError> {
     let Query(query) = query.map_err(|rejection| {
         ApiError::bad_request(format!(
@@ -49,7 +48,6 @@ pub async fn image(
             rejection.body_text()
         ))
     })?;
-    let body = body.map_err(ApiError::from_body)?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "the body is empty: POST the picture's bytes (PNG, JPEG, GIF, BMP or WebP)".into(),
