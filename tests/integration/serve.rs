@@ -103,13 +103,19 @@ fn refused(answer: (u16, Value), status: u16) -> String {
         .to_string()
 }
 
-/// A request sent byte for byte (clients tidy `..` away): the whole answer.
-fn exchange(addr: &str, head: &str) -> String {
+/// A connection that has sent `head` byte for byte (clients tidy `..` away).
+fn send(addr: &str, head: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// A request sent byte for byte: the whole answer.
+fn exchange(addr: &str, head: &str) -> String {
+    let mut stream = send(addr, head);
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -702,6 +708,21 @@ fn allowed_host_names_are_answered_on_loopback_and_nothing_else_is() {
     assert!(stderr.contains("not a host name"), "{stderr}");
 }
 
+/// Sends `sent` and nothing more: what the server answers before it closes the
+/// connection, which must come after the 1-second timeout and well before 10 s.
+fn answer_to_a_stall(addr: &str, sent: &str) -> String {
+    let mut stream = send(addr, sent);
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+        "{sent:?}: closed after {waited:?}"
+    );
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 #[test]
 fn a_client_that_stalls_or_trickles_a_body_is_cut_off_and_the_server_still_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -709,38 +730,14 @@ fn a_client_that_stalls_or_trickles_a_body_is_cut_off_and_the_server_still_stops
     let addr = server.addr().to_string();
     // Half a request's headers, then nothing; and a connection that sends nothing.
     for sent in ["GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ", ""] {
-        let mut stream = TcpStream::connect(&addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        stream.write_all(sent.as_bytes()).unwrap();
-        let start = Instant::now();
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
-        let waited = start.elapsed();
-        assert!(
-            waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
-            "{sent:?}: closed after {waited:?}"
-        );
-        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        let answer = answer_to_a_stall(&addr, sent);
+        assert!(answer.is_empty(), "{answer}");
     }
     // Headers in time, then a tenth of the body they declare, and nothing more.
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let head = format!(
+    let trickle = format!(
         "POST /api/predict HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":"
     );
-    stream.write_all(head.as_bytes()).unwrap();
-    let start = Instant::now();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let waited = start.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
-        "a trickled body answered after {waited:?}"
-    );
+    let answer = answer_to_a_stall(&addr, &trickle);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive within 1 s"), "{answer}");
     // A request sent in time is answered.
