@@ -1,9 +1,9 @@
 //! `mnist-mlp serve` over HTTP, on tiny runs the real binary trains on generated
 //! data: pages and JSON, refusals (traversal, symlinks out of the folder, foreign
-//! Host names, other sites' requests, wrong content types, oversize and malformed
-//! bodies, unknown runs, broken models, remembered), the token beyond loopback,
-//! stalled clients, the live view of a training in progress, and 1 000
-//! predictions from 16 clients.
+//! Host names, other sites' requests, wrong content types, oversize bodies,
+//! declared or chunked, malformed ones, unknown runs, broken models, remembered),
+//! the token beyond loopback, stalled clients, the live view of a training in
+//! progress, and 1 000 predictions from 16 clients.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -123,12 +123,44 @@ fn exchange(addr: &str, head: &str) -> String {
 
 /// As [`exchange`]: the status and body.
 fn raw(addr: &str, head: &str) -> (u16, String) {
-    let response = exchange(addr, head);
+    status_and_body(&exchange(addr, head))
+}
+
+fn status_and_body(response: &str) -> (u16, String) {
     let status = response[9..12].parse().unwrap();
     let body = response
         .split_once("\r\n\r\n")
         .map_or(String::new(), |(_, b)| b.to_string());
     (status, body)
+}
+
+/// `head`, then `body` sent from another thread while this one reads the answer,
+/// which may come (and the connection close) before the body is all sent.
+fn raw_streamed(addr: &str, head: &str, body: Vec<u8>) -> (u16, String) {
+    let mut stream = send(addr, head);
+    let mut writer = stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
+    let mut response = Vec::new();
+    // A reset after the answer (the server closing on an unread body) is no failure.
+    let _ = stream.read_to_end(&mut response);
+    sending.join().unwrap();
+    status_and_body(&String::from_utf8_lossy(&response))
+}
+
+/// `length` bytes of zeros, chunk-encoded in 64 KiB chunks.
+fn chunked_zeros(length: usize) -> Vec<u8> {
+    let chunk = [0u8; 64 << 10];
+    let mut body = Vec::new();
+    for start in (0..length).step_by(chunk.len()) {
+        let size = chunk.len().min(length - start);
+        body.extend(format!("{size:x}\r\n").bytes());
+        body.extend(&chunk[..size]);
+        body.extend(b"\r\n");
+    }
+    body.extend(b"0\r\n\r\n");
+    body
 }
 
 fn raw_get(addr: &str, path: &str) -> (u16, String) {
@@ -317,6 +349,17 @@ fn oversize_malformed_and_misdirected_requests_get_a_4xx_with_a_message() {
     );
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("8 MiB limit"), "{body}");
+    // Chunked, so no length declares it too large: refused once reading passes the limit.
+    let chunked = format!(
+        "POST /api/predict/image?model=tiny HTTP/1.1\r\nHost: {}\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        server.addr()
+    );
+    let (status, body) = raw_streamed(server.addr(), &chunked, chunked_zeros(9 << 20));
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("8 MiB limit"), "{body}");
+    let (status, body) = raw_streamed(server.addr(), &chunked, b"zz\r\nbroken\r\n".to_vec());
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("cannot read the request body"), "{body}");
 
     for (body, needle) in [
         (&b"{not json"[..], "malformed JSON"),
