@@ -1,16 +1,26 @@
 //! The page, its script, style sheet and icon, compiled into the binary: the app
 //! works offline and fetches nothing from elsewhere. Fonts are the system's.
 
+use std::sync::LazyLock;
+
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use super::ApiError;
+use super::{ApiError, BODY_LIMIT};
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 const FAVICON: &str = include_str!("assets/favicon.svg");
+
+/// Where index.html takes [`BODY_LIMIT`], so that the script refuses a picture the
+/// server would refuse before uploading it, from the one figure.
+const LIMIT_SLOT: &str = "{BODY_LIMIT}";
+
+/// The page as served: index.html with the body limit in place.
+static PAGE: LazyLock<String> =
+    LazyLock::new(|| INDEX.replace(LIMIT_SLOT, &BODY_LIMIT.to_string()));
 
 /// `GET /`: the one page; the script draws every view into it.
 pub async fn index() -> Response {
@@ -19,7 +29,7 @@ pub async fn index() -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        INDEX,
+        PAGE.as_str(),
     )
         .into_response()
 }
@@ -48,4 +58,16 @@ pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_states_the_body_limit_the_server_enforces() {
+        assert!(INDEX.contains(LIMIT_SLOT));
+        assert!(!PAGE.contains(LIMIT_SLOT));
+        assert!(PAGE.contains(&format!("data-upload-limit=\"{BODY_LIMIT}\"")));
+    }
 }

@@ -2,7 +2,8 @@
 //! `chromedriver` (WebDriver), against `mnist-mlp serve` on tiny runs trained on
 //! generated data. It opens the runs list and a run page (every image loads, no
 //! SEVERE console entry), draws a stroke on the pad with pointer events and reads
-//! the answer, opens the comparison, and watches a live run's epoch table grow.
+//! the answer, uploads pictures the page or the server refuses, opens the
+//! comparison, and watches a live run's epoch table grow.
 //!
 //! Without `chromedriver` on PATH the test says so loudly and passes, unless
 //! `MNIST_MLP_REQUIRE_BROWSER=1` (CI sets it after installing chromium and
@@ -143,16 +144,53 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-/// Fails on any SEVERE console entry (errors, failed loads) since the last check.
-async fn assert_clean_console(client: &Client, page: &str) {
+/// The SEVERE console entries (errors, failed loads) since the last look: their messages.
+async fn severe_console_entries(client: &Client) -> Vec<String> {
     let log = client.issue_cmd(BrowserLog).await.expect("the browser log");
-    let severe: Vec<&Value> = log
-        .as_array()
+    log.as_array()
         .expect("log entries")
         .iter()
         .filter(|entry| entry["level"] == "SEVERE")
-        .collect();
+        .map(|entry| entry["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Fails on any SEVERE console entry since the last look.
+async fn assert_clean_console(client: &Client, page: &str) {
+    let severe = severe_console_entries(client).await;
     assert!(severe.is_empty(), "{page}: console errors: {severe:#?}");
+}
+
+/// Uploads a picture too large for the server (refused in the page, never sent) and
+/// a blank one (sent, refused by the server): each refusal is shown under the pad.
+async fn assert_uploads_refused(client: &Client) {
+    let pictures = tempfile::tempdir().unwrap();
+    let (oversize, blank) = (
+        pictures.path().join("huge.png"),
+        pictures.path().join("blank.png"),
+    );
+    std::fs::write(&oversize, vec![0u8; 9 << 20]).unwrap();
+    image::GrayImage::new(50, 50).save(&blank).unwrap();
+    for (picture, shown) in [
+        (&oversize, "huge.png is larger than the 8 MiB limit"),
+        (&blank, "blank"),
+    ] {
+        let upload = client.find(Locator::Css("#upload")).await.unwrap();
+        upload.send_keys(picture.to_str().unwrap()).await.unwrap();
+        until(
+            client,
+            shown,
+            &format!(
+                "return document.querySelector('#predict-error').textContent.includes({shown:?})"
+            ),
+        )
+        .await;
+    }
+    let severe = severe_console_entries(client).await;
+    assert!(
+        severe.len() == 1 && severe[0].contains("status of 400"),
+        "only the blank picture reached the server: {severe:#?}"
+    );
 }
 
 /// Runs `script` (a function body returning a value) until its result is truthy.
@@ -423,6 +461,7 @@ async fn the_app_in_headless_chromium() {
         );
     }
     assert_clean_console(&client, "the draw page").await;
+    assert_uploads_refused(&client).await;
 
     // Compare: the curves are drawn and the table lists the run.
     client
