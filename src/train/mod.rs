@@ -194,6 +194,19 @@ pub fn train(
     );
     let (start_epoch, mut history) = resume.unwrap_or_default();
     history.eval_split = data.eval_split;
+    let recording = Arc::new(Mutex::new(Recording {
+        history,
+        divergence: None,
+    }));
+    let epochs = epoch_loop(
+        config,
+        data,
+        device,
+        run,
+        start_epoch,
+        &recording,
+        &interrupter,
+    )?;
     let train_loader = Arc::new(train_loader(
         config,
         &data.train,
@@ -205,38 +218,13 @@ pub fn train(
         EVAL_BATCH,
         device,
     ));
-    let recording = Arc::new(Mutex::new(Recording {
-        history,
-        divergence: None,
-    }));
-    let recorder = Recorder::new(
-        recording.clone(),
-        run.metrics(),
-        run.progress(),
-        settings.log_interval,
-        data.eval_split,
-        interrupter.clone(),
-    );
     let keep_best = (settings.early_stopping > 0)
         .then(|| KeepBest::new(recording.clone(), settings.early_stopping));
-    let reporter = Reporter::new(recorder, data.eval_split);
-    let mut diagnostics_log = match start_epoch {
-        0 => DiagnosticsLog::default(),
-        _ => run.diagnostics_log()?,
-    };
-    diagnostics_log.truncate_to(start_epoch);
-    let diagnostics = Diagnostics::new(
-        &data.train,
-        &device.clone().autodiff(),
-        diagnostics_log,
-        run.diagnostics(),
-    );
     let stop = interrupter.clone();
     // Built inside: SupervisedTraining cannot move between threads.
     let (model, error, interrupted) = crate::backend::on_training_thread(move || {
-        let epochs = TrainingStrategy::Custom(Arc::new(EpochLoop::new(reporter, diagnostics)));
         let mut training = SupervisedTraining::new(&run.root, train_loader, eval_loader)
-            .with_training_strategy(epochs)
+            .with_training_strategy(TrainingStrategy::Custom(Arc::new(epochs)))
             // metrics.csv is the run's one record of its metrics: no experiment.log.
             .with_application_logger(None)
             .with_default_checkpointers()
@@ -260,6 +248,42 @@ pub fn train(
     }
     let recorded = std::mem::take(&mut *recording.lock().expect("recording lock"));
     conclude(recorded, interrupted, model, run, settings.early_stopping)
+}
+
+/// Our loop over the epochs from `start_epoch`: each recorded into `recording` and
+/// the run's files, shown, and diagnosed on a probe batch.
+fn epoch_loop(
+    config: &ExperimentConfig,
+    data: &TrainingData,
+    device: &Device,
+    run: &RunDir,
+    start_epoch: usize,
+    recording: &Arc<Mutex<Recording>>,
+    interrupter: &Interrupter,
+) -> Result<EpochLoop> {
+    let recorder = Recorder::new(
+        recording.clone(),
+        run.metrics(),
+        run.progress(),
+        config.training.log_interval,
+        data.eval_split,
+        interrupter.clone(),
+    );
+    let mut diagnostics_log = match start_epoch {
+        0 => DiagnosticsLog::default(),
+        _ => run.diagnostics_log()?,
+    };
+    diagnostics_log.truncate_to(start_epoch);
+    let diagnostics = Diagnostics::new(
+        &data.train,
+        &device.clone().autodiff(),
+        diagnostics_log,
+        run.diagnostics(),
+    );
+    Ok(EpochLoop::new(
+        Reporter::new(recorder, data.eval_split),
+        diagnostics,
+    ))
 }
 
 /// How the training ended, and the weights to keep: with early stopping the best
