@@ -9,6 +9,32 @@ use crate::limits::MAX_PARAMETERS;
 impl ExperimentConfig {
     /// Checks the values serde cannot: ranges and consistency.
     pub fn validate(&self) -> Result<()> {
+        self.validate_experiment()?;
+        self.validate_optimizer()?;
+        self.validate_optimizer_extras()?;
+        self.validate_training()?;
+        self.validate_model()?;
+        self.validate_data()?;
+        self.validate_schedule()?;
+        self.validate_augment()?;
+        self.validate_size()
+    }
+
+    /// Last: the count is only meaningful once every width is.
+    fn validate_size(&self) -> Result<()> {
+        if self
+            .parameter_count()
+            .is_none_or(|count| count > MAX_PARAMETERS)
+        {
+            bail!(
+                "[model] hidden = {:?} needs more than {MAX_PARAMETERS} parameters, which would not fit in memory: use narrower layers",
+                self.model.hidden
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_experiment(&self) -> Result<()> {
         let name = &self.experiment.name;
         if !is_folder_name(name) {
             bail!(
@@ -20,6 +46,10 @@ impl ExperimentConfig {
                 "[experiment] name = {name:?} is taken: the artifacts folder keeps sweeps/, comparison.md and comparison.png for itself; choose another name"
             );
         }
+        Ok(())
+    }
+
+    fn validate_optimizer(&self) -> Result<()> {
         let optimizer = &self.optimizer;
         if !(optimizer.learning_rate.is_finite() && optimizer.learning_rate > 0.0) {
             bail!(
@@ -44,7 +74,10 @@ impl ExperimentConfig {
                 optimizer.epsilon
             );
         }
-        self.validate_optimizer_extras()?;
+        Ok(())
+    }
+
+    fn validate_training(&self) -> Result<()> {
         let training = &self.training;
         if training.epochs == 0 {
             bail!("[training] epochs = 0 must be at least 1 (the assignment uses 15)");
@@ -59,6 +92,10 @@ impl ExperimentConfig {
         if training.log_interval == 0 {
             bail!("[training] log_interval = 0 must be at least 1 (the assignment uses 200)");
         }
+        Ok(())
+    }
+
+    fn validate_model(&self) -> Result<()> {
         let hidden = &self.model.hidden;
         if hidden.is_empty() {
             bail!("[model] hidden = [] needs at least one layer width, e.g. [500, 250, 100]");
@@ -72,7 +109,12 @@ impl ExperimentConfig {
                 self.model.dropout
             );
         }
-        let validation = self.data.validation;
+        Ok(())
+    }
+
+    /// The validation split, and the training keys that need one or make it useless.
+    fn validate_data(&self) -> Result<()> {
+        let (validation, training) = (self.data.validation, &self.training);
         if validation >= crate::mnist::TRAIN_IMAGES {
             bail!(
                 "[data] validation = {validation} must leave training images: hold out fewer than {} (e.g. 10000)",
@@ -88,14 +130,6 @@ impl ExperimentConfig {
         if !training.evaluate_every_epoch && validation > 0 {
             bail!(
                 "[training] evaluate_every_epoch = false leaves the {validation} validation images unused: set [data] validation = 0, or evaluate every epoch"
-            );
-        }
-        self.validate_schedule()?;
-        self.validate_augment()?;
-        let parameters = self.parameter_count();
-        if parameters.is_none_or(|count| count > MAX_PARAMETERS) {
-            bail!(
-                "[model] hidden = {hidden:?} needs more than {MAX_PARAMETERS} parameters, which would not fit in memory: use narrower layers"
             );
         }
         Ok(())
