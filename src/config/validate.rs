@@ -20,20 +20,6 @@ impl ExperimentConfig {
         self.validate_size()
     }
 
-    /// Last: the count is only meaningful once every width is.
-    fn validate_size(&self) -> Result<()> {
-        if self
-            .parameter_count()
-            .is_none_or(|count| count > MAX_PARAMETERS)
-        {
-            bail!(
-                "[model] hidden = {:?} needs more than {MAX_PARAMETERS} parameters, which would not fit in memory: use narrower layers",
-                self.model.hidden
-            );
-        }
-        Ok(())
-    }
-
     fn validate_experiment(&self) -> Result<()> {
         let name = &self.experiment.name;
         if !is_folder_name(name) {
@@ -218,6 +204,20 @@ impl ExperimentConfig {
         let sigma = augment.elastic_sigma;
         if !(sigma.is_finite() && (0.5..=10.0).contains(&sigma)) {
             bail!("[augment] elastic_sigma = {sigma} must be between 0.5 and 10 pixels; e.g. 4");
+        }
+        Ok(())
+    }
+
+    /// Last: the count is only meaningful once every width is.
+    fn validate_size(&self) -> Result<()> {
+        if self
+            .parameter_count()
+            .is_none_or(|count| count > MAX_PARAMETERS)
+        {
+            bail!(
+                "[model] hidden = {:?} needs more than {MAX_PARAMETERS} parameters, which would not fit in memory: use narrower layers",
+                self.model.hidden
+            );
         }
         Ok(())
     }

@@ -14,8 +14,8 @@ const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 const FAVICON: &str = include_str!("assets/favicon.svg");
 
-/// Where index.html takes [`BODY_LIMIT`], so that the script refuses a picture the
-/// server would refuse before uploading it, from the one figure.
+/// Where index.html takes [`BODY_LIMIT`]: the script refuses a picture too large
+/// before uploading it, by the server's own figure.
 const LIMIT_SLOT: &str = "{BODY_LIMIT}";
 
 /// The page as served: index.html with the body limit in place.

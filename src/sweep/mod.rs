@@ -60,6 +60,70 @@ struct SweepSection {
     validation: usize,
 }
 
+impl SweepSection {
+    /// `name`, else the sweep file's stem: the sweep's folder under `sweeps/`.
+    fn folder_name(&self, file: &Path) -> Result<String> {
+        let name = match &self.name {
+            Some(name) => name.clone(),
+            None => file
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        if !is_folder_name(&name) {
+            bail!(
+                "[sweep] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
+            );
+        }
+        Ok(name)
+    }
+
+    /// How many trials random search draws (None for the other modes), refusing
+    /// the keys that do not belong to the mode.
+    fn trial_count(&self) -> Result<Option<usize>> {
+        Ok(match (self.mode, self.trials, self.seed) {
+            (Mode::Grid, Some(_), _) => bail!(
+                "[sweep] trials applies to mode = \"random\": a grid runs every combination of its axes"
+            ),
+            (Mode::Grid, _, Some(_)) => {
+                bail!("[sweep] seed applies to mode = \"random\": a grid draws nothing")
+            }
+            (Mode::Paired, trials, seed) if trials.is_some() || seed.is_some() => bail!(
+                "[sweep] trials and seed apply to mode = \"random\": a paired sweep runs one trial per position of its lists"
+            ),
+            (Mode::Random, None, _) => bail!(
+                "[sweep] trials is missing: mode = \"random\" needs the number of trials to draw, e.g. trials = 20"
+            ),
+            (Mode::Random, Some(0), _) => bail!("[sweep] trials = 0 must be at least 1"),
+            (Mode::Random, Some(trials), _) if trials > MAX_TRIALS => bail!(
+                "[sweep] trials = {trials} is above the limit of {MAX_TRIALS} trials: draw fewer (a few dozen find good settings)"
+            ),
+            (_, trials, _) => trials,
+        })
+    }
+}
+
+/// The `[set]` keys as `key=value` and the `[axes]`, each key checked and none twice.
+fn keys(set: toml::Table, axes: toml::Table, mode: Mode) -> Result<(Vec<String>, Vec<Axis>)> {
+    let mut seen = HashSet::new();
+    let mut fixed = Vec::new();
+    for (key, value) in flatten(set) {
+        check_key(&key, "[set]", &mut seen)?;
+        fixed.push(assignment(&key, &value));
+    }
+    let axes = flatten(axes)
+        .into_iter()
+        .map(|(key, value)| {
+            check_key(&key, "[axes]", &mut seen)?;
+            Axis::new(key, value, mode)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if axes.is_empty() {
+        bail!("[axes] is empty: sweep at least one key, e.g. \"optimizer.l2\" = [0.0, 0.4, 0.8]");
+    }
+    Ok((fixed, axes))
+}
+
 fn default_validation() -> usize {
     DEFAULT_VALIDATION
 }
@@ -258,70 +322,6 @@ fn read_base(path: &Path, as_written: &Path) -> Result<String> {
 }
 
 /// `key=value` with the value written as TOML, so `--set` reads back exactly it.
-impl SweepSection {
-    /// `name`, else the sweep file's stem: the sweep's folder under `sweeps/`.
-    fn folder_name(&self, file: &Path) -> Result<String> {
-        let name = match &self.name {
-            Some(name) => name.clone(),
-            None => file
-                .file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
-        if !is_folder_name(&name) {
-            bail!(
-                "[sweep] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
-            );
-        }
-        Ok(name)
-    }
-
-    /// How many trials random search draws (None for the other modes), refusing
-    /// the keys that do not belong to the mode.
-    fn trial_count(&self) -> Result<Option<usize>> {
-        Ok(match (self.mode, self.trials, self.seed) {
-            (Mode::Grid, Some(_), _) => bail!(
-                "[sweep] trials applies to mode = \"random\": a grid runs every combination of its axes"
-            ),
-            (Mode::Grid, _, Some(_)) => {
-                bail!("[sweep] seed applies to mode = \"random\": a grid draws nothing")
-            }
-            (Mode::Paired, trials, seed) if trials.is_some() || seed.is_some() => bail!(
-                "[sweep] trials and seed apply to mode = \"random\": a paired sweep runs one trial per position of its lists"
-            ),
-            (Mode::Random, None, _) => bail!(
-                "[sweep] trials is missing: mode = \"random\" needs the number of trials to draw, e.g. trials = 20"
-            ),
-            (Mode::Random, Some(0), _) => bail!("[sweep] trials = 0 must be at least 1"),
-            (Mode::Random, Some(trials), _) if trials > MAX_TRIALS => bail!(
-                "[sweep] trials = {trials} is above the limit of {MAX_TRIALS} trials: draw fewer (a few dozen find good settings)"
-            ),
-            (_, trials, _) => trials,
-        })
-    }
-}
-
-/// The `[set]` keys as `key=value` and the `[axes]`, each key checked and none twice.
-fn keys(set: toml::Table, axes: toml::Table, mode: Mode) -> Result<(Vec<String>, Vec<Axis>)> {
-    let mut seen = HashSet::new();
-    let mut fixed = Vec::new();
-    for (key, value) in flatten(set) {
-        check_key(&key, "[set]", &mut seen)?;
-        fixed.push(assignment(&key, &value));
-    }
-    let axes = flatten(axes)
-        .into_iter()
-        .map(|(key, value)| {
-            check_key(&key, "[axes]", &mut seen)?;
-            Axis::new(key, value, mode)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if axes.is_empty() {
-        bail!("[axes] is empty: sweep at least one key, e.g. \"optimizer.l2\" = [0.0, 0.4, 0.8]");
-    }
-    Ok((fixed, axes))
-}
-
 fn assignment(key: &str, value: &toml::Value) -> String {
     format!("{key}={value}")
 }
