@@ -6,6 +6,7 @@ use std::sync::Once;
 
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordusize;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -204,11 +205,6 @@ fn bounds(series: &[Vec<(f64, f64)>]) -> ((f64, f64), (f64, f64)) {
 /// The confusion matrix as a heat map with the count in every cell.
 pub fn confusion_heatmap(path: &Path, title: &str, confusion: &ConfusionMatrix) -> Result<()> {
     let n = confusion.classes();
-    let row_totals: Vec<usize> = confusion
-        .matrix
-        .iter()
-        .map(|row| row.iter().sum())
-        .collect();
     render_png(path, (760, 720), |area| {
         area.fill(&WHITE).map_err(plot_error)?;
         let mut chart = ChartBuilder::on(&area)
@@ -230,59 +226,85 @@ pub fn confusion_heatmap(path: &Path, title: &str, confusion: &ConfusionMatrix) 
             .y_label_formatter(&|_| String::new())
             .draw()
             .map_err(plot_error)?;
-        // Class names centred under each column and beside each row.
-        let label_style = ("sans-serif", 15).into_font().color(&BLACK);
-        for class in 0..n {
-            let (x_left, y_bottom) = chart.backend_coord(&(class, 0));
-            let (x_right, _) = chart.backend_coord(&(class + 1, 0));
-            area.draw_text(
-                &class.to_string(),
-                &label_style,
-                ((x_left + x_right) / 2 - 4, y_bottom + 6),
-            )
-            .map_err(plot_error)?;
-            let (x_axis, y_top) = chart.backend_coord(&(0, n - class));
-            let (_, y_low) = chart.backend_coord(&(0, n - 1 - class));
-            area.draw_text(
-                &class.to_string(),
-                &label_style,
-                (x_axis - 16, (y_top + y_low) / 2 - 7),
-            )
-            .map_err(plot_error)?;
-        }
-        let cells = (0..n).flat_map(|truth| (0..n).map(move |predicted| (truth, predicted)));
-        for (truth, predicted) in cells {
-            let count = confusion.matrix[truth][predicted];
-            // Shade by the share of the true class, so rare mistakes stay visible.
-            let share = count as f64 / row_totals[truth].max(1) as f64;
-            let intensity = share.sqrt();
-            let color = RGBColor(
-                (255.0 * (1.0 - 0.85 * intensity)) as u8,
-                (255.0 * (1.0 - 0.6 * intensity)) as u8,
-                255,
-            );
-            let y = n - 1 - truth;
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(predicted, y), (predicted + 1, y + 1)],
-                    color.filled(),
-                )))
-                .map_err(plot_error)?;
-            let text_color = if intensity > 0.6 { WHITE } else { BLACK };
-            let (cx, cy) = chart.backend_coord(&(predicted, y + 1));
-            let (cx2, cy2) = chart.backend_coord(&(predicted + 1, y));
-            let label = count.to_string();
-            let style = ("sans-serif", 13).into_font().color(&text_color);
-            let offset = (label.len() as i32) * 4;
-            area.draw_text(
-                &label,
-                &style,
-                ((cx + cx2) / 2 - offset, (cy + cy2) / 2 - 7),
-            )
-            .map_err(plot_error)?;
+        draw_class_labels(&area, &chart, n)?;
+        for (truth, row) in confusion.matrix.iter().enumerate() {
+            let total: usize = row.iter().sum();
+            for (predicted, &count) in row.iter().enumerate() {
+                // Shade by the share of the true class, so rare mistakes stay visible.
+                let share = count as f64 / total.max(1) as f64;
+                draw_cell(&area, &mut chart, (truth, predicted), count, share)?;
+            }
         }
         area.present().map_err(plot_error)
     })
+}
+
+/// The confusion heat map's chart: one unit per class on both axes, true classes from the top.
+type ClassChart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordusize, RangedCoordusize>>;
+
+/// Class names centred under each column and beside each row.
+fn draw_class_labels(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    chart: &ClassChart,
+    n: usize,
+) -> Result<()> {
+    let label_style = ("sans-serif", 15).into_font().color(&BLACK);
+    for class in 0..n {
+        let (x_left, y_bottom) = chart.backend_coord(&(class, 0));
+        let (x_right, _) = chart.backend_coord(&(class + 1, 0));
+        area.draw_text(
+            &class.to_string(),
+            &label_style,
+            ((x_left + x_right) / 2 - 4, y_bottom + 6),
+        )
+        .map_err(plot_error)?;
+        let (x_axis, y_top) = chart.backend_coord(&(0, n - class));
+        let (_, y_low) = chart.backend_coord(&(0, n - 1 - class));
+        area.draw_text(
+            &class.to_string(),
+            &label_style,
+            (x_axis - 16, (y_top + y_low) / 2 - 7),
+        )
+        .map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+/// One cell: shaded by `share` (of its true class), its count written in its middle.
+fn draw_cell(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    chart: &mut ClassChart,
+    (truth, predicted): (usize, usize),
+    count: usize,
+    share: f64,
+) -> Result<()> {
+    let intensity = share.sqrt();
+    let color = RGBColor(
+        (255.0 * (1.0 - 0.85 * intensity)) as u8,
+        (255.0 * (1.0 - 0.6 * intensity)) as u8,
+        255,
+    );
+    let n = chart.x_range().end;
+    let y = n - 1 - truth;
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(predicted, y), (predicted + 1, y + 1)],
+            color.filled(),
+        )))
+        .map_err(plot_error)?;
+    let text_color = if intensity > 0.6 { WHITE } else { BLACK };
+    let (cx, cy) = chart.backend_coord(&(predicted, y + 1));
+    let (cx2, cy2) = chart.backend_coord(&(predicted + 1, y));
+    let label = count.to_string();
+    let style = ("sans-serif", 13).into_font().color(&text_color);
+    let offset = (label.len() as i32) * 4;
+    area.draw_text(
+        &label,
+        &style,
+        ((cx + cx2) / 2 - offset, (cy + cy2) / 2 - 7),
+    )
+    .map_err(plot_error)
 }
 
 /// A grid of 28×28 digits, each scaled up, with a caption above it.

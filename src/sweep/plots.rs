@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::folder::SweepDir;
@@ -233,19 +234,13 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
     let scale = Scale::of(axis);
     let (series, at_zero) = lines(&scale, points);
     let (x0, x1) = scale.extent(axis);
-    let ys = series
-        .iter()
-        .flat_map(|line| line.placed.iter().map(|p| p.1))
-        .chain(at_zero);
-    let (low, high) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
-        (lo.min(y), hi.max(y))
-    });
-    let pad = ((high - low) * 0.08).max(0.5);
-    // Headroom above the highest point for the legend, so that it hides no trial.
-    let (y0, y1) = (low - pad, high + pad + (high - low + pad) * 0.3);
+    let (y0, y1) = accuracy_extent(&series, at_zero);
     let (labels, x_desc) = scale.x_labels(axis);
-    let short_key = axis.key.rsplit('.').next().unwrap_or(&axis.key);
-    let categories = matches!(scale, Scale::Categories(_));
+    let marks = Marks {
+        // Random draws over a range rarely repeat an x: a line through them would zig-zag.
+        joined: matches!(axis.domain, Domain::List(_)),
+        categories: matches!(scale, Scale::Categories(_)),
+    };
     render_png(path, (900, 560), |area| {
         area.fill(&WHITE).map_err(plot_error)?;
         let mut chart = ChartBuilder::on(&area)
@@ -267,51 +262,13 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_error)?;
-        for (number, Line { name, placed, best }) in series.iter().enumerate() {
-            let color = PALETTE[number % PALETTE.len()];
-            // Random draws over a range rarely repeat an x: a line through them would zig-zag.
-            let joined = matches!(axis.domain, Domain::List(_));
-            if joined {
-                let best_series = if categories {
-                    chart.draw_series(best.iter().map(|&(x, y)| {
-                        PathElement::new(vec![(x - 0.25, y), (x + 0.25, y)], color.stroke_width(3))
-                    }))
-                } else {
-                    chart.draw_series(LineSeries::new(best.clone(), color.stroke_width(2)))
-                };
-                best_series
-                    .map_err(plot_error)?
-                    .label(name.clone().unwrap_or_else(|| "best at each value".into()))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-            }
-            let dots = chart
-                .draw_series(
-                    placed
-                        .iter()
-                        .map(|&p| Circle::new(p, 4, color.mix(0.6).filled())),
-                )
-                .map_err(plot_error)?;
-            if name.is_none() || !joined {
-                dots.label(name.clone().unwrap_or_else(|| "trials".into()))
-                    .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.mix(0.6).filled()));
-            }
+        for (number, line) in series.iter().enumerate() {
+            marks.draw(&mut chart, line, PALETTE[number % PALETTE.len()])?;
         }
         if let Some(y) = at_zero {
-            let zero = PALETTE[series.len() % PALETTE.len()];
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(x0, y), (x1, y)],
-                    8,
-                    6,
-                    zero.stroke_width(2),
-                ))
-                .map_err(plot_error)?
-                .label(format!("{short_key} = 0"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], zero.stroke_width(2))
-                });
+            let short_key = axis.key.rsplit('.').next().unwrap_or(&axis.key);
+            let color = PALETTE[series.len() % PALETTE.len()];
+            draw_zero_line(&mut chart, (x0, x1), y, short_key, color)?;
         }
         chart
             .configure_series_labels()
@@ -323,6 +280,88 @@ fn draw_axis(path: &Path, axis: &Axis, points: &[Point]) -> Result<()> {
             .map_err(plot_error)?;
         area.present().map_err(plot_error)
     })
+}
+
+/// An axis figure's chart: x the placed value, y the validation accuracy.
+type AxisChart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The y extent: every accuracy drawn, padded, with headroom above the highest point
+/// for the legend, so that it hides no trial.
+fn accuracy_extent(series: &[Line], at_zero: Option<f64>) -> (f64, f64) {
+    let ys = series
+        .iter()
+        .flat_map(|line| line.placed.iter().map(|p| p.1))
+        .chain(at_zero);
+    let (low, high) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    let pad = ((high - low) * 0.08).max(0.5);
+    (low - pad, high + pad + (high - low + pad) * 0.3)
+}
+
+/// How a series is marked: its trials as dots, and where the axis lists its values the
+/// best at each value as a line (a bar per category).
+struct Marks {
+    joined: bool,
+    categories: bool,
+}
+
+impl Marks {
+    fn draw(&self, chart: &mut AxisChart, line: &Line, color: RGBColor) -> Result<()> {
+        if self.joined {
+            let best_series = if self.categories {
+                chart.draw_series(line.best.iter().map(|&(x, y)| {
+                    PathElement::new(vec![(x - 0.25, y), (x + 0.25, y)], color.stroke_width(3))
+                }))
+            } else {
+                chart.draw_series(LineSeries::new(line.best.clone(), color.stroke_width(2)))
+            };
+            best_series
+                .map_err(plot_error)?
+                .label(
+                    line.name
+                        .clone()
+                        .unwrap_or_else(|| "best at each value".into()),
+                )
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        let dots = chart
+            .draw_series(
+                line.placed
+                    .iter()
+                    .map(|&p| Circle::new(p, 4, color.mix(0.6).filled())),
+            )
+            .map_err(plot_error)?;
+        if line.name.is_none() || !self.joined {
+            dots.label(line.name.clone().unwrap_or_else(|| "trials".into()))
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.mix(0.6).filled()));
+        }
+        Ok(())
+    }
+}
+
+/// The best accuracy at value 0 on a log axis, which cannot place it: a dashed line across.
+fn draw_zero_line(
+    chart: &mut AxisChart,
+    (x0, x1): (f64, f64),
+    y: f64,
+    short_key: &str,
+    color: RGBColor,
+) -> Result<()> {
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(x0, y), (x1, y)],
+            8,
+            6,
+            color.stroke_width(2),
+        ))
+        .map_err(plot_error)?
+        .label(format!("{short_key} = 0"))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    Ok(())
 }
 
 #[cfg(test)]
