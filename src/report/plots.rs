@@ -226,7 +226,7 @@ pub fn confusion_heatmap(path: &Path, title: &str, confusion: &ConfusionMatrix) 
             .y_label_formatter(&|_| String::new())
             .draw()
             .map_err(plot_error)?;
-        draw_class_labels(&area, &chart, n)?;
+        draw_class_labels(&area, &chart)?;
         for (truth, row) in confusion.matrix.iter().enumerate() {
             let total: usize = row.iter().sum();
             for (predicted, &count) in row.iter().enumerate() {
@@ -244,11 +244,8 @@ type ClassChart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordusize, RangedCoordusize>>;
 
 /// Class names centred under each column and beside each row.
-fn draw_class_labels(
-    area: &DrawingArea<BitMapBackend, Shift>,
-    chart: &ClassChart,
-    n: usize,
-) -> Result<()> {
+fn draw_class_labels(area: &DrawingArea<BitMapBackend, Shift>, chart: &ClassChart) -> Result<()> {
+    let n = chart.x_range().end;
     let label_style = ("sans-serif", 15).into_font().color(&BLACK);
     for class in 0..n {
         let (x_left, y_bottom) = chart.backend_coord(&(class, 0));
