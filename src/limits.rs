@@ -9,6 +9,10 @@ use crate::mnist::IMAGE_PIXELS;
 /// MNIST needs (the assignment's 784 → 500 → 250 → 100 → 10 has 0.5 M).
 pub const MAX_PARAMETERS: usize = 1_000_000_000;
 
+/// Most epochs a config may ask for: the run's history keeps a record of every epoch
+/// in memory, and the record run's 700 are far below it.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 /// Most bytes the tensors of a weights file may take: [`MAX_PARAMETERS`] in f64, the
 /// widest float a state_dict stores.
 pub const MAX_WEIGHT_BYTES: u64 = MAX_PARAMETERS as u64 * 8;

@@ -269,6 +269,10 @@ mod tests {
             (&["optimizer.learning_rate=inf"], "learning_rate"),
             (&["optimizer.l2=-0.5"], "l2"),
             (&["training.epochs=0"], "epochs"),
+            (
+                &["training.epochs=4000000000000000000"],
+                "between 1 and 1000000",
+            ),
             (&["training.batch_size=0"], "batch_size"),
             (&["training.batch_size=60001"], "batch_size"),
             (&["model.hidden=[]"], "hidden"),

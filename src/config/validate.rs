@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 
 use super::{ExperimentConfig, OptimizerKind, RESERVED_NAMES, ScheduleKind, is_folder_name};
-use crate::limits::MAX_PARAMETERS;
+use crate::limits::{MAX_EPOCHS, MAX_PARAMETERS};
 
 impl ExperimentConfig {
     /// Checks the values serde cannot: ranges and consistency.
@@ -65,8 +65,11 @@ impl ExperimentConfig {
 
     fn validate_training(&self) -> Result<()> {
         let training = &self.training;
-        if training.epochs == 0 {
-            bail!("[training] epochs = 0 must be at least 1 (the assignment uses 15)");
+        if training.epochs == 0 || training.epochs > MAX_EPOCHS {
+            bail!(
+                "[training] epochs = {} must be between 1 and {MAX_EPOCHS} (the assignment uses 15)",
+                training.epochs
+            );
         }
         if training.batch_size == 0 || training.batch_size > crate::mnist::TRAIN_IMAGES {
             bail!(
