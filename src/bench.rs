@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::backend::BackendKind;
 use crate::config::{Activation, ExperimentConfig, OptimizerKind};
-use crate::data::Mnist;
+use crate::data::{Digits, Mnist};
 use crate::eval::evaluate;
-use crate::model::MlpSpec;
+use crate::model::{Mlp, MlpSpec};
 use crate::train::{TrainingData, optimizer, train_loader};
 
 /// One benchmarked setting.
@@ -69,39 +69,11 @@ pub fn bench_setting(
     epochs: usize,
 ) -> BenchResult {
     let device = &backend.device();
-    let model =
-        MlpSpec::from_config(config).init(config.experiment.seed, &device.clone().autodiff());
-    let mut learner = Learner::new(
-        model,
-        optimizer(config, device),
-        config.optimizer.learning_rate,
-    );
     // The images the config trains on: all 60 000, or those its validation split leaves.
     let train = TrainingData::new(config, data).train;
-    let loader = train_loader(config, &train, 0, &device.clone().autodiff());
-    let mut epoch_seconds = Vec::new();
-    crate::backend::on_training_thread(|| {
-        for epoch in 0..=epochs {
-            let started = Instant::now();
-            for batch in loader.iter() {
-                let batch = batch.expect("in-memory batches do not fail");
-                learner.lr_step();
-                let output = learner.train_step(batch);
-                learner.optimizer_step(output.grads);
-            }
-            device.sync().expect("the device finishes its work");
-            if epoch > 0 {
-                epoch_seconds.push(started.elapsed().as_secs_f64());
-            }
-        }
-    });
-    let model = learner.model().valid();
+    let (epoch_seconds, model) = timed_epochs(config, &train, device, epochs);
     let eval_seconds: Vec<f64> = (0..3)
-        .map(|_| {
-            let started = Instant::now();
-            evaluate(&model, &data.test, device);
-            started.elapsed().as_secs_f64()
-        })
+        .map(|_| seconds(|| evaluate(&model, &data.test, device)))
         .collect();
     let steps = train.len().div_ceil(config.training.batch_size);
     let floor_epoch_seconds =
@@ -126,7 +98,45 @@ pub fn bench_setting(
     }
 }
 
-/// The settings the assignment uses: every activation with SGD, and ReLU with Adam.
+/// The seconds of each of `epochs` epochs of `config`'s training on `train`, after one
+/// warm-up epoch, each until its device has finished; and the model they trained.
+fn timed_epochs(
+    config: &ExperimentConfig,
+    train: &Digits,
+    device: &Device,
+    epochs: usize,
+) -> (Vec<f64>, Mlp) {
+    let model =
+        MlpSpec::from_config(config).init(config.experiment.seed, &device.clone().autodiff());
+    let mut learner = Learner::new(
+        model,
+        optimizer(config, device),
+        config.optimizer.learning_rate,
+    );
+    let loader = train_loader(config, train, 0, &device.clone().autodiff());
+    let epoch_seconds = crate::backend::on_training_thread(|| {
+        let mut epoch = || {
+            for batch in loader.iter() {
+                let batch = batch.expect("in-memory batches do not fail");
+                learner.lr_step();
+                let output = learner.train_step(batch);
+                learner.optimizer_step(output.grads);
+            }
+            device.sync().expect("the device finishes its work");
+        };
+        epoch();
+        (0..epochs).map(|_| seconds(&mut epoch)).collect()
+    });
+    (epoch_seconds, learner.model().valid())
+}
+
+/// How long `work` takes.
+fn seconds<R>(work: impl FnOnce() -> R) -> f64 {
+    let started = Instant::now();
+    work();
+    started.elapsed().as_secs_f64()
+}
+
 /// Floating-point operations per training image in the products the floor times: x·W
 /// and xᵀ·dz for every layer, dz·Wᵀ for all but the first (a multiply-add is two).
 fn product_flops_per_image(layer_sizes: &[usize]) -> f64 {
@@ -140,6 +150,7 @@ fn product_flops_per_image(layer_sizes: &[usize]) -> f64 {
         .sum()
 }
 
+/// The settings the assignment uses: every activation with SGD and with Adam.
 pub fn assignment_settings() -> Vec<(Activation, OptimizerKind)> {
     let mut settings: Vec<_> = [Activation::Relu, Activation::Tanh, Activation::Sigmoid]
         .into_iter()

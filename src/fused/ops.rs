@@ -87,6 +87,68 @@ impl FusedLinear for Flex {
     }
 }
 
+/// The fused layer's backward: dX, dW (with the L2 gradient) and db in one op.
+#[derive(Debug)]
+struct FusedLinearBackward;
+
+/// What the forward keeps for the backward.
+#[derive(Debug, Clone)]
+struct Saved {
+    x: FlexTensor,
+    w: FlexTensor,
+    /// The layer's output, from which the activation's derivative is taken.
+    out: FlexTensor,
+    act: u8,
+    decay: f32,
+    dropout: Option<DropMask>,
+}
+
+impl Backward<Flex, 3> for FusedLinearBackward {
+    type State = Saved;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let Saved {
+            x,
+            w,
+            out,
+            act,
+            decay,
+            dropout,
+        } = ops.state;
+        let (xm, wm) = (mat(&x), mat(&w));
+        let (m, k, n) = (xm.rows, xm.cols, wm.cols);
+        let grad = grad
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("an f32 gradient");
+        let out = out.as_slice::<f32>().expect("our contiguous output");
+        let w_values = (decay != 0.0).then(|| f32_values(&w));
+        let backward = LayerBackward {
+            act: KernelActivation::from_code(act),
+            dropout,
+            want_dx: node_x.is_some(),
+            decay: w_values.as_deref().map(|w| WeightDecay { w, decay }),
+        };
+        let (dx, dw, db) = linear_backward(xm, wm, out, grad, backward);
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, tensor(dx, &[m, k]));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, tensor(dw, &[k, n]));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, tensor(db, &[n]));
+        }
+    }
+}
+
 #[cfg(feature = "flex")]
 impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
     fn fused_linear(
@@ -98,58 +160,6 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
         dropout: f32,
         key: u64,
     ) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct FusedLinearBackward;
-
-        /// x, w, the layer's output, the activation, the weight decay, the dropout mask.
-        type State = (
-            FlexTensor,
-            FlexTensor,
-            FlexTensor,
-            u8,
-            f32,
-            Option<DropMask>,
-        );
-
-        impl Backward<Flex, 3> for FusedLinearBackward {
-            type State = State;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_w, node_b] = ops.parents;
-                let grad = grads.consume::<Flex>(&ops.node);
-                let (x, w, out, act, decay, dropout) = ops.state;
-                let (xm, wm) = (mat(&x), mat(&w));
-                let (m, k, n) = (xm.rows, xm.cols, wm.cols);
-                let grad = grad
-                    .into_data()
-                    .try_into_vec::<f32>()
-                    .expect("an f32 gradient");
-                let out = out.as_slice::<f32>().expect("our contiguous output");
-                let w_values = (decay != 0.0).then(|| f32_values(&w));
-                let backward = LayerBackward {
-                    act: KernelActivation::from_code(act),
-                    dropout,
-                    want_dx: node_x.is_some(),
-                    decay: w_values.as_deref().map(|w| WeightDecay { w, decay }),
-                };
-                let (dx, dw, db) = linear_backward(xm, wm, out, grad, backward);
-                if let (Some(node), Some(dx)) = (node_x, dx) {
-                    grads.register::<Flex>(node.id, tensor(dx, &[m, k]));
-                }
-                if let Some(node) = node_w {
-                    grads.register::<Flex>(node.id, tensor(dw, &[k, n]));
-                }
-                if let Some(node) = node_b {
-                    grads.register::<Flex>(node.id, tensor(db, &[n]));
-                }
-            }
-        }
-
         let dropout = DropMask::new(dropout, key);
         match FusedLinearBackward
             .prepare::<C>([x.node(), w.node(), b.node()])
@@ -159,7 +169,15 @@ impl<C: CheckpointStrategy> FusedLinear for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
                 let out = forward(&xp, &wp, b.primitive(), act, dropout);
-                prep.finish((xp, wp, out.clone(), act, decay, dropout), out)
+                let saved = Saved {
+                    x: xp,
+                    w: wp,
+                    out: out.clone(),
+                    act,
+                    decay,
+                    dropout,
+                };
+                prep.finish(saved, out)
             }
             OpsKind::UnTracked(prep) => {
                 let (x, w, b) = (x.primitive(), w.primitive(), b.primitive());

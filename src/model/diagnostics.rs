@@ -206,33 +206,10 @@ mod tests {
         let (mut g_w2, mut g_b2) = (vec![0.0; w2.len()], vec![0.0; CLASSES]);
         for (image, &label) in labels.iter().enumerate() {
             let xi = &x[image * IMAGE_PIXELS..(image + 1) * IMAGE_PIXELS];
-            let z1: Vec<f64> = (0..hidden)
-                .map(|j| {
-                    b1[j]
-                        + (0..IMAGE_PIXELS)
-                            .map(|p| xi[p] * w1[p * hidden + j])
-                            .sum::<f64>()
-                })
-                .collect();
-            let (a1, d1): (Vec<f64>, Vec<f64>) = z1
-                .iter()
-                .map(|&z| match activation {
-                    Activation::Sigmoid => {
-                        let s = 1.0 / (1.0 + (-z).exp());
-                        (s, s * (1.0 - s))
-                    }
-                    Activation::Tanh => (z.tanh(), 1.0 - z.tanh().powi(2)),
-                    Activation::Relu => (z.max(0.0), f64::from(u8::from(z > 0.0))),
-                })
-                .unzip();
-            let z2: Vec<f64> = (0..CLASSES)
-                .map(|k| {
-                    b2[k]
-                        + (0..hidden)
-                            .map(|j| a1[j] * w2[j * CLASSES + k])
-                            .sum::<f64>()
-                })
-                .collect();
+            let z1 = dense(xi, &w1, &b1);
+            let (a1, d1): (Vec<f64>, Vec<f64>) =
+                z1.iter().map(|&z| activate(activation, z)).unzip();
+            let z2 = dense(&a1, &w2, &b2);
             let top = z2.iter().cloned().fold(f64::MIN, f64::max);
             let total: f64 = z2.iter().map(|z| (z - top).exp()).sum();
             let dz2: Vec<f64> = (0..CLASSES)
@@ -255,6 +232,32 @@ mod tests {
         }
         let norm = |v: &[f64]| v.iter().map(|g| g * g).sum::<f64>().sqrt();
         [(norm(&g_w1), norm(&g_b1)), (norm(&g_w2), norm(&g_b2))]
+    }
+
+    /// `b + x·W` for one input row x `[k]`, W `[k, n]` row-major, b `[n]` → `[n]`.
+    fn dense(x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
+        let n = b.len();
+        (0..n)
+            .map(|j| {
+                b[j] + x
+                    .iter()
+                    .enumerate()
+                    .map(|(i, xi)| xi * w[i * n + j])
+                    .sum::<f64>()
+            })
+            .collect()
+    }
+
+    /// The activation of `z` and its derivative there.
+    fn activate(activation: Activation, z: f64) -> (f64, f64) {
+        match activation {
+            Activation::Sigmoid => {
+                let s = 1.0 / (1.0 + (-z).exp());
+                (s, s * (1.0 - s))
+            }
+            Activation::Tanh => (z.tanh(), 1.0 - z.tanh().powi(2)),
+            Activation::Relu => (z.max(0.0), f64::from(u8::from(z > 0.0))),
+        }
     }
 
     fn close(got: f64, want: f64) -> bool {

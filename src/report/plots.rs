@@ -6,7 +6,7 @@ use std::sync::Once;
 
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordusize;
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -165,7 +165,20 @@ fn draw_lines(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart) -> Result
         mesh.y_label_formatter(&y_formatter);
     }
     mesh.draw().map_err(plot_error)?;
-    for (index, (s, points)) in chart.series.iter().zip(&series).enumerate() {
+    draw_series(&mut plot, chart, &series)
+}
+
+type LineChart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Each of `chart`'s series as the line through its `shown` points (dots too when
+/// there are few), in its palette colour, and the legend naming them.
+fn draw_series<'a, 'b: 'a>(
+    plot: &mut LineChart<'a, 'b>,
+    chart: &Chart,
+    shown: &[Vec<(f64, f64)>],
+) -> Result<()> {
+    for (index, (s, points)) in chart.series.iter().zip(shown).enumerate() {
         let color = PALETTE[index % PALETTE.len()];
         plot.draw_series(LineSeries::new(
             points.iter().copied(),

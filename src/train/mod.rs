@@ -21,7 +21,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::train::checkpoint::KeepLastNCheckpoints;
-use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
+use burn::train::{Interrupter, Learner, LearnerModel, SupervisedTraining, TrainingStrategy};
 
 use crate::config::{ExperimentConfig, OptimizerKind};
 use crate::data::{Augment, Digits, Mnist, MnistBatcher, MnistLoader};
@@ -207,23 +207,13 @@ pub fn train(
         &recording,
         &interrupter,
     )?;
-    let train_loader = Arc::new(train_loader(
-        config,
-        &data.train,
-        start_epoch,
-        &device.clone().autodiff(),
-    ));
-    let eval_loader = Arc::new(MnistLoader::in_order(
-        MnistBatcher::new(data.eval.clone()),
-        EVAL_BATCH,
-        device,
-    ));
+    let (train_loader, eval_loader) = loaders(config, data, start_epoch, device);
     let keep_best = (settings.early_stopping > 0)
         .then(|| KeepBest::new(recording.clone(), settings.early_stopping));
     let stop = interrupter.clone();
     // Built inside: SupervisedTraining cannot move between threads.
     let (model, error, interrupted) = crate::backend::on_training_thread(move || {
-        let mut training = SupervisedTraining::new(&run.root, train_loader, eval_loader)
+        let training = SupervisedTraining::new(&run.root, train_loader, eval_loader)
             .with_training_strategy(TrainingStrategy::Custom(Arc::new(epochs)))
             // metrics.csv is the run's one record of its metrics: no experiment.log.
             .with_application_logger(None)
@@ -231,16 +221,7 @@ pub fn train(
             .with_interrupter(stop)
             .renderer(Box::new(SilentRenderer))
             .num_epochs(settings.epochs);
-        training = match keep_best {
-            Some(keep_best) => training
-                .with_checkpointing_strategy(keep_best.clone())
-                .early_stopping(keep_best),
-            None => training.with_checkpointing_strategy(KeepLastNCheckpoints::new(2)),
-        };
-        if start_epoch > 0 {
-            training = training.checkpoint(start_epoch);
-        }
-        let result = training.launch(learner);
+        let result = keeping(training, keep_best, start_epoch).launch(learner);
         (result.model, result.error, result.interrupted.is_some())
     });
     if let Some(error) = error {
@@ -248,6 +229,39 @@ pub fn train(
     }
     let recorded = std::mem::take(&mut *recording.lock().expect("recording lock"));
     conclude(recorded, interrupted, model, run, settings.early_stopping)
+}
+
+/// The loaders of the training images (on the autodiff device, from `start_epoch`'s
+/// shuffle) and of the images evaluated after each epoch.
+fn loaders(
+    config: &ExperimentConfig,
+    data: &TrainingData,
+    start_epoch: usize,
+    device: &Device,
+) -> (Arc<MnistLoader>, Arc<MnistLoader>) {
+    let autodiff = device.clone().autodiff();
+    let train = train_loader(config, &data.train, start_epoch, &autodiff);
+    let eval = MnistLoader::in_order(MnistBatcher::new(data.eval.clone()), EVAL_BATCH, device);
+    (Arc::new(train), Arc::new(eval))
+}
+
+/// Which checkpoints `training` keeps: with early stopping the best epoch's (where
+/// it also stops), else the last two; and the one it resumes from, if any.
+fn keeping<M: LearnerModel>(
+    training: SupervisedTraining<M>,
+    keep_best: Option<KeepBest>,
+    start_epoch: usize,
+) -> SupervisedTraining<M> {
+    let training = match keep_best {
+        Some(keep_best) => training
+            .with_checkpointing_strategy(keep_best.clone())
+            .early_stopping(keep_best),
+        None => training.with_checkpointing_strategy(KeepLastNCheckpoints::new(2)),
+    };
+    match start_epoch {
+        0 => training,
+        _ => training.checkpoint(start_epoch),
+    }
 }
 
 /// Our loop over the epochs from `start_epoch`: each recorded into `recording` and

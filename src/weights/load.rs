@@ -11,7 +11,7 @@ use crate::config::{Activation, ExperimentConfig};
 use crate::data;
 use crate::model::{Mlp, layers_text};
 use crate::run_files::RunDir;
-use crate::weights::state_dict::{self, WeightsFormat};
+use crate::weights::state_dict::{self, MlpWeights, WeightsFormat};
 
 pub struct SavedModel {
     pub path: PathBuf,
@@ -76,42 +76,8 @@ impl SavedModel {
         }
         let weights = state_dict::read(&path)?;
         let layer_sizes = weights.layer_sizes();
-        let config = match weights.metadata.get("config") {
-            Some(text) => Some(
-                ExperimentConfig::parse(text, &[])
-                    .with_context(|| format!("the config stored in {}", path.display()))?,
-            ),
-            None => None,
-        };
-        if let Some(config) = &config
-            && config.layer_sizes() != layer_sizes
-        {
-            bail!(
-                "{} holds a {} network but its stored config describes {}: the file was altered; retrain or re-export it",
-                path.display(),
-                layers_text(&layer_sizes),
-                layers_text(&config.layer_sizes())
-            );
-        }
-        let stated = match (&config, weights.metadata.get("activation")) {
-            (Some(config), _) => Some(config.model.activation),
-            (None, Some(name)) => Some(
-                name.parse()
-                    .with_context(|| format!("the `activation` metadata of {}", path.display()))?,
-            ),
-            (None, None) => None,
-        };
-        let activation = match (stated, activation) {
-            (Some(stated), Some(asked)) if stated != asked => bail!(
-                "{} was trained with {stated}, not {asked}: drop --activation",
-                path.display()
-            ),
-            (Some(known), _) | (None, Some(known)) => known,
-            (None, None) => bail!(
-                "{} does not say which activation its hidden layers use: add --activation relu, tanh or sigmoid",
-                path.display()
-            ),
-        };
+        let config = stored_config(&weights, &path)?;
+        let activation = activation_of(&weights, config.as_ref(), activation, &path)?;
         let model = Mlp::from_weights(&weights.layers, activation, device);
         Ok(SavedModel {
             path,
@@ -121,5 +87,147 @@ impl SavedModel {
             activation,
             model,
         })
+    }
+}
+
+/// The config a run stored in its weights' metadata, checked against the layers the
+/// file holds; `None` for files from elsewhere (PyTorch), which carry none.
+fn stored_config(weights: &MlpWeights, path: &Path) -> Result<Option<ExperimentConfig>> {
+    let Some(text) = weights.metadata.get("config") else {
+        return Ok(None);
+    };
+    let config = ExperimentConfig::parse(text, &[])
+        .with_context(|| format!("the config stored in {}", path.display()))?;
+    let layer_sizes = weights.layer_sizes();
+    if config.layer_sizes() != layer_sizes {
+        bail!(
+            "{} holds a {} network but its stored config describes {}: the file was altered; retrain or re-export it",
+            path.display(),
+            layers_text(&layer_sizes),
+            layers_text(&config.layer_sizes())
+        );
+    }
+    Ok(Some(config))
+}
+
+/// The hidden layers' activation: the one the file states (in its config or its
+/// `activation` metadata), else the one `asked` for; both must agree when both exist.
+fn activation_of(
+    weights: &MlpWeights,
+    config: Option<&ExperimentConfig>,
+    asked: Option<Activation>,
+    path: &Path,
+) -> Result<Activation> {
+    let stated = match (config, weights.metadata.get("activation")) {
+        (Some(config), _) => Some(config.model.activation),
+        (None, Some(name)) => Some(
+            name.parse()
+                .with_context(|| format!("the `activation` metadata of {}", path.display()))?,
+        ),
+        (None, None) => None,
+    };
+    match (stated, asked) {
+        (Some(stated), Some(asked)) if stated != asked => bail!(
+            "{} was trained with {stated}, not {asked}: drop --activation",
+            path.display()
+        ),
+        (Some(known), _) | (None, Some(known)) => Ok(known),
+        (None, None) => bail!(
+            "{} does not say which activation its hidden layers use: add --activation relu, tanh or sigmoid",
+            path.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::model::LinearWeights;
+
+    /// A file's weights for `sizes` (values unread here) with `metadata`.
+    fn weights(sizes: &[usize], metadata: &[(&str, &str)]) -> MlpWeights {
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(index, pair)| LinearWeights {
+                name: index.to_string(),
+                inputs: pair[0],
+                outputs: pair[1],
+                weight: Vec::new(),
+                bias: Vec::new(),
+            })
+            .collect();
+        let metadata: HashMap<_, _> = metadata
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        MlpWeights {
+            format: WeightsFormat::Safetensors,
+            metadata,
+            layers,
+        }
+    }
+
+    fn relu_config() -> String {
+        std::fs::read_to_string("config/relu.toml").expect("config/relu.toml")
+    }
+
+    #[test]
+    fn a_stored_config_must_describe_the_stored_layers() {
+        let path = Path::new("run/model.safetensors");
+        let config = relu_config();
+        let matching = weights(&[784, 500, 250, 100, 10], &[("config", &config)]);
+        let stored = stored_config(&matching, path).unwrap().expect("a config");
+        assert_eq!(stored.layer_sizes(), [784, 500, 250, 100, 10]);
+
+        let altered = weights(&[784, 64, 10], &[("config", &config)]);
+        let error = stored_config(&altered, path).unwrap_err().to_string();
+        assert!(error.contains("holds a 784 → 64 → 10 network"), "{error}");
+        assert!(error.contains("the file was altered"), "{error}");
+
+        assert!(
+            stored_config(&weights(&[784, 10], &[]), path)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_activation_comes_from_the_file_or_the_user_and_they_must_agree() {
+        let path = Path::new("net.pt");
+        let (relu, tanh) = (Some(Activation::Relu), Some(Activation::Tanh));
+        let bare = weights(&[784, 10], &[]);
+        let tagged = weights(&[784, 10], &[("activation", "tanh")]);
+        assert_eq!(
+            activation_of(&bare, None, relu, path).unwrap(),
+            Activation::Relu
+        );
+        assert_eq!(
+            activation_of(&tagged, None, None, path).unwrap(),
+            Activation::Tanh
+        );
+        assert_eq!(
+            activation_of(&tagged, None, tanh, path).unwrap(),
+            Activation::Tanh
+        );
+
+        let unknown = activation_of(&bare, None, None, path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("add --activation relu, tanh or sigmoid"),
+            "{unknown}"
+        );
+        let clash = activation_of(&tagged, None, relu, path)
+            .unwrap_err()
+            .to_string();
+        assert!(clash.contains("was trained with tanh, not relu"), "{clash}");
+
+        // A stored config outranks the `activation` tag.
+        let config = ExperimentConfig::parse(&relu_config(), &[]).unwrap();
+        let got = activation_of(&tagged, Some(&config), None, path).unwrap();
+        assert_eq!(got, Activation::Relu);
     }
 }
