@@ -8,7 +8,7 @@ use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path`
 /// and syncs the folder.
@@ -17,6 +17,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    if path.is_dir() {
+        bail!(
+            "{} is a folder: name a file to write inside it",
+            path.display()
+        );
+    }
+    if matches!(dir.try_exists(), Ok(false)) {
+        bail!(
+            "cannot write {}: the folder {} does not exist; create it first",
+            path.display(),
+            dir.display()
+        );
+    }
     let fail = || {
         format!(
             "cannot write {}: check that the folder exists and is writable",
@@ -111,6 +124,19 @@ mod tests {
     #[test]
     fn unwritable_folder_is_a_clear_error() {
         let err = write_atomic(Path::new("/nonexistent-dir/x.txt"), b"x").unwrap_err();
-        assert!(format!("{err}").contains("/nonexistent-dir/x.txt"));
+        let message = format!("{err:#}");
+        assert!(message.contains("/nonexistent-dir/x.txt"), "{message}");
+        assert!(
+            message.contains("the folder /nonexistent-dir does not exist"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_folder_is_not_overwritten_and_says_what_to_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = format!("{:#}", write_atomic(dir.path(), b"x").unwrap_err());
+        assert!(message.contains("is a folder: name a file"), "{message}");
+        assert!(dir.path().is_dir());
     }
 }
