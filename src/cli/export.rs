@@ -53,7 +53,29 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     println!(
         "wrote {} ({}): input `{INPUT}` [batch, 784] in [0, 1], output `{OUTPUT}` [batch, 10]",
         args.onnx.display(),
-        each(&|m| format!("{}, {}", layers_text(&m.layer_sizes), m.activation))
+        shapes(&members)
     );
     Ok(())
+}
+
+/// The model's shape, or a committee's shapes each once with its count, so that a
+/// committee of eight reads `a committee of 8: 6 × 784 → … , relu; 2 × …`.
+fn shapes(members: &[SavedModel]) -> String {
+    let shape = |m: &SavedModel| format!("{}, {}", layers_text(&m.layer_sizes), m.activation);
+    if let [only] = members {
+        return shape(only);
+    }
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for member in members {
+        let shape = shape(member);
+        match counted.iter_mut().find(|(seen, _)| *seen == shape) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((shape, 1)),
+        }
+    }
+    let groups: Vec<String> = counted
+        .iter()
+        .map(|(shape, count)| format!("{count} × {shape}"))
+        .collect();
+    format!("a committee of {}: {}", members.len(), groups.join("; "))
 }

@@ -940,7 +940,7 @@ fn a_committee_evaluates_and_exports_as_one_and_a_muddle_is_refused() {
     let export = ["export", one, two, "--ensemble", "--onnx", "committee.onnx"];
     let stdout = assert_success(&project.run(&export));
     assert!(
-        stdout.contains("(784 → 16 → 10, relu; 784 → 16 → 10, relu)"),
+        stdout.contains("(a committee of 2: 2 × 784 → 16 → 10, relu)"),
         "{stdout}"
     );
     let bytes = std::fs::read(project.path().join("committee.onnx")).unwrap();
