@@ -171,11 +171,19 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
         bail!("--set {assignment:?}: the key must name its section, e.g. optimizer.learning_rate");
     };
     let raw_value = raw_value.trim();
-    let value = format!("v = {raw_value}")
+    let parsed = format!("v = {raw_value}")
         .parse::<toml::Table>()
         .ok()
-        .and_then(|mut parsed| parsed.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw_value.to_string()));
+        .and_then(|mut parsed| parsed.remove("v"));
+    let value = match parsed {
+        Some(value) => value,
+        // Else it would pass as a string, and the error would say it wants a number.
+        None if raw_value.parse::<i128>().is_ok() => bail!(
+            "--set {assignment:?}: {raw_value} is past the largest whole number a config holds ({})",
+            i64::MAX
+        ),
+        None => toml::Value::String(raw_value.to_string()),
+    };
     let section_table = table
         .entry(section.to_string())
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -189,7 +197,16 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
 /// toml's errors span several lines with a source snippet; we want one line with
 /// the position and the message.
 pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
-    let message = err.message().trim().replace('\n', " ");
+    let mut message = err.message().trim().replace('\n', " ");
+    // serde names Rust's types; a config's reader knows numbers.
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+    ] {
+        message = message.replace(rust, plain);
+    }
     match err.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
