@@ -38,6 +38,17 @@ def numpy_logits(path, images):
     return x
 
 
+def committee_logits(members):
+    """One member's logits as they are; several members' as the log of their mean softmax."""
+    if len(members) == 1:
+        return members[0]
+    log_probs = [z - z.max(axis=1, keepdims=True) for z in members]
+    log_probs = [z - np.log(np.exp(z).sum(axis=1, keepdims=True)) for z in log_probs]
+    stacked = np.stack(log_probs).astype(np.float64)  # [members, batch, 10]
+    top = stacked.max(axis=0)
+    return top + np.log(np.exp(stacked - top).sum(axis=0)) - np.log(len(members))
+
+
 def weights_file(model):
     """A run folder's model.safetensors, or the file itself."""
     path = Path(model)
