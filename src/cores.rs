@@ -36,10 +36,25 @@ pub const THREADS_ENV: &str = "MNIST_MLP_THREADS";
 
 /// The cores this process may use: `$MNIST_MLP_THREADS`, else all of them.
 pub fn count() -> usize {
-    std::env::var(THREADS_ENV)
+    configured()
         .ok()
-        .and_then(|value| value.parse().ok())
+        .flatten()
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `$MNIST_MLP_THREADS` as a count of cores, `None` when unset or empty. `main` checks it first,
+/// so that a typo stops the program rather than quietly using every core.
+pub fn configured() -> Result<Option<usize>, String> {
+    let Some(value) = std::env::var_os(THREADS_ENV).filter(|value| !value.is_empty()) else {
+        return Ok(None);
+    };
+    match value.to_str().and_then(|text| text.trim().parse().ok()) {
+        Some(cores) if cores >= 1 => Ok(Some(cores)),
+        _ => Err(format!(
+            "{THREADS_ENV}={} is not a count of cores: give a whole number, 1 or more, or unset it to use them all",
+            value.to_string_lossy()
+        )),
+    }
 }
 
 /// The helper thread, started on first use where there are two cores or more.

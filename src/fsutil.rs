@@ -2,10 +2,11 @@
 //! at any moment leaves either the old file or the new one. The files come out
 //! with the permissions `File::create` would give them (0666 less the umask), not
 //! the 0600 of a private temporary file, so teammates and servers can read them.
-//! And lock files, whose locks die with their process however it ends.
+//! And lock files, whose locks die with their process however it ends. And the
+//! reading side: only regular files are opened, and text files only up to a size.
 
 use std::fs::{File, TryLockError};
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -73,6 +74,70 @@ pub fn try_lock(path: &Path) -> Result<Option<File>> {
     }
 }
 
+/// Opens `path` for reading if it is a regular file (or a link to one). A FIFO would
+/// hold the open until some process wrote to it, and a device such as `/dev/zero`
+/// never ends, so both are refused, as is a folder.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a folder"
+        } else {
+            special_kind(kind)
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}, not a regular file"),
+        ));
+    }
+    File::open(path)
+}
+
+/// "a FIFO", "a device", "a socket": what a non-regular, non-folder path is.
+fn special_kind(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = kind;
+    "not a file"
+}
+
+/// The UTF-8 text of a config, sweep or summary file, within
+/// [`MAX_TEXT_BYTES`](crate::limits::MAX_TEXT_BYTES).
+pub fn read_text(path: &Path) -> io::Result<String> {
+    read_text_within(path, crate::limits::MAX_TEXT_BYTES)
+}
+
+/// The UTF-8 text of the regular file `path`, refused past `limit` bytes: a config
+/// or sweep file is a few KB, and a path slipped to a log or a dataset must not fill
+/// memory.
+pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
+    let mut text = String::new();
+    open_regular(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is longer than {} KiB, far more than such a file holds",
+                limit >> 10
+            ),
+        ));
+    }
+    Ok(text)
+}
+
 /// Temporary files created like `File::create` creates files: the kernel applies the umask.
 fn temp_file_builder() -> tempfile::Builder<'static, 'static> {
     let mut builder = tempfile::Builder::new();
@@ -119,6 +184,35 @@ mod tests {
         assert!(try_lock(&path).unwrap().is_none());
         drop(held);
         assert!(try_lock(&path).unwrap().is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_refused_without_blocking_or_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success(), "mkfifo");
+        // Opening a FIFO for reading would block this test forever.
+        let err = open_regular(&fifo).unwrap_err();
+        assert_eq!(err.to_string(), "it is a FIFO, not a regular file");
+        let err = read_text_within(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert_eq!(err.to_string(), "it is a device, not a regular file");
+        let err = open_regular(dir.path()).unwrap_err();
+        assert_eq!(err.to_string(), "it is a folder, not a regular file");
+    }
+
+    #[test]
+    fn text_is_read_up_to_its_limit_and_refused_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, vec![b'a'; 2048]).unwrap();
+        assert_eq!(read_text_within(&path, 2048).unwrap().len(), 2048);
+        let err = read_text_within(&path, 2047).unwrap_err();
+        assert!(
+            err.to_string().starts_with("it is longer than 1 KiB"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -36,3 +36,7 @@ pub const MAX_IDX_BYTES: usize = MAX_IDX_ITEMS * IMAGE_PIXELS;
 /// Most trials a sweep may plan, grid or random: at seconds to minutes a trial, more is a
 /// slip, and each planned trial holds its whole config.
 pub const MAX_TRIALS: usize = 10_000;
+
+/// Most bytes a config or sweep file may hold: the shipped ones are under 2 KiB, and a
+/// grid of every setting spelled out would not reach a hundredth of this.
+pub const MAX_TEXT_BYTES: u64 = 1 << 20;

@@ -56,6 +56,10 @@ fn main() -> ExitCode {
         eprintln!("error: internal failure ({info}); please report it");
     }));
     let cli = Cli::parse();
+    if let Err(message) = mnist_mlp::cores::configured() {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
+    }
     let result = match (cli.command, cli.train) {
         (Some(Command::Train(args)), _) | (None, Some(args)) => train::run(args),
         (Some(Command::Fetch(args)), _) => fetch::run(&args),

@@ -13,7 +13,7 @@ use mnist_mlp::data::{Checksums, Missing, Mnist};
 #[derive(Args)]
 pub struct BenchArgs {
     /// Timed epochs per setting, after one warm-up epoch.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = at_least_one)]
     epochs: usize,
     /// Only these activations (comma-separated), e.g. relu,tanh.
     #[arg(long, value_delimiter = ',')]
@@ -40,14 +40,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let backend = BackendKind::resolve(args.backend)?;
     let dir = super::data_dir_or_default(&args.data_dir);
     let mnist = Mnist::load(&dir, Missing::Fetch, Checksums::Verify)?;
+    let configs = configs(args)?;
     if !args.json {
         println!("backend: {backend}");
         println!(
             "setting        median s/epoch  floor s/epoch  efficiency  GFLOP/s  of 2048³  eval images/s  peak RSS MB"
         );
     }
-    for config in configs(args)? {
-        let result = bench_setting(&config, &mnist, backend, args.epochs.max(1));
+    for config in configs {
+        let result = bench_setting(&config, &mnist, backend, args.epochs);
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
@@ -65,6 +66,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--epochs`: the median needs at least one timed epoch.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(epochs) if epochs >= 1 => Ok(epochs),
+        _ => Err("give a whole number of epochs, 1 or more".to_string()),
+    }
 }
 
 /// The settings to measure: the `--config` given, or the assignment's model at each

@@ -8,6 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil;
+
 mod sections;
 mod validate;
 
@@ -55,7 +57,7 @@ impl ExperimentConfig {
 
     /// Reads `path`, applies `overrides` (`section.key=value`), and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| {
+        let text = fsutil::read_text(path).with_context(|| {
             format!(
                 "cannot read config {}: check the path (the shipped configs are in config/)",
                 path.display()
@@ -214,9 +216,19 @@ pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
             let line_start = before.rfind('\n').map_or(0, |i| i + 1);
             let column = before.len() - line_start + 1;
             let source = text[line_start..].lines().next().unwrap_or("").trim();
+            let source = shortened(source);
             format!("line {line}, column {column} (`{source}`): {message}")
         }
         None => message,
+    }
+}
+
+/// `line` cut to its first 80 characters (and "…"), so that a file of one long line
+/// still gives an error of one short line.
+fn shortened(line: &str) -> String {
+    match line.char_indices().nth(80) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line.to_string(),
     }
 }
 
@@ -348,6 +360,16 @@ mod tests {
     fn syntax_error_shows_line_and_column() {
         let err = error_of("[experiment]\nname = \"t\"\nseed = = 3\n", &[]);
         assert!(err.starts_with("line 3, column"), "{err}");
+    }
+
+    #[test]
+    fn an_error_in_a_long_line_quotes_only_its_start() {
+        let long_line = format!("name = \"{}\" x", "é".repeat(10_000));
+        let err = error_of(&format!("[experiment]\n{long_line}\n"), &[]);
+        let quoted = format!("(`name = \"{}…`)", "é".repeat(72));
+        assert!(err.starts_with("line 2, column"), "{err}");
+        assert!(err.contains(&quoted), "{err}");
+        assert!(err.len() < 400, "{err}");
     }
 
     #[test]

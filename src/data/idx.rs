@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use flate2::bufread::GzDecoder;
 
+use crate::fsutil;
 use crate::limits::{MAX_IDX_BYTES, MAX_IDX_ITEMS};
 
 /// Images as one contiguous row-major `u8` buffer (`count × rows × cols`).
@@ -35,7 +36,7 @@ const MAX_RESERVE: usize = 64 << 20;
 /// Reads an IDX file, transparently gunzipping it when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        fsutil::open_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
     read_idx(BufReader::new(file), path)
 }
 

@@ -4,14 +4,15 @@
 //! centre of mass at the centre; ready to classify. `predict` and the web app's
 //! draw pad and upload all go through [`prepare_digit`].
 
-use std::io::Cursor;
+use std::io::{BufReader, Cursor};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use image::error::LimitErrorKind;
 use image::imageops::FilterType;
-use image::{DynamicImage, GrayImage, ImageError, ImageReader, Limits};
+use image::{DynamicImage, GrayImage, ImageError, ImageFormat, ImageReader, Limits};
 
+use crate::fsutil;
 use crate::limits::{MAX_PICTURE_BYTES, MAX_PICTURE_SIDE};
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
 
@@ -23,8 +24,13 @@ const IMAGE_FIX: &str = "give a PNG, JPEG, GIF, BMP or WebP picture of one digit
 
 /// Reads `path` into MNIST's form: 784 bytes, white digit on black.
 pub fn load_digit(path: &Path) -> Result<Vec<u8>> {
-    let reader = ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
+    let file =
+        fsutil::open_regular(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = ImageReader::new(BufReader::new(file));
+    if let Ok(format) = ImageFormat::from_path(path) {
+        reader.set_format(format);
+    }
+    let reader = reader
         .with_guessed_format()
         .with_context(|| format!("cannot read {}", path.display()))?;
     let picture = decode(reader).map_err(|err| anyhow!("{} {err}", path.display()))?;

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
+use crate::fsutil;
 use crate::model::layers_text;
 use crate::run_files::history::{EpochRecord, EvalSplit};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
@@ -112,9 +113,7 @@ pub fn safetensors_stats(path: &Path) -> Result<SafetensorsContents> {
 
 /// The tensors of one of Burn's burnpack checkpoint files.
 pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
-    if !path.is_file() {
-        bail!("{} does not exist", path.display());
-    }
+    fsutil::open_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let tensors = store.get_all_tensors().map_err(|err| {
         anyhow!(

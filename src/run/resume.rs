@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 
 use crate::config::ExperimentConfig;
+use crate::fsutil;
 use crate::run_files::RunDir;
 use crate::run_files::history::History;
 use crate::weights::checkpoint::last_complete_epoch;
@@ -24,7 +25,7 @@ pub fn refuse_to_discard(dir: &RunDir, config: &ExperimentConfig, fresh: bool) -
         }
         return Ok(());
     }
-    let saved = std::fs::read_to_string(dir.config())
+    let saved = fsutil::read_text(&dir.config())
         .map_err(anyhow::Error::from)
         .and_then(|text| ExperimentConfig::parse(&text, &[]));
     let changes = match &saved {
@@ -51,7 +52,7 @@ pub fn nothing_to_resume(dir: &RunDir) -> anyhow::Error {
 /// The completed epoch to continue from and the history up to it; `None` when
 /// the interrupted run completed no epoch, so it starts over as it began.
 pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usize, History)>> {
-    let saved = std::fs::read_to_string(dir.config()).map_err(|_| nothing_to_resume(dir))?;
+    let saved = fsutil::read_text(&dir.config()).map_err(|_| nothing_to_resume(dir))?;
     let saved = ExperimentConfig::parse(&saved, &[])
         .with_context(|| format!("{} is corrupt", dir.config().display()))?;
     if saved.model != config.model {

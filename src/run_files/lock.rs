@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::fsutil::open_lock;
+use crate::fsutil::{self, open_lock};
 use crate::run_files::RunDir;
 
 /// A probe (`serve` asking whether a run is live) holds the lock shared for
@@ -120,7 +120,7 @@ impl RunLock {
 
 /// Whether a process is training in `dir` now.
 pub fn is_live(dir: &RunDir) -> bool {
-    let Ok(marker) = File::open(dir.marker()) else {
+    let Ok(marker) = fsutil::open_regular(&dir.marker()) else {
         return false;
     };
     // A shared lock is refused only while a trainer holds the exclusive one; ours

@@ -8,6 +8,7 @@ use super::RunDir;
 use crate::backend::BackendKind;
 use crate::config::ExperimentConfig;
 use crate::eval::ClassificationReport;
+use crate::fsutil;
 
 /// `summary.json`: the run's config and headline figures, with its reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,7 +42,7 @@ impl Summary {
     /// Reads a finished run's `summary.json`.
     pub fn load(run: &RunDir) -> Result<Self> {
         let path = run.summary();
-        let text = std::fs::read_to_string(&path).with_context(|| {
+        let text = fsutil::read_text(&path).with_context(|| {
             format!(
                 "cannot read {}: is {} a finished run folder?",
                 path.display(),

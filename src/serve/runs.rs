@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::ExperimentConfig;
+use crate::fsutil;
 use crate::run_files::RunDir;
 use crate::run_files::history::{EvalSplit, History};
 use crate::run_files::lock;
@@ -93,7 +94,7 @@ pub fn read_run(root: &Path, name: &str) -> RunFiles {
         .and_then(|loaded| loaded.map_err(|err| errors.push(format!("{err:#}"))).ok());
     let config = match &summary {
         Some(summary) => Some(summary.config.clone()),
-        None => std::fs::read_to_string(run.config())
+        None => fsutil::read_text(&run.config())
             .map_err(anyhow::Error::from)
             .and_then(|text| ExperimentConfig::parse(&text, &[]))
             .map_err(|err| errors.push(format!("{}: {err:#}", run.config().display())))

@@ -27,6 +27,7 @@ use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 
 use crate::config::{ExperimentConfig, is_folder_name, one_line_toml_error};
+use crate::fsutil;
 use crate::limits::MAX_TRIALS;
 
 /// Held-out training images when the sweep file does not say: MNIST's usual 50k/10k split.
@@ -221,7 +222,7 @@ pub fn display_value(value: &toml::Value) -> String {
 impl Sweep {
     /// Reads the sweep file and its base config, and plans and validates every trial.
     pub fn load(file: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(file).with_context(|| {
+        let text = fsutil::read_text(file).with_context(|| {
             format!(
                 "cannot read sweep file {}: check the path (examples are in config/sweeps/)",
                 file.display()
@@ -304,7 +305,7 @@ impl Sweep {
 /// The base config as a TOML document, checked for syntax here so that its errors
 /// name the file rather than a trial.
 fn read_base(path: &Path, as_written: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let text = fsutil::read_text(path).with_context(|| {
         format!(
             "cannot read the base config {} ([sweep] base = {:?} is relative to the sweep file)",
             path.display(),

@@ -9,6 +9,7 @@ use burn::prelude::*;
 
 use crate::config::{Activation, ExperimentConfig};
 use crate::data;
+use crate::fsutil;
 use crate::model::{Mlp, layers_text};
 use crate::run_files::RunDir;
 use crate::weights::state_dict::{self, MlpWeights, WeightsFormat};
@@ -68,9 +69,13 @@ impl SavedModel {
         } else {
             target.to_path_buf()
         };
-        if !path.is_file() {
+        if let Err(err) = fsutil::open_regular(&path) {
+            let why = match err.kind() {
+                std::io::ErrorKind::NotFound => "it does not exist".to_string(),
+                _ => err.to_string(),
+            };
             bail!(
-                "cannot read {}: give a finished run folder (artifacts/<name>), its model.safetensors, or a PyTorch .safetensors/.pt/.pth state_dict",
+                "cannot read {} ({why}): give a finished run folder (artifacts/<name>), its model.safetensors, or a PyTorch .safetensors/.pt/.pth state_dict",
                 path.display()
             );
         }

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
 
+use crate::fsutil;
 use crate::limits::{MAX_PARAMETERS, MAX_WEIGHT_BYTES};
 use crate::mnist::{CLASSES, IMAGE_PIXELS};
 use crate::model::LinearWeights;
@@ -37,7 +38,7 @@ impl fmt::Display for WeightsFormat {
 /// Tells the format from the first bytes, whatever the file is called.
 pub fn detect_format(path: &Path) -> Result<WeightsFormat> {
     let mut head = Vec::with_capacity(512);
-    std::fs::File::open(path)
+    fsutil::open_regular(path)
         .and_then(|file| file.take(512).read_to_end(&mut head))
         .with_context(|| {
             format!(
@@ -110,7 +111,8 @@ const SAFETENSORS_MAX_HEADER: u64 = 100_000_000;
 /// largest model we load could be.
 pub fn read_safetensors(path: &Path) -> Result<Vec<u8>> {
     let unreadable = |err| anyhow!("cannot read {}: {err}", path.display());
-    let len = std::fs::metadata(path).map_err(unreadable)?.len();
+    let mut file = fsutil::open_regular(path).map_err(unreadable)?;
+    let len = file.metadata().map_err(unreadable)?.len();
     let limit = MAX_WEIGHT_BYTES + SAFETENSORS_MAX_HEADER;
     if len > limit {
         bail!(
@@ -118,7 +120,9 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<u8>> {
             path.display()
         );
     }
-    std::fs::read(path).map_err(unreadable)
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut bytes).map_err(unreadable)?;
+    Ok(bytes)
 }
 
 /// The tensors of a store, their sizes checked by [`check_sizes`] and none yet read.

@@ -261,6 +261,28 @@ fn bad_configs_get_one_clear_line() {
 }
 
 #[test]
+fn a_mistyped_thread_count_stops_the_program_before_any_work() {
+    let project = Project::new();
+    for value in ["two", "0", "-1"] {
+        let output = project
+            .command(&["tiny.toml"])
+            .env("MNIST_MLP_THREADS", value)
+            .output()
+            .unwrap();
+        assert_clean_failure(
+            &output,
+            &format!("MNIST_MLP_THREADS={value} is not a count"),
+        );
+        assert!(!project.run_dir().exists(), "{value:?} started a run");
+    }
+    let output = project
+        .command(&["tiny.toml"])
+        .env("MNIST_MLP_THREADS", "1")
+        .output()
+        .unwrap();
+    assert_success(&output);
+}
+#[test]
 fn damaged_data_files_are_named_with_the_fix() {
     type Damage = fn(&mut Vec<u8>);
     let cases: &[(&str, Damage, &str)] = &[

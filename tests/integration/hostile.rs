@@ -23,12 +23,16 @@ const ADDRESS_SPACE_KB: u64 = 4_000_000;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs `mnist-mlp ARGS` in `dir` under the address-space limit and checks that it is
-/// refused cleanly, in time, with every one of `needles` in its error line.
+/// refused cleanly, in time, with every one of `needles` in its error line. A run that
+/// hangs is killed at the deadline (and fails), rather than holding up the suite.
 fn assert_refused(dir: &Path, args: &[&str], needles: &[&str]) {
     let started = Instant::now();
     let output: Output = Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -v {ADDRESS_SPACE_KB}; exec \"$0\" \"$@\""))
+        .arg(format!(
+            "ulimit -v {ADDRESS_SPACE_KB}; exec timeout {} \"$0\" \"$@\"",
+            DEADLINE.as_secs()
+        ))
         .arg(BIN)
         .args(args)
         .current_dir(dir)
@@ -231,5 +235,36 @@ fn a_random_sweep_of_a_hundred_million_trials_is_refused_unplanned() {
         dir.path(),
         &["sweep", "many.toml", "--list"],
         &["many.toml", "limit of 10000 trials"],
+    );
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_unopened_wherever_a_file_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(&dir.path().join("model.safetensors"));
+    let made = Command::new("mkfifo").arg(dir.path().join("pipe")).status();
+    assert!(made.unwrap().success(), "mkfifo");
+    // Opening a FIFO waits for a writer that never comes; /dev/zero never ends.
+    let fifo = ["pipe", "it is a FIFO, not a regular file"];
+    let device = ["/dev/zero", "it is a device, not a regular file"];
+    for [file, kind] in [fifo, device] {
+        assert_refused(dir.path(), &[file], &["cannot read config", file, kind]);
+        assert_refused(dir.path(), &["sweep", file], &["sweep file", kind]);
+        assert_refused(dir.path(), &["inspect", file], &[file, kind]);
+        assert_refused(dir.path(), &["eval", file], &[file, kind]);
+        let predict = ["predict", "model.safetensors", "--activation", "relu", file];
+        assert_refused(dir.path(), &predict, &[file, kind]);
+    }
+}
+
+#[test]
+fn a_config_longer_than_any_config_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    // One line of 2 MiB, as a log or a dataset given by mistake might be.
+    std::fs::write(dir.path().join("long.toml"), vec![b'a'; 2 << 20]).unwrap();
+    assert_refused(
+        dir.path(),
+        &["long.toml"],
+        &["cannot read config long.toml", "longer than 1024 KiB"],
     );
 }
