@@ -31,22 +31,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             dir.display()
         );
     }
-    let fail = || {
-        format!(
-            "cannot write {}: check that the folder exists and is writable",
-            path.display()
-        )
-    };
-    let mut temp = temp_file_builder().tempfile_in(dir).with_context(fail)?;
-    temp.write_all(bytes).with_context(fail)?;
-    temp.as_file().sync_all().with_context(fail)?;
-    temp.persist(path).map_err(|e| e.error).with_context(fail)?;
+    let fail = |err: io::Error| write_error(path, err);
+    let mut temp = temp_file_builder().tempfile_in(dir).map_err(fail)?;
+    temp.write_all(bytes).map_err(fail)?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
     // The rename itself survives a power cut only once the folder is synced too.
     #[cfg(unix)]
     std::fs::File::open(dir)
         .and_then(|folder| folder.sync_all())
-        .with_context(fail)?;
+        .map_err(fail)?;
     Ok(())
+}
+
+/// "cannot write PATH: what went wrong: what to do", the advice chosen by the kind of
+/// failure, since "check the folder" misleads a user whose disk is full.
+fn write_error(path: &Path, err: io::Error) -> anyhow::Error {
+    use io::ErrorKind::{PermissionDenied, QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+    let (cause, fix) = match err.kind() {
+        StorageFull => ("the disk is full".to_string(), "free some space on it"),
+        QuotaExceeded => ("the disk quota is used up".to_string(), "free some space"),
+        ReadOnlyFilesystem => ("the disk is read-only".to_string(), "write elsewhere"),
+        PermissionDenied => ("permission denied".to_string(), "make the folder writable"),
+        _ => (
+            err.to_string(),
+            "check that the folder exists and is writable",
+        ),
+    };
+    anyhow::anyhow!("cannot write {}: {cause}: {fix}", path.display())
 }
 
 /// Opens (creating) a lock file; the lock itself is taken on the returned file and
@@ -212,6 +224,22 @@ mod tests {
         assert!(
             err.to_string().starts_with("it is longer than 1 KiB"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_named_as_such_with_what_to_do() {
+        let path = Path::new("artifacts/relu/model.safetensors");
+        let full = write_error(path, io::ErrorKind::StorageFull.into());
+        assert_eq!(
+            full.to_string(),
+            "cannot write artifacts/relu/model.safetensors: the disk is full: free some space on it"
+        );
+        let read_only = write_error(path, io::ErrorKind::ReadOnlyFilesystem.into());
+        assert!(
+            read_only
+                .to_string()
+                .ends_with("the disk is read-only: write elsewhere")
         );
     }
 

@@ -7,7 +7,7 @@ mod resume;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use burn::prelude::Device;
 use burn::train::Interrupter;
 
@@ -90,7 +90,13 @@ pub fn run_experiment(
             kept()
         ),
     }
-    let (summary, test) = finish(config, backend, &trained, &data, &mnist, &device, &dir)?;
+    let (summary, test) = finish(config, backend, &trained, &data, &mnist, &device, &dir)
+        .map_err(|err| {
+            anyhow!(
+                "{err:#}; the trained model is kept in {}: once that is fixed, `mnist-mlp train <config> --resume` finishes the run without training again",
+                dir.checkpoints().display()
+            )
+        })?;
     Ok(Finished { dir, summary, test })
 }
 

@@ -16,12 +16,14 @@ mod selection;
 
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::train::checkpoint::KeepLastNCheckpoints;
-use burn::train::{Interrupter, Learner, LearnerModel, SupervisedTraining, TrainingStrategy};
+use burn::train::{
+    Interrupter, Learner, LearnerModel, SupervisedTraining, TrainingError, TrainingStrategy,
+};
 
 use crate::config::{ExperimentConfig, OptimizerKind};
 use crate::data::{Augment, Digits, Mnist, MnistBatcher, MnistLoader};
@@ -225,10 +227,22 @@ pub fn train(
         (result.model, result.error, result.interrupted.is_some())
     });
     if let Some(error) = error {
-        bail!("training failed: {error}");
+        return Err(training_failure(&error, run));
     }
     let recorded = std::mem::take(&mut *recording.lock().expect("recording lock"));
     conclude(recorded, interrupted, model, run, settings.early_stopping)
+}
+
+/// What stopped the training; a checkpoint that could not be written (a full disk)
+/// leaves the earlier ones, so the run can go on from the last of them.
+fn training_failure(error: &TrainingError, run: &RunDir) -> anyhow::Error {
+    match error {
+        TrainingError::Checkpoint(err) => anyhow!(
+            "cannot save a checkpoint in {}: {err}: free some space on that disk or make it writable, then continue with `mnist-mlp train <config> --resume`",
+            run.checkpoints().display()
+        ),
+        _ => anyhow!("training failed: {error}"),
+    }
 }
 
 /// The loaders of the training images (on the autodiff device, from `start_epoch`'s

@@ -32,7 +32,7 @@ pub fn save_onnx(members: &[&Mlp], path: &Path, metadata: &[(String, String)]) -
     let bytes = onnx_model(members, metadata)
         .write_to_bytes()
         .context("cannot encode the ONNX model")?;
-    write_atomic(path, &bytes).with_context(|| format!("saving {}", path.display()))
+    write_atomic(path, &bytes)
 }
 
 /// The ONNX model of one MLP, or of a committee as one graph whose `logits` are the log

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 
 use crate::fsutil::write_atomic;
@@ -45,7 +45,6 @@ pub fn save_pytorch_safetensors(
         .get_bytes()
         .map_err(|err| anyhow!("cannot serialise the weights: {err}"))?;
     write_atomic(path, &with_sorted_header(&bytes)?)
-        .with_context(|| format!("saving {}", path.display()))
 }
 
 /// The same file with its JSON header's keys in sorted order.

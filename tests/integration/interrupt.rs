@@ -1,5 +1,6 @@
 //! Interrupting real training: a run killed at any point (SIGKILL in epoch 1,
-//! between epochs, in the middle of a later epoch) or stopped with Ctrl-C, then
+//! between epochs, in the middle of a later epoch, while the trained run's files
+//! are written) or stopped with Ctrl-C, then
 //! continued with `--resume`, ends bit-identical to an unbroken run: the same
 //! weights file, the same metrics.csv rows, the same diagnostics.csv and the same
 //! summary (seconds aside).
@@ -206,6 +207,20 @@ fn inside_epoch(epoch: usize) -> impl FnMut(&str, &Path) -> bool {
     }
 }
 
+/// True once epoch `epoch` (of 3) is reported and its checkpoint is on disk.
+fn checkpointed(epoch: usize) -> impl FnMut(&str, &Path) -> bool {
+    move |line, run_dir| {
+        let done = line.starts_with(&format!("epoch  {epoch}/3"));
+        if done {
+            // The Learner saves the three records on a background thread, in no set order.
+            for part in ["model", "optim", "scheduler"] {
+                wait_for(&run_dir.join(format!("checkpoint/{part}-{epoch}.bpk")));
+            }
+        }
+        done
+    }
+}
+
 fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !path.is_file() {
@@ -256,16 +271,7 @@ fn sigkill_once_an_epoch_is_reported_then_resume_matches() {
 #[test]
 fn sigkill_right_after_an_epochs_checkpoint_then_resume_matches() {
     let project = Project::new();
-    project.interrupt("-KILL", |line, run_dir| {
-        let done = line.starts_with("epoch  1/3");
-        if done {
-            // The Learner saves the three records on a background thread, in no set order.
-            for part in ["model", "optim", "scheduler"] {
-                wait_for(&run_dir.join(format!("checkpoint/{part}-1.bpk")));
-            }
-        }
-        done
-    });
+    project.interrupt("-KILL", checkpointed(1));
     let stdout = project.resume_matches_unbroken();
     assert!(
         !stdout.contains("Training for epoch 1/3"),
@@ -296,4 +302,18 @@ fn a_validation_run_with_schedule_augmentation_dropout_and_momentum_resumes_exac
         !stdout.contains("Training for epoch 1/3"),
         "restarted: {stdout}"
     );
+}
+
+#[test]
+fn sigkill_while_the_trained_run_is_written_then_resume_only_finishes_and_matches() {
+    // Where a full disk stops a run too: every epoch saved, the run's files not yet.
+    let project = Project::new();
+    project.interrupt("-KILL", checkpointed(3));
+    assert!(!project.run_dir().join("summary.json").exists());
+    let stdout = project.resume_matches_unbroken();
+    assert!(
+        !stdout.contains("Training for epoch"),
+        "trained again: {stdout}"
+    );
+    assert!(stdout.contains("Accuracy on the test data"), "{stdout}");
 }
