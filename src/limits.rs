@@ -40,3 +40,7 @@ pub const MAX_TRIALS: usize = 10_000;
 /// Most bytes a config or sweep file may hold: the shipped ones are under 2 KiB, and a
 /// grid of every setting spelled out would not reach a hundredth of this.
 pub const MAX_TEXT_BYTES: u64 = 1 << 20;
+
+/// Longest run or sweep name: file systems stop at 255 bytes a name, and a name
+/// this long is already a slip.
+pub const MAX_NAME_CHARS: usize = 100;

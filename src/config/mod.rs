@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil;
+use crate::limits::MAX_NAME_CHARS;
 
 mod sections;
 mod validate;
@@ -151,14 +152,23 @@ impl ExperimentConfig {
 /// What `sweep` and `compare` keep beside the runs in artifacts/: no run may take these names.
 const RESERVED_NAMES: [&str; 3] = ["sweeps", "comparison.md", "comparison.png"];
 
-/// Whether `name` can name a folder of its own under artifacts/ (a run or a sweep):
-/// letters, digits, '-', '_' and '.', not starting with '.'.
-pub fn is_folder_name(name: &str) -> bool {
-    !name.is_empty()
+/// Refuses a `name` that cannot name a folder of its own under artifacts/ (a run or a
+/// sweep): letters, digits, '-', '_' and '.', not starting with '.', and short enough
+/// for every file system. `key` is where the name was given, for the error.
+pub fn check_folder_name(key: &str, name: &str) -> Result<()> {
+    let usable = !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && !name.starts_with('.')
+        && !name.starts_with('.');
+    if !usable {
+        bail!(
+            "{key} = \"{}\" is not a usable folder name: use at most {MAX_NAME_CHARS} letters, digits, '-', '_' or '.', not starting with '.'",
+            shortened(&name.escape_debug().to_string())
+        );
+    }
+    Ok(())
 }
 
 /// Applies `section.key=value`; the value is read as TOML (number, bool, array) or
@@ -360,6 +370,27 @@ mod tests {
     fn syntax_error_shows_line_and_column() {
         let err = error_of("[experiment]\nname = \"t\"\nseed = = 3\n", &[]);
         assert!(err.starts_with("line 3, column"), "{err}");
+    }
+
+    #[test]
+    fn only_plain_short_names_can_name_a_run_folder() {
+        let longest = "a".repeat(MAX_NAME_CHARS);
+        for name in ["relu", "relu_l2-0.8", longest.as_str()] {
+            assert!(
+                check_folder_name("[experiment] name", name).is_ok(),
+                "{name}"
+            );
+        }
+        let too_long = "a".repeat(MAX_NAME_CHARS + 1);
+        for name in [
+            "", "../x", "/abs", "a/b", ".hidden", "ünï", "a\nb", &too_long,
+        ] {
+            let err = check_folder_name("[experiment] name", name).unwrap_err();
+            let message = err.to_string();
+            assert!(message.starts_with("[experiment] name = \""), "{message}");
+            assert!(message.contains("is not a usable folder name"), "{message}");
+            assert!(!message.contains('\n') && message.len() < 250, "{message}");
+        }
     }
 
     #[test]

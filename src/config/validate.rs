@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::{ExperimentConfig, OptimizerKind, RESERVED_NAMES, ScheduleKind, is_folder_name};
+use super::{ExperimentConfig, OptimizerKind, RESERVED_NAMES, ScheduleKind, check_folder_name};
 use crate::limits::{MAX_EPOCHS, MAX_PARAMETERS};
 
 impl ExperimentConfig {
@@ -22,11 +22,7 @@ impl ExperimentConfig {
 
     fn validate_experiment(&self) -> Result<()> {
         let name = &self.experiment.name;
-        if !is_folder_name(name) {
-            bail!(
-                "[experiment] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
-            );
-        }
+        check_folder_name("[experiment] name", name)?;
         if RESERVED_NAMES.contains(&name.as_str()) {
             bail!(
                 "[experiment] name = {name:?} is taken: the artifacts folder keeps sweeps/, comparison.md and comparison.png for itself; choose another name"

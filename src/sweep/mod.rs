@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 
-use crate::config::{ExperimentConfig, is_folder_name, one_line_toml_error};
+use crate::config::{ExperimentConfig, check_folder_name, one_line_toml_error};
 use crate::fsutil;
 use crate::limits::MAX_TRIALS;
 
@@ -71,11 +71,7 @@ impl SweepSection {
                 .map(|stem| stem.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         };
-        if !is_folder_name(&name) {
-            bail!(
-                "[sweep] name = {name:?} is not a usable folder name: use letters, digits, '-', '_' or '.'"
-            );
-        }
+        check_folder_name("[sweep] name", &name)?;
         Ok(name)
     }
 
