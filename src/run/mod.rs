@@ -75,21 +75,7 @@ pub fn run_experiment(
     let _progress = RemoveOnDrop(dir.progress());
 
     let trained = train(config, &data, &device, &dir, resume, interrupter)?;
-    let kept = || {
-        dir.checkpoint_epochs()
-            .last()
-            .map_or("no epoch was completed".to_string(), |epoch| {
-                format!("the checkpoint of epoch {epoch} is kept")
-            })
-    };
-    match trained.outcome {
-        Outcome::Completed => {}
-        Outcome::Diverged(divergence) => bail!("{divergence}; {}", kept()),
-        Outcome::Interrupted => bail!(
-            "training interrupted (Ctrl-C); {}: continue with `mnist-mlp train <config> --resume`",
-            kept()
-        ),
-    }
+    check_completed(&trained.outcome, &dir)?;
     let (summary, test) = finish(config, backend, &trained, &data, &mnist, &device, &dir)
         .map_err(|err| {
             anyhow!(
@@ -98,6 +84,25 @@ pub fn run_experiment(
             )
         })?;
     Ok(Finished { dir, summary, test })
+}
+
+/// Refuses a training that stopped early, saying which checkpoint it kept.
+fn check_completed(outcome: &Outcome, dir: &RunDir) -> Result<()> {
+    let kept = || {
+        dir.checkpoint_epochs()
+            .last()
+            .map_or("no epoch was completed".to_string(), |epoch| {
+                format!("the checkpoint of epoch {epoch} is kept")
+            })
+    };
+    match outcome {
+        Outcome::Completed => Ok(()),
+        Outcome::Diverged(divergence) => bail!("{divergence}; {}", kept()),
+        Outcome::Interrupted => bail!(
+            "training interrupted (Ctrl-C); {}: continue with `mnist-mlp train <config> --resume`",
+            kept()
+        ),
+    }
 }
 
 /// The data folder's MNIST, refused when it is too small for the batch and validation split.
