@@ -12,17 +12,28 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path`
-/// and syncs the folder.
+/// and syncs the folder. Only a regular file is replaced: the rename would put a
+/// file in the place of a device such as `/dev/full`, or of a FIFO.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if path.is_dir() {
-        bail!(
-            "{} is a folder: name a file to write inside it",
-            path.display()
-        );
+    if let Ok(existing) = std::fs::metadata(path) {
+        let kind = existing.file_type();
+        if kind.is_dir() {
+            bail!(
+                "{} is a folder: name a file to write inside it",
+                path.display()
+            );
+        }
+        if !kind.is_file() {
+            bail!(
+                "{} is {}, not a regular file: name a file to write",
+                path.display(),
+                special_kind(kind)
+            );
+        }
     }
     if matches!(dir.try_exists(), Ok(false)) {
         bail!(
@@ -41,6 +52,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|folder| folder.sync_all())
         .map_err(fail)?;
+    Ok(())
+}
+
+/// Refuses an output the user named when it would replace an existing file of another
+/// kind (`export --onnx artifacts/relu/model.safetensors`, `samples --output
+/// config/relu.toml`): only a file ending in `.extension` is overwritten.
+pub fn check_output(path: &Path, extension: &str) -> Result<()> {
+    let ours = path
+        .extension()
+        .is_some_and(|found| found.eq_ignore_ascii_case(extension));
+    if !ours && path.is_file() {
+        bail!(
+            "{} exists and is not a .{extension} file, so it is left as it is: name a new file, or one ending in .{extension}",
+            path.display()
+        );
+    }
     Ok(())
 }
 
@@ -200,7 +227,8 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn a_fifo_or_a_device_is_refused_without_blocking_or_reading() {
+    fn a_fifo_or_a_device_is_neither_opened_nor_replaced() {
+        use std::os::unix::fs::FileTypeExt;
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
@@ -210,6 +238,14 @@ mod tests {
         assert_eq!(err.to_string(), "it is a FIFO, not a regular file");
         let err = read_text_within(Path::new("/dev/zero"), 1 << 20).unwrap_err();
         assert_eq!(err.to_string(), "it is a device, not a regular file");
+        // Written to, the FIFO stays (a FIFO, not a device: were the check to break,
+        // the test must not replace /dev/null on the machine that runs it).
+        let err = write_atomic(&fifo, b"x").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("is a FIFO, not a regular file: name a file to write")
+        );
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         let err = open_regular(dir.path()).unwrap_err();
         assert_eq!(err.to_string(), "it is a folder, not a regular file");
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use mnist_mlp::fsutil;
 use mnist_mlp::model::layers_text;
 use mnist_mlp::weights::load::SavedModel;
 use mnist_mlp::weights::onnx::{INPUT, OUTPUT, save_onnx};
@@ -21,6 +22,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: &ExportArgs) -> Result<()> {
+    fsutil::check_output(&args.onnx, "onnx")?;
     let (members, _) = args.models.load("export")?;
     // One entry per member, joined with "; " for a committee.
     let each = |field: &dyn Fn(&SavedModel) -> String| -> String {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use mnist_mlp::data::{Checksums, Missing, Mnist};
+use mnist_mlp::fsutil;
 use mnist_mlp::report::draw_sample_grid;
 
 #[derive(Args)]
@@ -21,6 +22,7 @@ pub struct SamplesArgs {
 }
 
 pub fn run(args: &SamplesArgs) -> Result<()> {
+    fsutil::check_output(&args.output, "png")?;
     let dir = super::data_dir_or_default(&args.data_dir);
     let mnist = Mnist::load(&dir, Missing::Fetch, Checksums::Verify)?;
     draw_sample_grid(&mnist.train, args.seed, &args.output)?;

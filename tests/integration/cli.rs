@@ -1014,4 +1014,20 @@ fn export_writes_onnx_from_a_run_or_a_pytorch_file_and_refuses_a_bad_target() {
         &project.run(&["export", "exported/named.pt", "--onnx", "x.onnx"]),
         "add --activation",
     );
+    // A slip of the output path replaces no file of another kind, the model's own least.
+    let weights = project.path().join("artifacts/tiny/model.safetensors");
+    let before = std::fs::read(&weights).unwrap();
+    let onto_weights = [
+        "export",
+        "artifacts/tiny",
+        "--onnx",
+        "artifacts/tiny/model.safetensors",
+    ];
+    assert_clean_failure(&project.run(&onto_weights), "is not a .onnx file");
+    assert_eq!(std::fs::read(&weights).unwrap(), before);
+    assert_clean_failure(
+        &project.run(&["samples", "--output", "tiny.toml"]),
+        "tiny.toml exists and is not a .png file",
+    );
+    assert_success(&project.run(&["export", "artifacts/tiny", "--onnx", "tiny.onnx"]));
 }

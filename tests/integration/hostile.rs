@@ -4,6 +4,7 @@
 //! (a 1.7 KB `.pt` 18 GB) or aborted.
 
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -239,7 +240,7 @@ fn a_random_sweep_of_a_hundred_million_trials_is_refused_unplanned() {
 }
 
 #[test]
-fn a_fifo_or_a_device_is_refused_unopened_wherever_a_file_is_read() {
+fn a_fifo_or_a_device_is_neither_read_nor_replaced() {
     let dir = tempfile::tempdir().unwrap();
     write_model(&dir.path().join("model.safetensors"));
     let made = Command::new("mkfifo").arg(dir.path().join("pipe")).status();
@@ -255,6 +256,22 @@ fn a_fifo_or_a_device_is_refused_unopened_wherever_a_file_is_read() {
         let predict = ["predict", "model.safetensors", "--activation", "relu", file];
         assert_refused(dir.path(), &predict, &[file, kind]);
     }
+    // Nor is one replaced by an output (a FIFO only: a broken check must not replace a device).
+    let export = [
+        "export",
+        "model.safetensors",
+        "--activation",
+        "relu",
+        "--onnx",
+        "pipe",
+    ];
+    assert_refused(dir.path(), &export, &["pipe is a FIFO, not a regular file"]);
+    assert!(
+        std::fs::metadata(dir.path().join("pipe"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
 }
 
 #[test]
