@@ -157,15 +157,27 @@ pub fn read_text(path: &Path) -> io::Result<String> {
     read_text_within(path, crate::limits::MAX_TEXT_BYTES)
 }
 
+/// [`read_text`] for a file the user named as `what` ("config", "sweep file"): a path
+/// that does not exist gets `hint` (where to look), any other failure says what it was.
+pub fn read_named_text(path: &Path, what: &str, hint: &str) -> Result<String> {
+    read_text(path).map_err(|err| match err.kind() {
+        io::ErrorKind::NotFound => anyhow::anyhow!(
+            "cannot read {what} {}: it does not exist: check the path ({hint})",
+            path.display()
+        ),
+        _ => anyhow::anyhow!("cannot read {what} {}: {err}", path.display()),
+    })
+}
+
 /// The UTF-8 text of the regular file `path`, refused past `limit` bytes: a config
 /// or sweep file is a few KB, and a path slipped to a log or a dataset must not fill
 /// memory.
 pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     open_regular(path)?
         .take(limit + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
@@ -174,7 +186,19 @@ pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
             ),
         ));
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|err| {
+        // Notepad and PowerShell save UTF-16, which starts with a byte-order mark.
+        let utf16 = matches!(err.as_bytes(), [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..]);
+        let what = if utf16 {
+            "UTF-16 text"
+        } else {
+            "not UTF-8 text"
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is {what}: save it as UTF-8"),
+        )
+    })
 }
 
 /// Temporary files created like `File::create` creates files: the kernel applies the umask.
@@ -251,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn text_is_read_up_to_its_limit_and_refused_past_it() {
+    fn text_is_read_up_to_its_limit_in_utf8_and_refused_past_it_or_in_another_encoding() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, vec![b'a'; 2048]).unwrap();
@@ -261,6 +285,12 @@ mod tests {
             err.to_string().starts_with("it is longer than 1 KiB"),
             "{err}"
         );
+        std::fs::write(&path, b"\xFF\xFE[\0e\0").unwrap();
+        let err = read_text_within(&path, 2048).unwrap_err();
+        assert_eq!(err.to_string(), "it is UTF-16 text: save it as UTF-8");
+        std::fs::write(&path, b"name = \"\xE9\"").unwrap();
+        let err = read_text_within(&path, 2048).unwrap_err();
+        assert_eq!(err.to_string(), "it is not UTF-8 text: save it as UTF-8");
     }
 
     #[test]

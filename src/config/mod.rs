@@ -58,12 +58,7 @@ impl ExperimentConfig {
 
     /// Reads `path`, applies `overrides` (`section.key=value`), and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = fsutil::read_text(path).with_context(|| {
-            format!(
-                "cannot read config {}: check the path (the shipped configs are in config/)",
-                path.display()
-            )
-        })?;
+        let text = fsutil::read_named_text(path, "config", "the shipped configs are in config/")?;
         Self::parse(&text, overrides).with_context(|| format!("config {}", path.display()))
     }
 

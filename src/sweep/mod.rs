@@ -218,12 +218,7 @@ pub fn display_value(value: &toml::Value) -> String {
 impl Sweep {
     /// Reads the sweep file and its base config, and plans and validates every trial.
     pub fn load(file: &Path) -> Result<Self> {
-        let text = fsutil::read_text(file).with_context(|| {
-            format!(
-                "cannot read sweep file {}: check the path (examples are in config/sweeps/)",
-                file.display()
-            )
-        })?;
+        let text = fsutil::read_named_text(file, "sweep file", "examples are in config/sweeps/")?;
         Self::parse(file, &text).with_context(|| format!("sweep {}", file.display()))
     }
 
@@ -301,13 +296,11 @@ impl Sweep {
 /// The base config as a TOML document, checked for syntax here so that its errors
 /// name the file rather than a trial.
 fn read_base(path: &Path, as_written: &Path) -> Result<String> {
-    let text = fsutil::read_text(path).with_context(|| {
-        format!(
-            "cannot read the base config {} ([sweep] base = {:?} is relative to the sweep file)",
-            path.display(),
-            as_written.display()
-        )
-    })?;
+    let hint = format!(
+        "[sweep] base = {:?} is relative to the sweep file",
+        as_written.display()
+    );
+    let text = fsutil::read_named_text(path, "the base config", &hint)?;
     let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
         anyhow!(
             "base config {}: {}",
