@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio_util::io::ReaderStream;
 
 use super::{ApiError, AppState};
 
@@ -70,7 +72,12 @@ pub fn canonical_root(root: &Path) -> Result<PathBuf, ApiError> {
     })
 }
 
-/// `GET /files/{*path}`: one regular file from inside the artifacts folder.
+/// The chunks a file is streamed in: large enough that a big model downloads at disk
+/// speed, small enough that many downloads at once stay a few MB.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// `GET /files/{*path}`: one regular file from inside the artifacts folder, streamed
+/// in chunks, so that a large file costs the server no more memory than a small one.
 pub async fn serve_file(
     State(state): State<AppState>,
     UrlPath(path): UrlPath<String>,
@@ -79,17 +86,19 @@ pub async fn serve_file(
     if !real.is_file() {
         return Err(ApiError::not_found(format!("{path} is not a file")));
     }
-    let read = tokio::task::spawn_blocking(move || std::fs::read(&real).map(|bytes| (real, bytes)));
-    let (real, bytes) = read
-        .await
-        .map_err(|_| ApiError::not_found(format!("cannot read {path}")))?
-        .map_err(|err| ApiError::not_found(format!("cannot read {path}: {err}")))?;
+    let unreadable =
+        |err: std::io::Error| ApiError::not_found(format!("cannot read {path}: {err}"));
+    let file = tokio::fs::File::open(&real).await.map_err(unreadable)?;
+    // The length of what this handle reads: run files are replaced by a rename, never
+    // rewritten in place, so it cannot change while the body streams.
+    let length = file.metadata().await.map_err(unreadable)?.len();
     Ok((
         [
-            (header::CONTENT_TYPE, content_type(&real)),
-            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_TYPE, content_type(&real).to_string()),
+            (header::CONTENT_LENGTH, length.to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
         ],
-        bytes,
+        Body::from_stream(ReaderStream::with_capacity(file, CHUNK_BYTES)),
     )
         .into_response())
 }

@@ -4,7 +4,7 @@
 //!
 //! The server is axum on tokio, its connections served by hyper with a header
 //! read timeout and each body read against the same deadline ([`listen`]). It
-//! only reads the artifacts folder ([`files`], [`runs`]), answers no other web
+//! only reads the artifacts folder ([`files`], streamed; [`runs`]), answers no other web
 //! site and, beyond loopback, only requests carrying its token ([`guard`]),
 //! limits request bodies, and does the heavy work in a bounded pool ([`pool`],
 //! [`predict`]), so pages stay quick while predictions queue. The endpoints are [`api`]'s, their refusals [`error`]'s. Every page asset

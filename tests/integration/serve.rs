@@ -261,6 +261,29 @@ fn serves_the_app_the_runs_and_their_files() {
 }
 
 #[test]
+fn a_large_file_is_streamed_without_the_server_holding_it() {
+    let project = Project::new();
+    // Sparse: 512 MiB to read, nothing on the disk.
+    let big = project.artifacts().join("tiny/big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(512 << 20)
+        .unwrap();
+    let server = Server::start(&project.artifacts());
+    let url = format!("{}/files/tiny/big.bin", server.url);
+    let mut response = agent().get(&url).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mut body = response.body_mut().as_reader();
+    let read = std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+    assert_eq!(read, 512 << 20);
+    let peak = server.peak_rss_kb();
+    assert!(
+        peak < 128 << 10,
+        "the server held {peak} kB to serve 512 MiB"
+    );
+}
+
+#[test]
 fn traversal_symlinks_and_foreign_hosts_are_refused() {
     let project = Project::new();
     std::fs::write(project.path().join("secret.txt"), "secret").unwrap();

@@ -105,6 +105,13 @@ impl Server {
         }
     }
 
+    /// The most memory it has held so far (VmHWM), in kB.
+    pub fn peak_rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// `host:port`.
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")
