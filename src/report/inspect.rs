@@ -49,9 +49,16 @@ impl Stats {
         }
         (n > 0).then(|| {
             let mean = sum / n as f64;
+            // Rounding can make the variance slightly negative; a NaN in the tensor
+            // must stay NaN rather than be clamped to a plausible 0.
+            let variance = squares / n as f64 - mean * mean;
             Self {
                 mean,
-                std: (squares / n as f64 - mean * mean).max(0.0).sqrt(),
+                std: if variance.is_nan() {
+                    variance
+                } else {
+                    variance.max(0.0).sqrt()
+                },
                 min,
                 max,
                 l2_norm: squares.sqrt(),
@@ -265,5 +272,10 @@ mod tests {
         assert!((s.std - 2f64.sqrt()).abs() < 1e-12);
         assert!((s.l2_norm - 12f64.sqrt()).abs() < 1e-12);
         assert_eq!(Stats::of(std::iter::empty()), None);
+        let poisoned = Stats::of([1.0, f64::NAN, 3.0].into_iter()).unwrap();
+        assert!(
+            poisoned.mean.is_nan() && poisoned.std.is_nan(),
+            "{poisoned:?}"
+        );
     }
 }

@@ -203,9 +203,12 @@ where
     let values = |name: &str| -> Result<Vec<f32>> {
         let tensor = &tensors[name];
         let data = bridge::to_data(tensor).map_err(|err| unreadable(path, &err))?;
-        data.convert::<f32>()
+        let values = data
+            .convert::<f32>()
             .try_into_vec::<f32>()
-            .map_err(|err| unreadable(path, &format!("{err:?}")))
+            .map_err(|err| unreadable(path, &format!("{err:?}")))?;
+        check_finite(&values, name, path)?;
+        Ok(values)
     };
     layers
         .into_iter()
@@ -224,6 +227,21 @@ where
             })
         })
         .collect()
+}
+
+/// Refuses a tensor holding NaN or infinite values (or f64 values past f32's range):
+/// every prediction through it would be NaN, so eval would report chance accuracy and
+/// predict a digit "with probability NaN".
+fn check_finite(values: &[f32], name: &str, path: &Path) -> Result<()> {
+    let bad = values.iter().filter(|value| !value.is_finite()).count();
+    if bad > 0 {
+        let values = if bad == 1 { "value" } else { "values" };
+        bail!(
+            "{}: tensor `{name}` holds {bad} NaN or infinite {values}: the training that saved it diverged, or the file is damaged; retrain or re-export it",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// A `Linear` layer as the file declares it, before any of its values is read.

@@ -134,6 +134,11 @@ fn png_declaring(width: u32, height: u32, depth: u8, color: u8) -> Vec<u8> {
 
 /// A 784 → 4 → 10 network of zeros in PyTorch's layout, to predict with.
 fn write_model(path: &Path) {
+    write_model_where(path, |_, _| 0.0);
+}
+
+/// A 784-4-10 model whose tensor `name` holds `value(name, index)` at each index.
+fn write_model_where(path: &Path, value: impl Fn(&str, usize) -> f32) {
     let shapes: [(&str, Vec<usize>); 4] = [
         ("0.weight", vec![4, 784]),
         ("0.bias", vec![4]),
@@ -142,7 +147,12 @@ fn write_model(path: &Path) {
     ];
     let data: Vec<Vec<u8>> = shapes
         .iter()
-        .map(|(_, shape)| vec![0; 4 * shape.iter().product::<usize>()])
+        .map(|(name, shape)| {
+            let count = shape.iter().product::<usize>();
+            (0..count)
+                .flat_map(|index| value(name, index).to_le_bytes())
+                .collect()
+        })
         .collect();
     let views = shapes.iter().zip(&data).map(|((name, shape), bytes)| {
         (
@@ -284,4 +294,56 @@ fn a_config_longer_than_any_config_is_refused_unread() {
         &["long.toml"],
         &["cannot read config long.toml", "longer than 1024 KiB"],
     );
+}
+
+#[test]
+fn a_model_holding_nan_is_refused_for_use_and_shown_by_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a diverged PyTorch training saves: one NaN and one infinity in the last layer.
+    write_model_where(&dir.path().join("nan.safetensors"), |name, index| {
+        match (name, index) {
+            ("2.weight", 3) => f32::NAN,
+            ("2.weight", 7) => f32::INFINITY,
+            _ => 0.01,
+        }
+    });
+    let refusal = [
+        "nan.safetensors",
+        "`2.weight` holds 2 NaN or infinite values",
+    ];
+    let relu = ["--activation", "relu"];
+    assert_refused(
+        dir.path(),
+        &[&["eval", "nan.safetensors"][..], &relu].concat(),
+        &refusal,
+    );
+    let predict = [
+        "predict",
+        "nan.safetensors",
+        "--activation",
+        "relu",
+        "--index",
+        "0",
+    ];
+    assert_refused(dir.path(), &predict, &refusal);
+    let export = [
+        "export",
+        "nan.safetensors",
+        "--activation",
+        "relu",
+        "--onnx",
+        "m.onnx",
+    ];
+    assert_refused(dir.path(), &export, &refusal);
+    assert!(!dir.path().join("m.onnx").exists());
+    // inspect is for looking at such a file: it shows the tensors and says why it cannot be used.
+    let output = Command::new(BIN)
+        .args(["inspect", "nan.safetensors"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("not loadable as an MNIST MLP"), "{stdout}");
+    assert!(stdout.contains("2 NaN or infinite values"), "{stdout}");
 }
