@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use mnist_mlp::report::compare;
 use mnist_mlp::run_files::artifacts_root;
@@ -20,6 +20,13 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let artifacts = args.artifacts.clone().unwrap_or_else(artifacts_root);
     let loaded = compare::load_runs(&artifacts, &args.runs)?;
     print!("{}", compare::text_table(&loaded));
+    // Runs named from elsewhere are compared into ./artifacts, which may not exist yet.
+    std::fs::create_dir_all(&artifacts).with_context(|| {
+        format!(
+            "cannot create the artifacts folder {}: choose another with --artifacts",
+            artifacts.display()
+        )
+    })?;
     compare::write_comparison(&artifacts, &loaded)?;
     println!(
         "\nwrote {0}/comparison.md, {0}/comparison.png and (for runs with diagnostics) {0}/comparison_gradients.png",

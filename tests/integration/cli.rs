@@ -138,6 +138,10 @@ fn a_run_writes_every_artifact() {
         comparison.contains("(comparison_gradients.png)"),
         "{comparison}"
     );
+    // Runs named explicitly compare into an artifacts folder that does not exist yet.
+    let elsewhere = ["compare", "artifacts/tiny", "--artifacts", "reports/today"];
+    assert_success(&project.run(&elsewhere));
+    assert!(project.path().join("reports/today/comparison.md").is_file());
 }
 
 /// A PNG that decodes, with more than one colour in it: something was drawn.
