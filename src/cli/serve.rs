@@ -25,9 +25,9 @@ pub struct ServeArgs {
     #[arg(long = "allow-host", value_name = "NAME", value_parser = host_name)]
     allow_hosts: Vec<String>,
     /// Seconds a client has to send a request's headers, and as long again for its body
-    /// (idle connections are closed after as long).
+    /// (idle connections are closed after as long); at most an hour.
     #[arg(long, value_name = "SECONDS", default_value_t = serve::HEADER_TIMEOUT.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_HEADER_TIMEOUT_SECS))]
     header_timeout: u64,
     /// Folder of the MNIST test digits shown for confusion-matrix cells (default:
     /// $MNIST_DATA_DIR, else each run's [data] dir).
@@ -48,12 +48,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}: is another server using it? try --addr 127.0.0.1:0 for any free port",
-                    args.addr
-                )
-            })?;
+            .map_err(|err| cannot_listen(args.addr, &err))?;
         let bound = listener.local_addr()?;
         let state = ServerState::new(
             artifacts.clone(),
@@ -84,6 +79,24 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         println!("stopped");
         Ok(())
     })
+}
+
+/// `--header-timeout`'s ceiling: a deadline is an instant plus this, and a client may
+/// hold a connection open that long.
+const MAX_HEADER_TIMEOUT_SECS: u64 = 3600;
+
+/// Why `addr` cannot be listened on, and what to give instead.
+fn cannot_listen(addr: SocketAddr, err: &std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind::{AddrInUse, AddrNotAvailable, PermissionDenied};
+    let fix = match err.kind() {
+        AddrInUse => "another server holds that port: try --addr 127.0.0.1:0 for any free one",
+        AddrNotAvailable => {
+            "this machine has no such address: give 127.0.0.1, 0.0.0.0 or one of its own"
+        }
+        PermissionDenied => "ports below 1024 need privileges: choose a port of 1024 or more",
+        _ => "try --addr 127.0.0.1:0 for any free port",
+    };
+    anyhow::anyhow!("cannot listen on {addr} ({err}): {fix}")
 }
 
 /// The address to open on this machine: the bound one, or loopback when bound to all.

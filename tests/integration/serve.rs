@@ -1059,3 +1059,30 @@ fn the_live_view_follows_a_training_in_another_process() {
     let _ = training.kill();
     let _ = training.wait();
 }
+
+#[test]
+fn a_header_timeout_up_to_an_hour_serves_and_a_longer_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A deadline is an instant plus the timeout: u64::MAX seconds used to overflow it and
+    // kill the server at its first request.
+    let server = Server::start_with(&dir.path().join("absent"), &["--header-timeout", "3600"]);
+    assert_eq!(get_json(&format!("{}/api/runs", server.url)).0, 200);
+    let too_long = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--header-timeout",
+            "18446744073709551615",
+        ])
+        .output()
+        .unwrap();
+    // clap's own refusal: its error line, then where to find help.
+    let stderr = String::from_utf8_lossy(&too_long.stderr);
+    assert_eq!(too_long.status.code(), Some(2), "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: ") && first.contains("is not in 1..=3600"),
+        "{stderr}"
+    );
+}
