@@ -39,8 +39,9 @@ pub struct BenchArgs {
 pub fn run(args: &BenchArgs) -> Result<()> {
     let backend = BackendKind::resolve(args.backend)?;
     let dir = super::data_dir_or_default(&args.data_dir);
-    let mnist = Mnist::load(&dir, Missing::Fetch, Checksums::Verify)?;
+    // A config's mistakes are reported before MNIST is read (or fetched).
     let configs = configs(args)?;
+    let mnist = Mnist::load(&dir, Missing::Fetch, Checksums::Verify)?;
     if !args.json {
         println!("backend: {backend}");
         println!(

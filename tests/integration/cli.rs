@@ -286,6 +286,29 @@ fn a_mistyped_thread_count_stops_the_program_before_any_work() {
         .unwrap();
     assert_success(&output);
 }
+
+#[test]
+fn bench_refuses_zero_epochs_and_a_missing_config_before_its_table() {
+    let project = Project::new();
+    let zero = project.run(&["bench", "--epochs", "0"]);
+    let stderr = String::from_utf8_lossy(&zero.stderr);
+    assert_eq!(zero.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("give a whole number of epochs, 1 or more"),
+        "{stderr}"
+    );
+    let missing = project.run(&["bench", "--config", "absent.toml"]);
+    assert_clean_failure(
+        &missing,
+        "cannot read config absent.toml: it does not exist",
+    );
+    assert!(
+        missing.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&missing.stdout)
+    );
+}
+
 #[test]
 fn damaged_data_files_are_named_with_the_fix() {
     type Damage = fn(&mut Vec<u8>);
