@@ -195,10 +195,17 @@ fn describe_run(run: &RunDir) -> Result<String> {
         let _ = writeln!(out, "  epoch {epoch:>3}  [{}]{figures}", parts.join(", "));
     }
     out.push('\n');
-    if run.weights().is_file() {
-        out += &describe_weights(&run.weights())?;
-    } else {
+    if !run.weights().is_file() {
         out += "no model.safetensors yet (the run has not finished)\n";
+        return Ok(out);
+    }
+    // A damaged weights file is part of what the folder holds: shown, beside the
+    // checkpoints that may still rebuild it.
+    match describe_weights(&run.weights()) {
+        Ok(weights) => out += &weights,
+        Err(err) => {
+            let _ = writeln!(out, "model.safetensors cannot be read: {err:#}");
+        }
     }
     Ok(out)
 }

@@ -572,6 +572,17 @@ fn inspect_shows_tensors_and_checkpoints() {
         &project.run(&["inspect", "tiny.toml"]),
         "neither a safetensors file nor a PyTorch",
     );
+    // A run whose weights file is damaged still shows its checkpoints, and says so.
+    std::fs::write(project.run_dir().join("model.safetensors"), b"truncated").unwrap();
+    let stdout = assert_success(&project.run(&["inspect", "artifacts/tiny"]));
+    assert!(
+        stdout.contains("epoch   2  [model, optim, scheduler]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("model.safetensors cannot be read"),
+        "{stdout}"
+    );
 }
 
 #[test]
