@@ -531,6 +531,23 @@ fn damaged_or_foreign_checkpoints_are_refused_on_resume() {
         &project.run(&["tiny.toml", "--resume", "--set", "model.hidden=[8]"]),
         "different [model]",
     );
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--resume", "--epochs", "1"]),
+        "has trained 2 epochs, more than [training] epochs = 1: resume with --epochs 2 or more",
+    );
+    // A checkpoint newer than the records (copied in by hand) is refused, not resumed.
+    let planted = |part: &str| project.run_dir().join(format!("checkpoint/{part}-3.bpk"));
+    for part in ["model", "optim", "scheduler"] {
+        let source = project.run_dir().join(format!("checkpoint/{part}-2.bpk"));
+        std::fs::copy(source, planted(part)).unwrap();
+    }
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--resume", "--epochs", "4"]),
+        "holds a checkpoint of epoch 3 but metrics.csv records 2 epochs",
+    );
+    for part in ["model", "optim", "scheduler"] {
+        std::fs::remove_file(planted(part)).unwrap();
+    }
     let checkpoint = project.run_dir().join("checkpoint/model-2.bpk");
     let bytes = std::fs::read(&checkpoint).unwrap();
     std::fs::write(&checkpoint, &bytes[..bytes.len() / 3]).unwrap();
