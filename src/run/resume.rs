@@ -68,29 +68,34 @@ pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<
         );
         return Ok(None);
     };
-    check_resumable(dir, config, epoch)?;
     let mut history = dir.history()?;
-    let recorded = history.epochs.last().map_or(0, |record| record.epoch);
-    if recorded < epoch {
-        // metrics.csv is written before each checkpoint, so only an altered folder
-        // holds a checkpoint newer than its records.
-        bail!(
-            "{} holds a checkpoint of epoch {epoch} but metrics.csv records {recorded} epochs: the folder was altered; start over with --fresh",
-            dir.root.display()
-        );
-    }
+    check_resumable(dir, config, epoch, &history)?;
     history.truncate_to(epoch);
     eprintln!("resuming {} after epoch {epoch}", dir.root.display());
     Ok(Some((epoch, history)))
 }
 
-/// Refuses to resume a run past the epochs the config now asks for: it would end
-/// with more epochs trained than its summary would say.
-fn check_resumable(dir: &RunDir, config: &ExperimentConfig, epoch: usize) -> Result<()> {
+/// Refuses to resume from the checkpoint of `epoch` past the epochs the config now
+/// asks for (the run would end with more trained than its summary says), or when the
+/// history stops before it: metrics.csv is written before each checkpoint, so only an
+/// altered folder holds a checkpoint newer than its records.
+fn check_resumable(
+    dir: &RunDir,
+    config: &ExperimentConfig,
+    epoch: usize,
+    history: &History,
+) -> Result<()> {
     let asked = config.training.epochs;
     if epoch > asked {
         bail!(
             "{} has trained {epoch} epochs, more than [training] epochs = {asked}: resume with --epochs {epoch} or more, or start over with --fresh",
+            dir.root.display()
+        );
+    }
+    let recorded = history.epochs.last().map_or(0, |record| record.epoch);
+    if recorded < epoch {
+        bail!(
+            "{} holds a checkpoint of epoch {epoch} but metrics.csv records {recorded} epochs: the folder was altered; start over with --fresh",
             dir.root.display()
         );
     }
