@@ -160,13 +160,25 @@ pub fn read_text(path: &Path) -> io::Result<String> {
 /// [`read_text`] for a file the user named as `what` ("config", "sweep file"): a path
 /// that does not exist gets `hint` (where to look), any other failure says what it was.
 pub fn read_named_text(path: &Path, what: &str, hint: &str) -> Result<String> {
-    read_text(path).map_err(|err| match err.kind() {
-        io::ErrorKind::NotFound => anyhow::anyhow!(
-            "cannot read {what} {}: it does not exist: check the path ({hint})",
-            path.display()
-        ),
-        _ => anyhow::anyhow!("cannot read {what} {}: {err}", path.display()),
+    read_text(path).map_err(|err| {
+        let why = why_unreadable(&err);
+        match err.kind() {
+            io::ErrorKind::NotFound => anyhow::anyhow!(
+                "cannot read {what} {}: {why}: check the path ({hint})",
+                path.display()
+            ),
+            _ => anyhow::anyhow!("cannot read {what} {}: {why}", path.display()),
+        }
     })
+}
+
+/// Why a file could not be opened, in words: "it does not exist" rather than the OS's
+/// "No such file or directory (os error 2)".
+pub fn why_unreadable(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => "it does not exist".to_string(),
+        _ => err.to_string(),
+    }
 }
 
 /// The UTF-8 text of the regular file `path`, refused past `limit` bytes: a config

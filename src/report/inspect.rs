@@ -120,6 +120,7 @@ pub fn safetensors_stats(path: &Path) -> Result<SafetensorsContents> {
 
 /// The tensors of one of Burn's burnpack checkpoint files.
 pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
+    // Checked by its type first: Burn's store would open a FIFO and wait on it.
     fsutil::open_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let tensors = store.get_all_tensors().map_err(|err| {

@@ -70,10 +70,7 @@ impl SavedModel {
             target.to_path_buf()
         };
         if let Err(err) = fsutil::open_regular(&path) {
-            let why = match err.kind() {
-                std::io::ErrorKind::NotFound => "it does not exist".to_string(),
-                _ => err.to_string(),
-            };
+            let why = fsutil::why_unreadable(&err);
             bail!(
                 "cannot read {} ({why}): give a finished run folder (artifacts/<name>), its model.safetensors, or a PyTorch .safetensors/.pt/.pth state_dict",
                 path.display()
