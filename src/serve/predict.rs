@@ -3,10 +3,11 @@
 //! a corrupt or hostile file is not parsed again on every request; inference runs
 //! on a worker, and a run's test-set predictions (for its confusion matrix) are
 //! computed once. So however many predictions are asked for at once, the threads
-//! that answer page requests stay free.
+//! that answer page requests stay free. Only the models used last are kept, so a
+//! server left running over a folder of many runs does not grow with each one shown.
 
-use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +15,7 @@ use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use burn::prelude::Device;
+use lru::LruCache;
 use tokio::sync::OnceCell;
 
 use super::ApiError;
@@ -26,15 +28,23 @@ use crate::model::layers_text;
 use crate::run_files::RunDir;
 use crate::weights::load::SavedModel;
 
+/// Models kept loaded: a page compares a few at a time, and each may take tens of MB.
+const KEPT_MODELS: NonZeroUsize = NonZeroUsize::new(8).unwrap();
+
+/// Runs whose test-set predictions are kept: each holds its own copy of the
+/// 10 000 test digits (7.8 MB), and the confusion page looks at one run at a time.
+const KEPT_TEST_PREDICTIONS: NonZeroUsize = NonZeroUsize::new(4).unwrap();
+
 /// Values computed once per model file, by whichever request comes first; the
 /// others wait for it. A computation that ends in `Err` keeps nothing: the next
 /// request tries again (the server was busy, or the data may have been fetched
-/// meanwhile).
-struct OnceMap<T>(Mutex<HashMap<ModelKey, Arc<OnceCell<T>>>>);
+/// meanwhile). Past its capacity, the value used longest ago is dropped (and
+/// computed again if it is asked for again).
+struct OnceMap<T>(Mutex<LruCache<ModelKey, Arc<OnceCell<T>>>>);
 
 impl<T: Clone> OnceMap<T> {
-    fn new() -> Self {
-        Self(Mutex::new(HashMap::new()))
+    fn new(capacity: NonZeroUsize) -> Self {
+        Self(Mutex::new(LruCache::new(capacity)))
     }
 
     /// The value for `key`, from `compute` if it is not there; what was kept for
@@ -47,7 +57,7 @@ impl<T: Clone> OnceMap<T> {
         let cell = {
             let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             map.retain(|kept, _| !key.replaces(kept));
-            map.entry(key).or_default().clone()
+            map.get_or_insert(key, Arc::default).clone()
         };
         cell.get_or_try_init(|| compute).await.cloned()
     }
@@ -104,8 +114,8 @@ impl Models {
             device,
             pool,
             data_dir,
-            loaded: OnceMap::new(),
-            tested: OnceMap::new(),
+            loaded: OnceMap::new(KEPT_MODELS),
+            tested: OnceMap::new(KEPT_TEST_PREDICTIONS),
         }
     }
 
@@ -236,4 +246,61 @@ fn model_error(message: String) -> ApiError {
         StatusCode::UNPROCESSABLE_ENTITY,
         format!("cannot load the model: {message}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn key(file: &str, modified_s: u64) -> ModelKey {
+        ModelKey {
+            weights: PathBuf::from(file),
+            stamp: Some((
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(modified_s),
+                1,
+            )),
+            activation: None,
+        }
+    }
+
+    /// The value for `key`, counting in `computed` each time it is computed.
+    async fn get(map: &OnceMap<String>, key: ModelKey, computed: &AtomicUsize) -> String {
+        let modified = key.stamp.expect("a stamp").0;
+        let modified_s = modified.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        let value = format!("{}@{}", key.weights.display(), modified_s.as_secs());
+        map.get(key, async {
+            computed.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(value)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn keeps_the_values_used_last_and_computes_a_dropped_one_again() {
+        let map = OnceMap::new(NonZeroUsize::new(2).unwrap());
+        let computed = AtomicUsize::new(0);
+        get(&map, key("a", 0), &computed).await;
+        get(&map, key("b", 0), &computed).await;
+        // Using "a" again makes "b" the one used longest ago, so "c" drops "b".
+        get(&map, key("a", 0), &computed).await;
+        get(&map, key("c", 0), &computed).await;
+        assert_eq!(computed.load(Ordering::SeqCst), 3);
+        get(&map, key("a", 0), &computed).await;
+        assert_eq!(computed.load(Ordering::SeqCst), 3, "a is kept");
+        get(&map, key("b", 0), &computed).await;
+        assert_eq!(computed.load(Ordering::SeqCst), 4, "b was dropped");
+    }
+
+    #[tokio::test]
+    async fn a_changed_file_drops_what_was_kept_for_its_old_version() {
+        let map = OnceMap::new(NonZeroUsize::new(8).unwrap());
+        let computed = AtomicUsize::new(0);
+        get(&map, key("a", 0), &computed).await;
+        assert_eq!(get(&map, key("a", 5), &computed).await, "a@5");
+        assert_eq!(computed.load(Ordering::SeqCst), 2);
+        assert_eq!(map.0.lock().unwrap().len(), 1);
+    }
 }
