@@ -157,6 +157,24 @@ pub fn read_text(path: &Path) -> io::Result<String> {
     read_text_within(path, crate::limits::MAX_TEXT_BYTES)
 }
 
+/// `bytes` in the largest binary unit it reaches, whole: "1 MiB", "512 KiB".
+fn size_text(bytes: u64) -> String {
+    let (value, unit) = match bytes {
+        b if b >= 1 << 30 => (b >> 30, "GiB"),
+        b if b >= 1 << 20 => (b >> 20, "MiB"),
+        b => (b >> 10, "KiB"),
+    };
+    format!("{value} {unit}")
+}
+
+/// The text of a file a run or sweep wrote for itself, within
+/// [`crate::limits::MAX_RECORD_BYTES`]: a folder someone else filled (a FIFO, a link
+/// to a device, a sparse file of terabytes) must not hang or exhaust the commands and
+/// the server that read it.
+pub fn read_record(path: &Path) -> io::Result<String> {
+    read_text_within(path, crate::limits::MAX_RECORD_BYTES)
+}
+
 /// [`read_text`] for a file the user named as `what` ("config", "sweep file"): a path
 /// that does not exist gets `hint` (where to look), any other failure says what it was.
 pub fn read_named_text(path: &Path, what: &str, hint: &str) -> Result<String> {
@@ -185,18 +203,25 @@ pub fn why_unreadable(err: &io::Error) -> String {
 /// or sweep file is a few KB, and a path slipped to a log or a dataset must not fill
 /// memory.
 pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
-    let mut bytes = Vec::new();
-    open_regular(path)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
+    let too_long = || {
+        io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "it is longer than {} KiB, far more than such a file holds",
-                limit >> 10
+                "it is longer than {}, far more than such a file holds",
+                size_text(limit)
             ),
-        ));
+        )
+    };
+    let file = open_regular(path)?;
+    // Refused from its length before reading: a sparse file may claim terabytes.
+    if file.metadata()?.len() > limit {
+        return Err(too_long());
+    }
+    let mut bytes = Vec::new();
+    // Read within the limit all the same, since the file may grow meanwhile.
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_long());
     }
     String::from_utf8(bytes).map_err(|err| {
         // Notepad and PowerShell save UTF-16, which starts with a byte-order mark.
@@ -296,6 +321,14 @@ mod tests {
         assert!(
             err.to_string().starts_with("it is longer than 1 KiB"),
             "{err}"
+        );
+        // A sparse file is refused from its length, without reading its 64 GiB of zeros.
+        let sparse = dir.path().join("metrics.csv");
+        File::create(&sparse).unwrap().set_len(1 << 36).unwrap();
+        let err = read_record(&sparse).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is longer than 1 GiB, far more than such a file holds"
         );
         std::fs::write(&path, b"\xFF\xFE[\0e\0").unwrap();
         let err = read_text_within(&path, 2048).unwrap_err();

@@ -41,6 +41,12 @@ pub const MAX_TRIALS: usize = 10_000;
 /// grid of every setting spelled out would not reach a hundredth of this.
 pub const MAX_TEXT_BYTES: u64 = 1 << 20;
 
+/// Most bytes a file a run or sweep writes for itself may hold when read back
+/// (metrics.csv, diagnostics.csv, progress, a sweep's plan and leaderboard): the
+/// record run's 700 epochs wrote 0.55 MB of both logs, so a run of [`MAX_EPOCHS`]
+/// such epochs stays under it.
+pub const MAX_RECORD_BYTES: u64 = 1 << 30;
+
 /// Longest run or sweep name: file systems stop at 255 bytes a name, and a name
 /// this long is already a slip.
 pub const MAX_NAME_CHARS: usize = 100;

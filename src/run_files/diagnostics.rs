@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{read_record, write_atomic};
 use crate::model::diagnostics::LayerDiagnostics;
 
 /// The rows recorded so far, epoch by epoch.
@@ -28,7 +28,8 @@ impl DiagnosticsLog {
                 path.display()
             )
         };
-        let mut reader = csv::Reader::from_path(path).with_context(context)?;
+        let text = read_record(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
         let rows = reader.deserialize().collect::<Result<_, _>>();
         Ok(Self {
             rows: rows.with_context(context)?,

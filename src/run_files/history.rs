@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{read_record, write_atomic};
 
 /// The training cost (softmax cross-entropy of one batch) at one logged iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,9 +128,10 @@ impl History {
     }
 
     pub fn load_csv(path: &Path) -> Result<Self> {
+        let text = read_record(path).with_context(|| format!("cannot read {}", path.display()))?;
         let context = || format!("cannot read {}: the file is corrupt", path.display());
         let mut history = Self::default();
-        let mut reader = csv::Reader::from_path(path).with_context(context)?;
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
         for row in reader.deserialize::<Row>() {
             let row = row.with_context(context)?;
             match row.kind.as_str() {

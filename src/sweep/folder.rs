@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{Sweep, trial_name};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{self, write_atomic};
 use crate::run_files::RunDir;
 use crate::run_files::summary::Summary;
 
@@ -145,7 +145,7 @@ impl SweepDir {
                 Err(err) => TrialStatus::Failed(format!("{err:#}")),
             });
         }
-        if let Ok(message) = std::fs::read_to_string(self.trial_failed(index)) {
+        if let Ok(message) = fsutil::read_text(&self.trial_failed(index)) {
             return Ok(TrialStatus::Failed(message.trim().to_string()));
         }
         if run.config().is_file() {
@@ -168,7 +168,7 @@ impl SweepDir {
                 )
             })?;
         }
-        match std::fs::read_to_string(&path) {
+        match fsutil::read_record(&path) {
             Ok(text) => {
                 if serde_json::from_str::<Plan>(&text).ok().as_ref() != Some(&plan) {
                     bail!(

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use super::folder::{SweepDir, TrialStatus, figure_name};
 use super::{Domain, Mode, Sweep, Trial, display_value};
 
+use crate::fsutil::read_record;
 use crate::report::markdown;
 use crate::run_files::summary::Summary;
 
@@ -390,8 +391,9 @@ impl LeaderboardTable {
         if !path.is_file() {
             return Ok(None);
         }
+        let text = read_record(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let read = || -> csv::Result<Self> {
-            let mut reader = csv::Reader::from_path(&path)?;
+            let mut reader = csv::Reader::from_reader(text.as_bytes());
             let columns = reader.headers()?.iter().map(str::to_string).collect();
             let rows = reader
                 .records()

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use burn::train::Interrupter;
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{read_record, write_atomic};
 use crate::run_files::history::{CostPoint, EpochRecord, EvalSplit, History};
 
 /// `progress.json`: where a training in progress is, between two metrics.csv saves.
@@ -44,7 +44,7 @@ impl LiveProgress {
     /// The run's progress file, if there is one and it parses (it is written atomically,
     /// so it does unless something else wrote it).
     pub fn load(path: &Path) -> Option<Self> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+        serde_json::from_str(&read_record(path).ok()?).ok()
     }
 }
 

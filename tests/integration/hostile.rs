@@ -15,6 +15,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::common::BIN;
 use crate::common::outcome::assert_clean_failure;
+use crate::common::server::{Server, train, write_config};
 use crate::common::synthetic::write_dataset;
 use crate::common::torch::{View, torch_save};
 
@@ -284,6 +285,96 @@ fn a_fifo_or_a_device_is_neither_read_nor_replaced() {
     );
 }
 
+/// A copy of run `from`'s files (not its checkpoints) as run `name`, with its file
+/// `replaced` removed for the caller to put something else there.
+fn copy_run(artifacts: &Path, from: &str, name: &str, replaced: &str) -> std::path::PathBuf {
+    let copy = artifacts.join(name);
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(artifacts.join(from)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() && entry.file_name() != replaced {
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+    }
+    copy.join(replaced)
+}
+
+#[test]
+fn run_logs_that_are_fifos_devices_or_sparse_giants_neither_hang_nor_fill_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_dataset(&data, 120, 40);
+    let config = write_config(dir.path(), &data, "tiny", "epochs = 1\n");
+    let artifacts = dir.path().join("artifacts");
+    train(&config, &artifacts, &[]);
+    // What someone else may leave in a folder the server is pointed at.
+    let fifo = copy_run(&artifacts, "tiny", "fifo", "metrics.csv");
+    assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+    let device = copy_run(&artifacts, "tiny", "device", "diagnostics.csv");
+    std::os::unix::fs::symlink("/dev/zero", device).unwrap();
+    let giant = copy_run(&artifacts, "tiny", "giant", "metrics.csv");
+    std::fs::File::create(giant)
+        .unwrap()
+        .set_len(1 << 36)
+        .unwrap();
+
+    let fifo = "it is a FIFO, not a regular file";
+    assert_refused(
+        &artifacts,
+        &["compare", "fifo"],
+        &["fifo/metrics.csv", fifo],
+    );
+    let device = "it is a device, not a regular file";
+    assert_refused(
+        &artifacts,
+        &["compare", "device"],
+        &["device/diagnostics.csv", device],
+    );
+    let giant = "it is longer than 1 GiB";
+    assert_refused(
+        &artifacts,
+        &["compare", "giant"],
+        &["giant/metrics.csv", giant],
+    );
+
+    // Before, the list waited for ever on the FIFO and read /dev/zero into gigabytes.
+    let server = Server::start(&artifacts);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(DEADLINE))
+        .build()
+        .into();
+    let get = |path: &str| -> serde_json::Value {
+        let url = format!("{}{path}", server.url);
+        let body = agent
+            .get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap();
+        serde_json::from_slice(&body).unwrap()
+    };
+    let runs = get("/api/runs");
+    let error_of = |name: &str| {
+        let runs = runs["runs"].as_array().unwrap();
+        let row = runs.iter().find(|run| run["name"] == name).unwrap();
+        row["error"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(error_of("fifo").contains(fifo), "{runs}");
+    assert!(error_of("giant").contains(giant), "{runs}");
+    assert_eq!(error_of("tiny"), "");
+    // A run's diagnostics that cannot be read cost its page the diagnostics alone.
+    let live = get("/api/runs/device/live");
+    assert_eq!(live["diagnostics"], serde_json::json!([]), "{live}");
+    assert_eq!(
+        live["history"]["epochs"].as_array().unwrap().len(),
+        1,
+        "{live}"
+    );
+    let peak = server.peak_rss_kb();
+    assert!(peak < 128 << 10, "the server took {peak} kB");
+}
+
 #[test]
 fn a_config_longer_than_any_config_is_refused_unread() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,7 +383,7 @@ fn a_config_longer_than_any_config_is_refused_unread() {
     assert_refused(
         dir.path(),
         &["long.toml"],
-        &["cannot read config long.toml", "longer than 1024 KiB"],
+        &["cannot read config long.toml", "longer than 1 MiB"],
     );
 }
 
