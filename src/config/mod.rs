@@ -129,8 +129,8 @@ impl ExperimentConfig {
     }
 
     /// The settings `other` changes, as `section.key old → new`, for a message
-    /// that says how two runs differ.
-    pub fn differences(&self, other: &Self) -> Vec<String> {
+    /// that says how two runs differ; the `section.key`s in `ignored` are not compared.
+    pub fn differences(&self, other: &Self, ignored: &[&str]) -> Vec<String> {
         let (old, new) = (self.settings(), other.settings());
         let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
         keys.sort();
@@ -138,7 +138,7 @@ impl ExperimentConfig {
         let shown =
             |value: Option<&toml::Value>| value.map_or("(unset)".to_string(), |v| v.to_string());
         keys.into_iter()
-            .filter(|key| old.get(*key) != new.get(*key))
+            .filter(|key| old.get(*key) != new.get(*key) && !ignored.contains(&key.as_str()))
             .map(|key| format!("{key} {} → {}", shown(old.get(key)), shown(new.get(key))))
             .collect()
     }
@@ -404,13 +404,17 @@ mod tests {
         let overrides = ["training.epochs=3", "optimizer.learning_rate=0.05"].map(String::from);
         let changed = ExperimentConfig::parse(MINIMAL, &overrides).unwrap();
         assert_eq!(
-            base.differences(&changed),
+            base.differences(&changed, &[]),
             vec![
                 "optimizer.learning_rate 0.01 → 0.05",
                 "training.epochs 15 → 3"
             ]
         );
-        assert!(base.differences(&base).is_empty());
+        assert_eq!(
+            base.differences(&changed, &["training.epochs"]),
+            vec!["optimizer.learning_rate 0.01 → 0.05"]
+        );
+        assert!(base.differences(&base, &[]).is_empty());
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn refuse_to_discard(dir: &RunDir, config: &ExperimentConfig, fresh: bool) -
         .map_err(anyhow::Error::from)
         .and_then(|text| ExperimentConfig::parse(&text, &[]));
     let changes = match &saved {
-        Ok(saved) => saved.differences(config),
+        Ok(saved) => saved.differences(config, &[]),
         Err(_) => vec![format!("its {} cannot be read", dir.config().display())],
     };
     if !changes.is_empty() {
@@ -49,16 +49,25 @@ pub fn nothing_to_resume(dir: &RunDir) -> anyhow::Error {
     )
 }
 
+/// What a resumed run may change: how long it trains, where its data now lives
+/// (the checksums still vouch for the digits) and its description. Any other change
+/// would train the epochs after the checkpoint unlike those before it, under a
+/// config.toml that names one setting for all of them.
+const CHANGES_ON_RESUME: [&str; 3] = ["training.epochs", "data.dir", "experiment.description"];
+
 /// The completed epoch to continue from and the history up to it; `None` when
 /// the interrupted run completed no epoch, so it starts over as it began.
 pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usize, History)>> {
     let saved = fsutil::read_text(&dir.config()).map_err(|_| nothing_to_resume(dir))?;
     let saved = ExperimentConfig::parse(&saved, &[])
         .with_context(|| format!("{} is corrupt", dir.config().display()))?;
-    if saved.model != config.model {
+    let changes = saved.differences(config, &CHANGES_ON_RESUME);
+    if !changes.is_empty() {
         bail!(
-            "{} was trained with a different [model] section than this config: resume with the same config, or start over with --fresh",
-            dir.root.display()
+            "{} was started with another config ({}): resume with the config it was started with (its copy is {}; --epochs may differ), or start over with --fresh",
+            dir.root.display(),
+            changes.join(", "),
+            dir.config().display()
         );
     }
     let Some(epoch) = last_complete_epoch(dir)? else {

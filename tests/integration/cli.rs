@@ -427,7 +427,11 @@ fn resume_continues_from_the_last_complete_epoch() {
     // Without its summary the run looks interrupted after epoch 2.
     std::fs::remove_file(project.run_dir().join("summary.json")).unwrap();
     assert_clean_failure(&project.run(&["tiny.toml"]), "--resume");
-    let resumed = project.run(&["tiny.toml", "--resume", "--epochs", "3"]);
+    // The data may have moved since (its checksums, when verified, still vouch for it).
+    let moved = project.path().join("moved-data");
+    std::fs::rename(project.data(), &moved).unwrap();
+    let data_dir = format!("data.dir={}", moved.display());
+    let resumed = project.run(&["tiny.toml", "--resume", "--epochs", "3", "--set", &data_dir]);
     let stdout = String::from_utf8_lossy(&resumed.stdout);
     assert_success(&resumed);
     assert!(
@@ -529,8 +533,21 @@ fn damaged_or_foreign_checkpoints_are_refused_on_resume() {
     std::fs::remove_file(project.run_dir().join("summary.json")).unwrap();
     assert_clean_failure(
         &project.run(&["tiny.toml", "--resume", "--set", "model.hidden=[8]"]),
-        "different [model]",
+        "was started with another config (model.hidden [16] → [8]): resume with the config it was started with",
     );
+    // Nor may the epochs still to come train otherwise than those before (these used to
+    // be resumed, and config.toml then claimed the new settings for the whole run).
+    let changed = [
+        "optimizer.name=adam",
+        "optimizer.learning_rate=0.5",
+        "training.batch_size=5",
+        "experiment.seed=7",
+    ];
+    for change in changed {
+        let key = change.split('=').next().unwrap();
+        let output = project.run(&["tiny.toml", "--resume", "--set", change]);
+        assert_clean_failure(&output, &format!("another config ({key} "));
+    }
     assert_clean_failure(
         &project.run(&["tiny.toml", "--resume", "--epochs", "1"]),
         "has trained 2 epochs, more than [training] epochs = 1: resume with --epochs 2 or more",
