@@ -55,20 +55,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Refuses an output the user named when it would replace an existing file of another
-/// kind (`export --onnx artifacts/relu/model.safetensors`, `samples --output
-/// config/relu.toml`): only a file ending in `.extension` is overwritten.
+/// Refuses an output the user named unless it ends in `.extension`: an existing file
+/// of another kind (`export --onnx artifacts/relu/model.safetensors`, `samples --output
+/// config/relu.toml`) is never replaced, and a new file is not given a name that
+/// promises another format (`samples --output grid.jpg` would hold a PNG).
 pub fn check_output(path: &Path, extension: &str) -> Result<()> {
     let ours = path
         .extension()
         .is_some_and(|found| found.eq_ignore_ascii_case(extension));
-    if !ours && path.is_file() {
+    if ours {
+        return Ok(());
+    }
+    if path.is_file() {
         bail!(
-            "{} exists and is not a .{extension} file, so it is left as it is: name a new file, or one ending in .{extension}",
+            "{} exists and is not a .{extension} file, so it is left as it is: name a new file ending in .{extension}",
             path.display()
         );
     }
-    Ok(())
+    bail!(
+        "{} does not end in .{extension}, the only format written here: end the name in .{extension}",
+        path.display()
+    );
 }
 
 /// "cannot write PATH: what went wrong: what to do", the advice chosen by the kind of

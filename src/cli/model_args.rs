@@ -1,6 +1,7 @@
 //! The arguments `eval`, `export` and `predict` share: a saved model (or a committee
 //! of them) and how to run it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
@@ -82,6 +83,27 @@ impl CommitteeArgs {
         for path in &self.more {
             members.push(self.model.load_other(path, &device)?);
         }
+        refuse_repeats(&members)?;
         Ok((members, device))
     }
+}
+
+/// A model given twice would count twice in the average: a slip such as a run
+/// named beside a glob that already holds it, or a run and its own weights file.
+fn refuse_repeats(members: &[SavedModel]) -> Result<()> {
+    let mut seen = HashMap::new();
+    for member in members {
+        let file = member
+            .path
+            .canonicalize()
+            .unwrap_or_else(|_| member.path.clone());
+        if let Some(first) = seen.insert(file, &member.path) {
+            bail!(
+                "{} and {} are the same model file: a committee counts each member once, so give it once",
+                first.display(),
+                member.path.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -1051,6 +1051,14 @@ fn a_committee_evaluates_and_exports_as_one_and_a_muddle_is_refused() {
         "add --ensemble",
     );
     assert!(!project.path().join("x.onnx").exists());
+    // A member given twice (here a run and its own weights file) would count twice.
+    let same = "are the same model file: a committee counts each member once";
+    let weights = "artifacts/tiny/model.safetensors";
+    let eval = ["eval", one, two, weights, "--ensemble"];
+    assert_clean_failure(&project.run(&eval), same);
+    let export = ["export", one, weights, "--ensemble", "--onnx", "y.onnx"];
+    assert_clean_failure(&project.run(&export), same);
+    assert!(!project.path().join("y.onnx").exists());
 }
 
 #[test]
@@ -1101,5 +1109,11 @@ fn export_writes_onnx_from_a_run_or_a_pytorch_file_and_refuses_a_bad_target() {
         &project.run(&["samples", "--output", "tiny.toml"]),
         "tiny.toml exists and is not a .png file",
     );
+    // Nor is a new file named for a format it would not hold.
+    let as_jpeg = project.run(&["samples", "--output", "grid.jpg"]);
+    assert_clean_failure(&as_jpeg, "grid.jpg does not end in .png");
+    assert!(!project.path().join("grid.jpg").exists());
+    let unnamed = ["export", "artifacts/tiny", "--onnx", "tiny"];
+    assert_clean_failure(&project.run(&unnamed), "tiny does not end in .onnx");
     assert_success(&project.run(&["export", "artifacts/tiny", "--onnx", "tiny.onnx"]));
 }

@@ -254,8 +254,10 @@ fn a_random_sweep_of_a_hundred_million_trials_is_refused_unplanned() {
 fn a_fifo_or_a_device_is_neither_read_nor_replaced() {
     let dir = tempfile::tempdir().unwrap();
     write_model(&dir.path().join("model.safetensors"));
-    let made = Command::new("mkfifo").arg(dir.path().join("pipe")).status();
-    assert!(made.unwrap().success(), "mkfifo");
+    for fifo in ["pipe", "pipe.onnx"] {
+        let made = Command::new("mkfifo").arg(dir.path().join(fifo)).status();
+        assert!(made.unwrap().success(), "mkfifo");
+    }
     // Opening a FIFO waits for a writer that never comes; /dev/zero never ends.
     let fifo = ["pipe", "it is a FIFO, not a regular file"];
     let device = ["/dev/zero", "it is a device, not a regular file"];
@@ -274,11 +276,15 @@ fn a_fifo_or_a_device_is_neither_read_nor_replaced() {
         "--activation",
         "relu",
         "--onnx",
-        "pipe",
+        "pipe.onnx",
     ];
-    assert_refused(dir.path(), &export, &["pipe is a FIFO, not a regular file"]);
+    assert_refused(
+        dir.path(),
+        &export,
+        &["pipe.onnx is a FIFO, not a regular file"],
+    );
     assert!(
-        std::fs::metadata(dir.path().join("pipe"))
+        std::fs::metadata(dir.path().join("pipe.onnx"))
             .unwrap()
             .file_type()
             .is_fifo()
