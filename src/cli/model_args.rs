@@ -9,7 +9,7 @@ use burn::prelude::Device;
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::config::Activation;
-use mnist_mlp::data::{Checksums, Missing, Mnist};
+use mnist_mlp::data::{Checksums, Missing, Mnist, missing_files};
 use mnist_mlp::weights::load::SavedModel;
 
 #[derive(Args)]
@@ -22,7 +22,7 @@ pub struct ModelArgs {
     /// Backend to run on (default: flex where compiled in).
     #[arg(long)]
     backend: Option<BackendKind>,
-    /// Data folder (default: $MNIST_DATA_DIR, else the model's config, else ./data).
+    /// Data folder (default: $MNIST_DATA_DIR, else the model's own when it holds MNIST, else ./data, where missing files are fetched).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Accept a data folder that is not the official MNIST (e.g. Fashion-MNIST): skip the checksums.
@@ -43,8 +43,17 @@ impl ModelArgs {
         SavedModel::load(path, self.activation, device)
     }
 
+    /// The digits to run the model on. The folder a model records is read when it
+    /// holds them, but a file from elsewhere does not choose where a download goes:
+    /// missing digits are fetched into the folder the user chose (--data-dir, else
+    /// $MNIST_DATA_DIR, else ./data).
     pub fn data(&self, saved: &SavedModel) -> Result<Mnist> {
-        let dir = self.data_dir.clone().unwrap_or_else(|| saved.data_dir());
+        let recorded = saved.data_dir();
+        let dir = if self.data_dir.is_none() && missing_files(&recorded).is_empty() {
+            recorded
+        } else {
+            super::data_dir_or_default(&self.data_dir)
+        };
         let checksums = Checksums::verify_if(saved.verify_data() && !self.no_verify);
         Mnist::load(&dir, Missing::Fetch, checksums)
     }

@@ -41,11 +41,16 @@ pub struct FetchReport {
 }
 
 /// Fetches whichever of the four files are absent from `dir` (raw or `.gz`).
-pub fn fetch_missing(dir: &Path) -> Result<FetchReport> {
-    let missing: Vec<MnistFile> = FILES
+/// The MNIST files `dir` holds neither raw nor gzipped.
+pub fn missing_files(dir: &Path) -> Vec<MnistFile> {
+    FILES
         .into_iter()
         .filter(|f| !dir.join(f.name).is_file() && !dir.join(format!("{}.gz", f.name)).is_file())
-        .collect();
+        .collect()
+}
+
+pub fn fetch_missing(dir: &Path) -> Result<FetchReport> {
+    let missing = missing_files(dir);
     let mut report = FetchReport::default();
     if missing.is_empty() {
         return Ok(report);

@@ -23,7 +23,7 @@ use crate::mnist::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
 
 pub use augment::Augment;
 pub use batcher::{MnistBatch, MnistBatcher};
-pub use fetch::{FetchReport, fetch_missing};
+pub use fetch::{FetchReport, fetch_missing, missing_files};
 pub use loader::MnistLoader;
 
 /// One of the four files, with the size and SHA-256 of its uncompressed bytes.

@@ -448,6 +448,27 @@ fn resume_continues_from_the_last_complete_epoch() {
 }
 
 #[test]
+fn a_model_whose_data_folder_is_gone_is_run_on_the_users_data_and_no_folder_is_made() {
+    let project = Project::new();
+    // Trained on a copy of the data that is gone by the time the model is evaluated,
+    // as on another machine (or in a file whose metadata names any folder at all).
+    let gone = project.path().join("gone/data");
+    std::fs::create_dir_all(&gone).unwrap();
+    for entry in std::fs::read_dir(project.data()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), gone.join(entry.file_name())).unwrap();
+    }
+    let trained_on = format!("data.dir={}", gone.display());
+    assert_success(&project.run(&["tiny.toml", "--set", &trained_on]));
+    std::fs::remove_dir_all(project.path().join("gone")).unwrap();
+    // Its digits are read from ./data (the user's), and nothing is fetched into the
+    // folder the model names.
+    let output = project.run(&["eval", "artifacts/tiny"]);
+    assert!(assert_success(&output).contains("test accuracy"));
+    assert!(!project.path().join("gone").exists());
+}
+
+#[test]
 fn eval_reproduces_the_runs_test_accuracy_from_safetensors() {
     let project = Project::new();
     assert_success(&project.run(&["tiny.toml"]));
