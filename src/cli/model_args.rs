@@ -49,10 +49,16 @@ impl ModelArgs {
     /// $MNIST_DATA_DIR, else ./data).
     pub fn data(&self, saved: &SavedModel) -> Result<Mnist> {
         let recorded = saved.data_dir();
-        let dir = if self.data_dir.is_none() && missing_files(&recorded).is_empty() {
-            recorded
-        } else {
-            super::data_dir_or_default(&self.data_dir)
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None if missing_files(&recorded).is_empty() => recorded,
+            // Only MNIST can be fetched; a model of other digits needs its own named.
+            None if !saved.verify_data() => bail!(
+                "{} was trained on unchecked data (verify = false) in {}, which is not there: give that data's folder with --data-dir",
+                saved.path.display(),
+                recorded.display()
+            ),
+            None => super::data_dir_or_default(&None),
         };
         let checksums = Checksums::verify_if(saved.verify_data() && !self.no_verify);
         Mnist::load(&dir, Missing::Fetch, checksums)

@@ -10,7 +10,15 @@ use mnist_mlp::run::{RunOptions, run_experiment};
 #[test]
 fn one_epoch_of_relu_reaches_ninety_percent() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data_dir = crate::common::mnist_dir().display().to_string();
+    // The data through a folder of links, removed after training as on another machine.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let linked = elsewhere.path().join("data");
+    std::fs::create_dir(&linked).unwrap();
+    for file in mnist_mlp::data::FILES {
+        let real = crate::common::mnist_dir().join(file.name);
+        std::os::unix::fs::symlink(real, linked.join(file.name)).unwrap();
+    }
+    let data_dir = linked.display().to_string();
     let config = ExperimentConfig::load(
         &root.join("config/relu.toml"),
         &[
@@ -37,6 +45,24 @@ fn one_epoch_of_relu_reaches_ninety_percent() {
         assert!(finished.dir.root.join(file).is_file(), "{file} missing");
     }
     assert!(finished.dir.checkpoints().join("model-1.bpk").is_file());
+
+    // Its data folder gone, `eval` reads ./data (the user's) and fetches nothing into it.
+    std::fs::remove_dir_all(&linked).unwrap();
+    let user = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(crate::common::mnist_dir(), user.path().join("data")).unwrap();
+    let output = std::process::Command::new(crate::common::BIN)
+        .arg("eval")
+        .arg(&finished.dir.root)
+        .current_dir(user.path())
+        .env_remove("MNIST_DATA_DIR")
+        .output()
+        .unwrap();
+    let stdout = crate::common::outcome::assert_success(&output);
+    assert!(
+        stdout.contains(&format!("test accuracy {accuracy:.2}%")),
+        "{stdout}"
+    );
+    assert!(!linked.exists());
 }
 
 #[test]
