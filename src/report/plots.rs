@@ -328,7 +328,7 @@ pub fn digit_grid(
     let cell = IMAGE_SIDE as i32 * scale;
     let (caption_h, gap, title_h) = (26, 14, 40);
     let columns = columns.max(1);
-    let rows = digits.len().div_ceil(columns).max(1);
+    let rows = digits.len().div_ceil(columns);
     let width = columns as i32 * (cell + gap) + gap;
     let height = title_h + rows as i32 * (cell + caption_h + gap) + gap;
     render_png(path, (width as u32, height as u32), |area| {

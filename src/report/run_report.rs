@@ -169,22 +169,21 @@ impl RunReport<'_> {
             &run.figure(Figure::Samples),
         )?;
         let labels = &self.test_split.labels;
-        let wrong: Vec<(&[u8], String)> = (0..labels.len())
+        let wrong: Vec<usize> = (0..labels.len())
             .filter(|&i| self.test_predictions[i] != labels[i])
+            .collect();
+        let shown: Vec<(&[u8], String)> = wrong
+            .iter()
             .take(24)
-            .map(|i| {
+            .map(|&i| {
                 (
                     self.test_split.image(i),
                     format!("#{i}: {} → {}", labels[i], self.test_predictions[i]),
                 )
             })
             .collect();
-        digit_grid(
-            &run.figure(Figure::Misclassified),
-            &format!("{name}: misclassified test digits (true → predicted)"),
-            &wrong,
-            6,
-        )
+        let title = misclassified_title(name, shown.len(), wrong.len());
+        digit_grid(&run.figure(Figure::Misclassified), &title, &shown, 6)
     }
 
     fn markdown(&self) -> String {
@@ -363,4 +362,38 @@ pub fn draw_sample_grid(train: &Digits, seed: u64, path: &Path) -> Result<()> {
         .map(|i| (train.image(i), format!("label {}", train.labels[i])))
         .collect();
     digit_grid(path, "Training samples", &digits, 3)
+}
+
+/// The misclassified figure's title: how many of the `count` mistakes it shows.
+fn misclassified_title(name: &str, shown: usize, count: usize) -> String {
+    match count {
+        0 => format!("{name}: no test digit is misclassified"),
+        _ if shown == count => {
+            format!("{name}: the {count} misclassified test digits (true → predicted)")
+        }
+        _ => format!(
+            "{name}: the first {shown} of {count} misclassified test digits (true → predicted)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_misclassified_title_says_how_many_of_the_mistakes_it_shows() {
+        assert_eq!(
+            misclassified_title("relu", 24, 972),
+            "relu: the first 24 of 972 misclassified test digits (true → predicted)"
+        );
+        assert_eq!(
+            misclassified_title("best", 3, 3),
+            "best: the 3 misclassified test digits (true → predicted)"
+        );
+        assert_eq!(
+            misclassified_title("one", 0, 0),
+            "one: no test digit is misclassified"
+        );
+    }
 }
