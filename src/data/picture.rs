@@ -72,14 +72,45 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
     })
 }
 
-/// Any picture of one digit → MNIST's 784 bytes (white ink on black): grayscale,
-/// inverted if the paper is light, then [`mnist_layout`]. A blank picture is refused.
+/// Any picture of one digit → MNIST's 784 bytes (white ink on black): grayscale
+/// ([`flattened`] if it has transparency), inverted if the paper is light, then
+/// [`mnist_layout`]. A blank picture is refused.
 pub fn prepare_digit(picture: &DynamicImage) -> Result<Vec<u8>> {
-    let mut gray = picture.to_luma8();
+    let mut gray = flattened(picture);
     if border_mean(&gray) > 127.0 {
         image::imageops::invert(&mut gray);
     }
     mnist_layout(&gray).ok_or_else(|| anyhow!("the picture is blank: no digit to read"))
+}
+
+/// The picture in grey, its transparent parts laid on paper. Strokes drawn on a
+/// transparent background (what drawing apps and canvases export) are its opaque
+/// pixels, whatever colour the hidden background has, so a picture mostly
+/// transparent goes on paper of the shade opposite its strokes; one mostly opaque
+/// (a photo with rounded corners) goes on white, as a page would show it.
+fn flattened(picture: &DynamicImage) -> GrayImage {
+    if !picture.color().has_alpha() {
+        return picture.to_luma8();
+    }
+    let pixels = picture.to_luma_alpha8();
+    let (mut opacity, mut shade) = (0u64, 0u64);
+    for pixel in pixels.pixels() {
+        let [luma, alpha] = pixel.0.map(u64::from);
+        opacity += alpha;
+        shade += luma * alpha;
+    }
+    let area = u64::from(pixels.width()) * u64::from(pixels.height());
+    let mostly_opaque = 2 * opacity > 255 * area;
+    let dark_strokes = shade < 128 * opacity;
+    let paper = if mostly_opaque || dark_strokes {
+        255
+    } else {
+        0
+    };
+    GrayImage::from_fn(pixels.width(), pixels.height(), |x, y| {
+        let [luma, alpha] = pixels.get_pixel(x, y).0.map(u32::from);
+        image::Luma([((luma * alpha + paper * (255 - alpha) + 127) / 255) as u8])
+    })
 }
 
 /// MNIST's layout for white-on-black ink (LeCun et al.): the ink's bounding box
@@ -244,6 +275,38 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("blank")
+        );
+    }
+
+    /// A 60×60 picture of a bar in `stroke` on `background`, as RGBA.
+    fn bar_on(stroke: [u8; 4], background: [u8; 4]) -> DynamicImage {
+        DynamicImage::ImageRgba8(image::RgbaImage::from_fn(60, 60, |x, y| {
+            let on_bar = (20..30).contains(&x) && (10..50).contains(&y);
+            image::Rgba(if on_bar { stroke } else { background })
+        }))
+    }
+
+    #[test]
+    fn strokes_on_a_transparent_background_read_as_on_paper() {
+        let on_paper = prepare_digit(&bar_on([0, 0, 0, 255], [255, 255, 255, 255])).unwrap();
+        // Black or white strokes on transparency, whatever colour the hidden pixels hold:
+        // these were "blank" when the alpha channel was dropped.
+        for (stroke, hidden) in [(0, 0), (0, 255), (255, 255), (255, 0)] {
+            let picture = bar_on([stroke, stroke, stroke, 255], [hidden, hidden, hidden, 0]);
+            assert_eq!(
+                prepare_digit(&picture).unwrap(),
+                on_paper,
+                "{stroke} on {hidden}"
+            );
+        }
+        // Mostly opaque: a page photographed with transparent corners lies on white.
+        let mut photo = bar_on([0, 0, 0, 255], [255, 255, 255, 255]).to_rgba8();
+        for (x, y) in [(0, 0), (59, 0), (0, 59), (59, 59)] {
+            photo.put_pixel(x, y, image::Rgba([0, 0, 0, 0]));
+        }
+        assert_eq!(
+            prepare_digit(&DynamicImage::ImageRgba8(photo)).unwrap(),
+            on_paper
         );
     }
 
