@@ -10,7 +10,8 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use image::error::LimitErrorKind;
 use image::imageops::FilterType;
-use image::{DynamicImage, GrayImage, ImageError, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
 use crate::fsutil;
 use crate::limits::{MAX_PICTURE_BYTES, MAX_PICTURE_SIDE};
@@ -33,8 +34,9 @@ pub fn load_digit(path: &Path) -> Result<Vec<u8>> {
     let reader = reader
         .with_guessed_format()
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let picture = decode(reader).map_err(|err| anyhow!("{} {err}", path.display()))?;
-    prepare_digit(&picture).with_context(|| path.display().to_string())
+    let (picture, orientation) =
+        decode(reader).map_err(|err| anyhow!("{} {err}", path.display()))?;
+    prepare_digit(&picture, orientation).with_context(|| path.display().to_string())
 }
 
 /// As [`load_digit`], for a picture held in memory (an upload, the draw pad's PNG).
@@ -42,22 +44,31 @@ pub fn decode_digit(bytes: &[u8]) -> Result<Vec<u8>> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .context("cannot read the picture")?;
-    let picture = decode(reader).map_err(|err| anyhow!("the picture {err}"))?;
-    prepare_digit(&picture)
+    let (picture, orientation) = decode(reader).map_err(|err| anyhow!("the picture {err}"))?;
+    prepare_digit(&picture, orientation)
 }
 
-/// Decodes within [`MAX_PICTURE_SIDE`] and [`MAX_PICTURE_BYTES`], which the decoder
-/// checks against the header before it allocates. The error reads on from the
-/// picture's name: "… is not a usable image (…)".
+/// Decodes within [`MAX_PICTURE_SIDE`] and [`MAX_PICTURE_BYTES`], checked against
+/// the header before anything is allocated, with the orientation its EXIF tag
+/// gives (a phone stores a portrait photo sideways and says so there). The error
+/// reads on from the picture's name: "… is not a usable image (…)".
 fn decode<R: std::io::BufRead + std::io::Seek>(
     mut reader: ImageReader<R>,
-) -> Result<DynamicImage, String> {
+) -> Result<(DynamicImage, Orientation), String> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_PICTURE_SIDE);
     limits.max_image_height = Some(MAX_PICTURE_SIDE);
     limits.max_alloc = Some(MAX_PICTURE_BYTES);
-    reader.limits(limits);
-    reader.decode().map_err(|err| match &err {
+    reader.limits(limits.clone());
+    let decoded = || -> Result<_, ImageError> {
+        let mut decoder = reader.into_decoder()?;
+        let orientation = decoder.orientation()?;
+        // As `ImageReader::decode` does: the image's own buffer comes out of the allowance.
+        limits.reserve(decoder.total_bytes())?;
+        decoder.set_limits(limits)?;
+        Ok((DynamicImage::from_decoder(decoder)?, orientation))
+    };
+    decoded().map_err(|err| match &err {
         ImageError::Limits(limit) => match limit.kind() {
             LimitErrorKind::DimensionError => format!(
                 "is wider or taller than the limit of {MAX_PICTURE_SIDE} pixels: scale it down (the digit is read at 28×28)"
@@ -73,10 +84,13 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
 }
 
 /// Any picture of one digit → MNIST's 784 bytes (white ink on black): grayscale
-/// ([`flattened`] if it has transparency), inverted if the paper is light, then
-/// [`mnist_layout`]. A blank picture is refused.
-pub fn prepare_digit(picture: &DynamicImage) -> Result<Vec<u8>> {
-    let mut gray = flattened(picture);
+/// ([`flattened`] if it has transparency), turned upright by `orientation`,
+/// inverted if the paper is light, then [`mnist_layout`]. A blank picture is refused.
+pub fn prepare_digit(picture: &DynamicImage, orientation: Orientation) -> Result<Vec<u8>> {
+    // Turned once grey, where a rotated copy costs a byte a pixel.
+    let mut gray = DynamicImage::ImageLuma8(flattened(picture));
+    gray.apply_orientation(orientation);
+    let mut gray = gray.into_luma8();
     if border_mean(&gray) > 127.0 {
         image::imageops::invert(&mut gray);
     }
@@ -266,16 +280,16 @@ mod tests {
         });
         let mut dark = light.clone();
         image::imageops::invert(&mut dark);
-        let from_light = prepare_digit(&DynamicImage::ImageLuma8(light)).unwrap();
-        let from_dark = prepare_digit(&DynamicImage::ImageLuma8(dark)).unwrap();
+        let from_light = upright(&DynamicImage::ImageLuma8(light)).unwrap();
+        let from_dark = upright(&DynamicImage::ImageLuma8(dark)).unwrap();
         assert_eq!(from_light, from_dark);
         let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(30, 30, image::Luma([255])));
-        assert!(
-            prepare_digit(&blank)
-                .unwrap_err()
-                .to_string()
-                .contains("blank")
-        );
+        assert!(upright(&blank).unwrap_err().to_string().contains("blank"));
+    }
+
+    /// [`prepare_digit`] of a picture with no orientation tag.
+    fn upright(picture: &DynamicImage) -> Result<Vec<u8>> {
+        prepare_digit(picture, Orientation::NoTransforms)
     }
 
     /// A 60×60 picture of a bar in `stroke` on `background`, as RGBA.
@@ -288,25 +302,40 @@ mod tests {
 
     #[test]
     fn strokes_on_a_transparent_background_read_as_on_paper() {
-        let on_paper = prepare_digit(&bar_on([0, 0, 0, 255], [255, 255, 255, 255])).unwrap();
+        let on_paper = upright(&bar_on([0, 0, 0, 255], [255, 255, 255, 255])).unwrap();
         // Black or white strokes on transparency, whatever colour the hidden pixels hold:
         // these were "blank" when the alpha channel was dropped.
         for (stroke, hidden) in [(0, 0), (0, 255), (255, 255), (255, 0)] {
             let picture = bar_on([stroke, stroke, stroke, 255], [hidden, hidden, hidden, 0]);
-            assert_eq!(
-                prepare_digit(&picture).unwrap(),
-                on_paper,
-                "{stroke} on {hidden}"
-            );
+            assert_eq!(upright(&picture).unwrap(), on_paper, "{stroke} on {hidden}");
         }
         // Mostly opaque: a page photographed with transparent corners lies on white.
         let mut photo = bar_on([0, 0, 0, 255], [255, 255, 255, 255]).to_rgba8();
         for (x, y) in [(0, 0), (59, 0), (0, 59), (59, 59)] {
             photo.put_pixel(x, y, image::Rgba([0, 0, 0, 0]));
         }
-        assert_eq!(
-            prepare_digit(&DynamicImage::ImageRgba8(photo)).unwrap(),
-            on_paper
+        assert_eq!(upright(&DynamicImage::ImageRgba8(photo)).unwrap(), on_paper);
+    }
+
+    #[test]
+    fn a_picture_stored_sideways_is_turned_as_its_exif_tag_says() {
+        use image::ImageEncoder;
+        let upright_l = DynamicImage::ImageLuma8(l_shape(8));
+        // EXIF (big-endian TIFF) with one tag: orientation 6, "rotate 90° clockwise to show".
+        let exif = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00";
+        let stored = upright_l.rotate270().into_luma8();
+        let mut png = Vec::new();
+        let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+        encoder.set_exif_metadata(exif.to_vec()).unwrap();
+        let (width, height) = stored.dimensions();
+        encoder
+            .write_image(stored.as_raw(), width, height, image::ExtendedColorType::L8)
+            .unwrap();
+        assert_eq!(decode_digit(&png).unwrap(), upright(&upright_l).unwrap());
+        assert_ne!(
+            upright(&DynamicImage::ImageLuma8(stored)).unwrap(),
+            upright(&upright_l).unwrap(),
+            "the L reads differently on its side"
         );
     }
 
