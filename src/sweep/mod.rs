@@ -308,6 +308,12 @@ fn read_base(path: &Path, as_written: &Path) -> Result<String> {
             one_line_toml_error(&err, &text)
         )
     })?;
+    if table.contains_key("sweep") {
+        bail!(
+            "[sweep] base = {:?} is a sweep file: base names the experiment config every trial starts from, e.g. base = \"../relu.toml\"",
+            as_written.display()
+        );
+    }
     Ok(table.to_string())
 }
 
@@ -641,6 +647,8 @@ mod tests {
             error_of("[sweep]\nbase = \"base.toml\"\n[axes]\n\"optimizer.l3\" = [0.1, 0.2]\n");
         assert!(err.contains("trial 0"), "{err}");
         assert!(err.contains("l3"), "{err}");
+        let err = error_of("[sweep]\nbase = \"s.toml\"\n[axes]\nl2 = [0.1]\n");
+        assert!(err.contains("base = \"s.toml\" is a sweep file"), "{err}");
         let err = error_of("[sweep]\nbase = \"base.toml\"\n[axes]\nl2 = [0.1]\n");
         assert!(err.contains("l2") && err.contains("section"), "{err}");
     }
