@@ -59,6 +59,13 @@ impl ExperimentConfig {
     /// Reads `path`, applies `overrides` (`section.key=value`), and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = fsutil::read_named_text(path, "config", "the shipped configs are in config/")?;
+        let table = text.parse::<toml::Table>();
+        if table.is_ok_and(|table| table.contains_key("sweep")) {
+            bail!(
+                "{} is a sweep file, not an experiment config: run it with `mnist-mlp sweep {0}`",
+                path.display()
+            );
+        }
         Self::parse(&text, overrides).with_context(|| format!("config {}", path.display()))
     }
 
@@ -281,6 +288,17 @@ mod tests {
             "{:#}",
             ExperimentConfig::parse(text, &overrides).unwrap_err()
         )
+    }
+
+    #[test]
+    fn a_sweep_file_given_as_a_config_is_named_for_what_it_is() {
+        let sweeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sweeps/l2.toml");
+        let err = format!("{:#}", ExperimentConfig::load(&sweeps, &[]).unwrap_err());
+        let path = sweeps.display();
+        let expected = format!(
+            "{path} is a sweep file, not an experiment config: run it with `mnist-mlp sweep {path}`"
+        );
+        assert_eq!(err, expected);
     }
 
     #[test]

@@ -223,6 +223,19 @@ impl Sweep {
     }
 
     fn parse(file: &Path, text: &str) -> Result<Self> {
+        let table = text.parse::<toml::Table>();
+        let experiment = |table: &toml::Table| {
+            !table.contains_key("sweep")
+                && ["experiment", "model", "training"]
+                    .iter()
+                    .any(|key| table.contains_key(*key))
+        };
+        if table.is_ok_and(|table| experiment(&table)) {
+            bail!(
+                "it is an experiment config, not a sweep file: train it with `mnist-mlp {}`, or name it as a sweep file's [sweep] base",
+                file.display()
+            );
+        }
         let raw: SweepFile =
             toml::from_str(text).map_err(|err| anyhow!(one_line_toml_error(&err, text)))?;
         let section = raw.sweep;
@@ -647,6 +660,11 @@ mod tests {
             error_of("[sweep]\nbase = \"base.toml\"\n[axes]\n\"optimizer.l3\" = [0.1, 0.2]\n");
         assert!(err.contains("trial 0"), "{err}");
         assert!(err.contains("l3"), "{err}");
+        let err = error_of(BASE);
+        assert!(
+            err.contains("it is an experiment config, not a sweep file: train it with `mnist-mlp "),
+            "{err}"
+        );
         let err = error_of("[sweep]\nbase = \"s.toml\"\n[axes]\nl2 = [0.1]\n");
         assert!(err.contains("base = \"s.toml\" is a sweep file"), "{err}");
         let err = error_of("[sweep]\nbase = \"base.toml\"\n[axes]\nl2 = [0.1]\n");
