@@ -1,14 +1,14 @@
 //! `mnist-mlp train` (and plain `mnist-mlp <config>`): one experiment end to end.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::config::ExperimentConfig;
 use mnist_mlp::run::interrupt::Interrupt;
 use mnist_mlp::run::{RunOptions, run_experiment};
-use mnist_mlp::run_files::artifacts_root;
+use mnist_mlp::run_files::{RunDir, artifacts_root};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -42,6 +42,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(backend) = args.backend {
         overrides.push(format!("training.backend={backend}"));
     }
+    refuse_a_model_for_a_config(&args.config)?;
     let config = ExperimentConfig::load(&args.config, &overrides)?;
     let options = RunOptions {
         artifacts: args.artifacts.unwrap_or_else(artifacts_root),
@@ -83,5 +84,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
         summary.backend,
         finished.dir.root.display()
     );
+    Ok(())
+}
+
+/// A run folder or a weights file where the config belongs (`mnist-mlp artifacts/relu`),
+/// named for what it is, with the commands that take it.
+fn refuse_a_model_for_a_config(path: &Path) -> Result<()> {
+    let run = RunDir::at(path);
+    if path.is_dir() && run.config().is_file() {
+        bail!(
+            "{} is a run folder, not a config: `mnist-mlp eval {0}` evaluates its model, and `mnist-mlp {}` trains its config again",
+            path.display(),
+            run.config().display()
+        );
+    }
+    let weights = ["safetensors", "pt", "pth", "bpk"];
+    if path
+        .extension()
+        .is_some_and(|ext| weights.iter().any(|w| ext.eq_ignore_ascii_case(w)))
+    {
+        bail!(
+            "{} is a model file, not a config: `mnist-mlp eval {0}` evaluates it (`inspect` shows it); training takes a config such as config/relu.toml",
+            path.display()
+        );
+    }
     Ok(())
 }
