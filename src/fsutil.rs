@@ -202,6 +202,7 @@ pub fn read_named_text(path: &Path, what: &str, hint: &str) -> Result<String> {
 pub fn why_unreadable(err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::NotFound => "it does not exist".to_string(),
+        io::ErrorKind::NotADirectory => "a part of its path is a file, not a folder".to_string(),
         _ => err.to_string(),
     }
 }

@@ -42,10 +42,11 @@ impl Summary {
     /// Reads a finished run's `summary.json`.
     pub fn load(run: &RunDir) -> Result<Self> {
         let path = run.summary();
-        let text = fsutil::read_text(&path).with_context(|| {
-            format!(
-                "cannot read {}: is {} a finished run folder?",
+        let text = fsutil::read_text(&path).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot read {} ({}): is {} a finished run folder?",
                 path.display(),
+                fsutil::why_unreadable(&err),
                 run.root.display()
             )
         })?;
