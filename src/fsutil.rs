@@ -4,10 +4,11 @@
 //! the 0600 of a private temporary file, so teammates and servers can read them.
 //! And lock files, whose locks die with their process however it ends. And the
 //! reading side: only regular files are opened, and text files only up to a size.
+//! And `~` in a path the user wrote, which no shell expanded.
 
 use std::fs::{File, TryLockError};
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -117,6 +118,20 @@ pub fn try_lock(path: &Path) -> Result<Option<File>> {
         Err(TryLockError::Error(err)) => {
             Err(err).with_context(|| format!("cannot lock {}", path.display()))
         }
+    }
+}
+
+/// `path` as a shell would have expanded it: `~` and `~/…` name the home folder. A
+/// TOML value, a quoted argument or `--data-dir=~/x` arrive unexpanded, and a folder
+/// made literally named `~` is one `rm -rf ~` away from the user's home.
+pub fn expand_home(path: &Path) -> PathBuf {
+    let home = || std::env::home_dir().filter(|home| !home.as_os_str().is_empty());
+    match path.strip_prefix("~") {
+        Ok(rest) => match home() {
+            Some(home) => home.join(rest),
+            None => path.to_path_buf(),
+        },
+        Err(_) => path.to_path_buf(),
     }
 }
 
@@ -317,6 +332,16 @@ mod tests {
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         let err = open_regular(dir.path()).unwrap_err();
         assert_eq!(err.to_string(), "it is a folder, not a regular file");
+    }
+
+    #[test]
+    fn a_leading_tilde_names_the_home_folder_and_nothing_else_changes() {
+        let home = std::env::home_dir().unwrap();
+        assert_eq!(expand_home(Path::new("~/mnist")), home.join("mnist"));
+        assert_eq!(expand_home(Path::new("~")), home);
+        for kept in ["~user/mnist", "data/~", "./~/x", "/abs/path", "rel"] {
+            assert_eq!(expand_home(Path::new(kept)), Path::new(kept));
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct BenchArgs {
     optimizers: Vec<OptimizerKind>,
     /// Measure the model, optimizer, batch, dropout and augmentation of this config
     /// instead of the assignment's settings (e.g. config/best.toml).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["activations", "optimizers"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["activations", "optimizers"], value_parser = super::user_path)]
     config: Option<PathBuf>,
     /// Print one JSON object per setting instead of a table.
     #[arg(long)]
@@ -32,7 +32,7 @@ pub struct BenchArgs {
     #[arg(long)]
     backend: Option<BackendKind>,
     /// Data folder (default: $MNIST_DATA_DIR or ./data).
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     data_dir: Option<PathBuf>,
 }
 

@@ -10,9 +10,10 @@ use mnist_mlp::run_files::artifacts_root;
 #[derive(Args)]
 pub struct CompareArgs {
     /// Run folders (default: every finished run under the artifacts folder).
+    #[arg(value_parser = super::user_path)]
     runs: Vec<PathBuf>,
     /// Artifacts folder (default: $MNIST_MLP_ARTIFACTS or ./artifacts).
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     artifacts: Option<PathBuf>,
 }
 

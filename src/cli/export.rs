@@ -17,7 +17,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     models: CommitteeArgs,
     /// The ONNX file to write.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = super::user_path)]
     onnx: PathBuf,
 }
 

@@ -9,7 +9,7 @@ use mnist_mlp::data::{Checksums, Missing, Mnist, fetch_missing};
 #[derive(Args)]
 pub struct FetchArgs {
     /// Data folder (default: $MNIST_DATA_DIR or ./data).
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     data_dir: Option<PathBuf>,
 }
 

@@ -8,6 +8,7 @@ use clap::Args;
 #[derive(Args)]
 pub struct InspectArgs {
     /// A run folder, a checkpoint (.bpk), a .safetensors or a PyTorch .pt/.pth file.
+    #[arg(value_parser = super::user_path)]
     target: PathBuf,
 }
 

@@ -13,9 +13,16 @@ pub mod serve;
 pub mod sweep;
 pub mod train;
 
-use std::path::PathBuf;
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 
 use mnist_mlp::data;
+
+/// Every path argument, `~` expanded: `--data-dir=~/mnist` or a quoted `"~/runs"`
+/// reach the program as written.
+fn user_path(arg: &str) -> Result<PathBuf, Infallible> {
+    Ok(mnist_mlp::fsutil::expand_home(Path::new(arg)))
+}
 
 /// `--data-dir`, else `$MNIST_DATA_DIR`, else `./data`.
 fn data_dir_or_default(data_dir: &Option<PathBuf>) -> PathBuf {

@@ -15,6 +15,7 @@ use mnist_mlp::weights::load::SavedModel;
 #[derive(Args)]
 pub struct ModelArgs {
     /// A run folder, its model.safetensors, or a PyTorch MLP state_dict (.safetensors, .pt, .pth).
+    #[arg(value_parser = super::user_path)]
     model: PathBuf,
     /// The hidden layers' activation, for files that do not record it (PyTorch's).
     #[arg(long)]
@@ -23,7 +24,7 @@ pub struct ModelArgs {
     #[arg(long)]
     backend: Option<BackendKind>,
     /// Data folder (default: $MNIST_DATA_DIR, else the model's own when it holds MNIST, else ./data, where missing files are fetched).
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     data_dir: Option<PathBuf>,
     /// Accept a data folder that is not the official MNIST (e.g. Fashion-MNIST): skip the checksums.
     #[arg(long)]
@@ -72,7 +73,7 @@ pub struct CommitteeArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// More models for a committee (with --ensemble): run folders or weights files.
-    #[arg(value_name = "MORE_MODELS")]
+    #[arg(value_name = "MORE_MODELS", value_parser = super::user_path)]
     more: Vec<PathBuf>,
     /// Average the class probabilities of every model given and treat them as one.
     #[arg(long)]

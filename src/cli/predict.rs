@@ -19,13 +19,14 @@ pub struct PredictArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Picture files.
+    #[arg(value_parser = super::user_path)]
     images: Vec<PathBuf>,
     /// Predict MNIST test image N instead of (or as well as) pictures.
     #[arg(long)]
     index: Option<usize>,
     /// Also write, into folder DIR, each input beside its saliency map (the gradient
     /// of the predicted digit's probability with respect to every pixel) and input × gradient.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = super::user_path)]
     explain: Option<PathBuf>,
 }
 

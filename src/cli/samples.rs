@@ -11,13 +11,13 @@ use mnist_mlp::report::draw_sample_grid;
 #[derive(Args)]
 pub struct SamplesArgs {
     /// Output file.
-    #[arg(long, default_value = "samples.png")]
+    #[arg(long, default_value = "samples.png", value_parser = super::user_path)]
     output: PathBuf,
     /// Which digits to draw.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Data folder (default: $MNIST_DATA_DIR or ./data).
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     data_dir: Option<PathBuf>,
 }
 

@@ -14,7 +14,7 @@ use mnist_mlp::serve::{self, NO_RUNS, ServerState};
 #[derive(Args)]
 pub struct ServeArgs {
     /// Artifacts folder to show (default: $MNIST_MLP_ARTIFACTS or ./artifacts); only read.
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     artifacts: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free one. Anything but loopback lets other
     /// machines see the runs, with the token the server prints.
@@ -31,7 +31,7 @@ pub struct ServeArgs {
     header_timeout: u64,
     /// Folder of the MNIST test digits shown for confusion-matrix cells (default:
     /// $MNIST_DATA_DIR, else each run's [data] dir).
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     data_dir: Option<PathBuf>,
     /// Backend the models run on (default: flex where compiled in).
     #[arg(long)]

@@ -26,6 +26,7 @@ const STOPPING: &str =
 #[derive(Args)]
 pub struct SweepArgs {
     /// Sweep file (TOML), e.g. config/sweeps/l2.toml.
+    #[arg(value_parser = super::user_path)]
     file: PathBuf,
     /// Trials run side by side, each on its share of the cores (default: one per two cores).
     #[arg(long, value_name = "N")]
@@ -43,7 +44,7 @@ pub struct SweepArgs {
     #[arg(long = "final", conflicts_with = "jobs")]
     final_run: bool,
     /// Artifacts folder (default: $MNIST_MLP_ARTIFACTS or ./artifacts); the sweep goes in sweeps/<name>/.
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     artifacts: Option<PathBuf>,
 }
 

@@ -13,6 +13,7 @@ use mnist_mlp::run_files::{RunDir, artifacts_root};
 #[derive(Args)]
 pub struct TrainArgs {
     /// Experiment config (TOML), e.g. config/relu.toml.
+    #[arg(value_parser = super::user_path)]
     config: PathBuf,
     /// Override [training] epochs.
     #[arg(long)]
@@ -27,7 +28,7 @@ pub struct TrainArgs {
     #[arg(long)]
     fresh: bool,
     /// Artifacts folder (default: $MNIST_MLP_ARTIFACTS or ./artifacts).
-    #[arg(long)]
+    #[arg(long, value_parser = super::user_path)]
     artifacts: Option<PathBuf>,
     /// Backend to train on, among those compiled in (= --set training.backend=NAME).
     #[arg(long)]

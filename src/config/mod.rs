@@ -94,7 +94,13 @@ impl ExperimentConfig {
             }
         })?;
         config.validate()?;
-        Ok(config)
+        Ok(Self {
+            data: DataSection {
+                dir: fsutil::expand_home(&config.data.dir),
+                ..config.data
+            },
+            ..config
+        })
     }
 
     /// Layer widths from input to output: 784, hidden…, 10.

@@ -19,6 +19,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
+use crate::fsutil;
 use crate::mnist::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
 
 pub use augment::Augment;
@@ -64,9 +65,8 @@ pub const DATA_DIR_ENV: &str = "MNIST_DATA_DIR";
 
 /// The data folder: `MNIST_DATA_DIR` if set, else the configured one.
 pub fn resolve_dir(configured: &Path) -> PathBuf {
-    std::env::var_os(DATA_DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| configured.to_path_buf())
+    let dir = std::env::var_os(DATA_DIR_ENV).map_or_else(|| configured.into(), PathBuf::from);
+    fsutil::expand_home(&dir)
 }
 
 /// The images and labels of one MNIST split (training or test); cheap to clone.

@@ -19,9 +19,8 @@ pub const ARTIFACTS_ENV: &str = "MNIST_MLP_ARTIFACTS";
 
 /// The artifacts folder: `MNIST_MLP_ARTIFACTS` if set, else `artifacts`.
 pub fn artifacts_root() -> PathBuf {
-    std::env::var_os(ARTIFACTS_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("artifacts"))
+    let root = std::env::var_os(ARTIFACTS_ENV).map_or_else(|| "artifacts".into(), PathBuf::from);
+    crate::fsutil::expand_home(&root)
 }
 
 /// The file that marks a folder as one of our runs, written first; the process

@@ -417,6 +417,30 @@ fn a_run_folder_or_a_model_given_as_the_config_is_named_with_the_commands_that_t
 }
 
 #[test]
+fn a_tilde_in_a_path_names_the_home_folder_and_no_folder_called_tilde_is_made() {
+    let project = Project::new();
+    // What no shell expands: a TOML value and `--option=~/…`.
+    let output = project
+        .command(&[
+            "tiny.toml",
+            "--set",
+            "data.dir=\"~/data\"",
+            "--artifacts=~/runs",
+        ])
+        .env("HOME", project.path())
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert!(project.path().join("runs/tiny/model.safetensors").is_file());
+    let config = std::fs::read_to_string(project.path().join("runs/tiny/config.toml")).unwrap();
+    assert!(
+        config.contains(&format!("dir = \"{}\"", project.data().display())),
+        "{config}"
+    );
+    assert!(!project.path().join("~").exists());
+}
+
+#[test]
 fn resume_without_checkpoint_is_refused() {
     let project = Project::new();
     assert_clean_failure(
