@@ -246,7 +246,10 @@ impl Sweep {
             );
         }
         let count = section.trial_count()?;
-        let base = file.parent().unwrap_or(Path::new("")).join(&section.base);
+        let base = file
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(fsutil::expand_home(&section.base));
         let base_config = read_base(&base, &section.base)?;
 
         let (fixed, axes) = keys(raw.set, raw.axes, section.mode)?;
