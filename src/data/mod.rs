@@ -65,7 +65,9 @@ pub const DATA_DIR_ENV: &str = "MNIST_DATA_DIR";
 
 /// The data folder: `MNIST_DATA_DIR` if set, else the configured one.
 pub fn resolve_dir(configured: &Path) -> PathBuf {
-    let dir = std::env::var_os(DATA_DIR_ENV).map_or_else(|| configured.into(), PathBuf::from);
+    // Set but empty (`export MNIST_DATA_DIR=`) counts as unset, not as the working folder.
+    let set = std::env::var_os(DATA_DIR_ENV).filter(|dir| !dir.is_empty());
+    let dir = set.map_or_else(|| configured.into(), PathBuf::from);
     fsutil::expand_home(&dir)
 }
 

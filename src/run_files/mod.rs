@@ -19,7 +19,9 @@ pub const ARTIFACTS_ENV: &str = "MNIST_MLP_ARTIFACTS";
 
 /// The artifacts folder: `MNIST_MLP_ARTIFACTS` if set, else `artifacts`.
 pub fn artifacts_root() -> PathBuf {
-    let root = std::env::var_os(ARTIFACTS_ENV).map_or_else(|| "artifacts".into(), PathBuf::from);
+    // Set but empty counts as unset: runs never land loose in the working folder.
+    let set = std::env::var_os(ARTIFACTS_ENV).filter(|root| !root.is_empty());
+    let root = set.map_or_else(|| "artifacts".into(), PathBuf::from);
     crate::fsutil::expand_home(&root)
 }
 

@@ -441,6 +441,22 @@ fn a_tilde_in_a_path_names_the_home_folder_and_no_folder_called_tilde_is_made() 
 }
 
 #[test]
+fn an_artifacts_variable_set_empty_counts_as_unset() {
+    let project = Project::new();
+    let output = project
+        .command(&["tiny.toml"])
+        .env("MNIST_MLP_ARTIFACTS", "")
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert!(project.run_dir().join("model.safetensors").is_file());
+    assert!(
+        !project.path().join("tiny").exists(),
+        "the run landed loose in the working folder"
+    );
+}
+
+#[test]
 fn resume_without_checkpoint_is_refused() {
     let project = Project::new();
     assert_clean_failure(
