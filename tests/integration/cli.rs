@@ -268,22 +268,14 @@ fn bad_configs_get_one_clear_line() {
 fn a_mistyped_thread_count_stops_the_program_before_any_work() {
     let project = Project::new();
     for value in ["two", "0", "-1"] {
-        let output = project
-            .command(&["tiny.toml"])
-            .env("MNIST_MLP_THREADS", value)
-            .output()
-            .unwrap();
+        let output = project.run_with_env(&["tiny.toml"], ("MNIST_MLP_THREADS", value));
         assert_clean_failure(
             &output,
             &format!("MNIST_MLP_THREADS={value} is not a count"),
         );
         assert!(!project.run_dir().exists(), "{value:?} started a run");
     }
-    let output = project
-        .command(&["tiny.toml"])
-        .env("MNIST_MLP_THREADS", "1")
-        .output()
-        .unwrap();
+    let output = project.run_with_env(&["tiny.toml"], ("MNIST_MLP_THREADS", "1"));
     assert_success(&output);
 }
 
@@ -420,16 +412,14 @@ fn a_run_folder_or_a_model_given_as_the_config_is_named_with_the_commands_that_t
 fn a_tilde_in_a_path_names_the_home_folder_and_no_folder_called_tilde_is_made() {
     let project = Project::new();
     // What no shell expands: a TOML value and `--option=~/…`.
-    let output = project
-        .command(&[
-            "tiny.toml",
-            "--set",
-            "data.dir=\"~/data\"",
-            "--artifacts=~/runs",
-        ])
-        .env("HOME", project.path())
-        .output()
-        .unwrap();
+    let args = [
+        "tiny.toml",
+        "--set",
+        "data.dir=\"~/data\"",
+        "--artifacts=~/runs",
+    ];
+    let home = project.path().to_str().unwrap();
+    let output = project.run_with_env(&args, ("HOME", home));
     assert_success(&output);
     assert!(project.path().join("runs/tiny/model.safetensors").is_file());
     let config = std::fs::read_to_string(project.path().join("runs/tiny/config.toml")).unwrap();
@@ -443,11 +433,7 @@ fn a_tilde_in_a_path_names_the_home_folder_and_no_folder_called_tilde_is_made() 
 #[test]
 fn an_artifacts_variable_set_empty_counts_as_unset() {
     let project = Project::new();
-    let output = project
-        .command(&["tiny.toml"])
-        .env("MNIST_MLP_ARTIFACTS", "")
-        .output()
-        .unwrap();
+    let output = project.run_with_env(&["tiny.toml"], ("MNIST_MLP_ARTIFACTS", ""));
     assert_success(&output);
     assert!(project.run_dir().join("model.safetensors").is_file());
     assert!(

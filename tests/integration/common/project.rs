@@ -62,4 +62,9 @@ impl Project {
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
+
+    /// As [`Self::run`], with the environment variable `name` set to `value`.
+    pub fn run_with_env(&self, args: &[&str], (name, value): (&str, &str)) -> Output {
+        self.command(args).env(name, value).output().unwrap()
+    }
 }
