@@ -89,6 +89,12 @@ fn explain(
     folder: &Path,
     device: &Device,
 ) -> Result<()> {
+    if folder.exists() && !folder.is_dir() {
+        bail!(
+            "--explain {} is a file: name a folder for the pictures (it is made if missing)",
+            folder.display()
+        );
+    }
     std::fs::create_dir_all(folder).with_context(|| {
         format!(
             "cannot create {}: choose another --explain folder",

@@ -188,19 +188,23 @@ fn predict_explain_writes_each_input_beside_its_saliency() {
             (3 * 224 + 4 * 16, 40 + 24 + 224 + 24 + 16)
         );
     }
-    // A folder that cannot be made is one clear line.
+    // A file where the folder goes, or a folder that cannot be made, is one clear line.
     std::fs::write(project.path().join("taken"), "a file").unwrap();
-    assert_clean_failure(
-        &project.run(&[
+    let explain = |folder: &str| {
+        project.run(&[
             "predict",
             "artifacts/tiny",
             "--index",
             "0",
             "--explain",
-            "taken",
-        ]),
-        "choose another --explain folder",
+            folder,
+        ])
+    };
+    assert_clean_failure(
+        &explain("taken"),
+        "--explain taken is a file: name a folder",
     );
+    assert_clean_failure(&explain("taken/inside"), "choose another --explain folder");
 }
 
 #[test]
