@@ -70,7 +70,10 @@ pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<
             dir.config().display()
         );
     }
-    let Some(epoch) = last_complete_epoch(dir)? else {
+    let parameters = config
+        .parameter_count()
+        .expect("a validated config counts its parameters");
+    let Some(epoch) = last_complete_epoch(dir, parameters)? else {
         eprintln!(
             "{} completed no epoch before it stopped: starting from epoch 1",
             dir.root.display()

@@ -4,7 +4,10 @@
 //! checking them here turns a damaged file into a message instead of the
 //! Learner's panic (`expect("Can load model checkpoint.")`).
 
-use anyhow::{Context, Result};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use burn::optim::OptimizerRecord;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::store::{ModuleRecord, RecordError};
@@ -13,12 +16,15 @@ use burn::train::checkpoint::Checkpoint;
 
 use burn::module::Module;
 
+use crate::fsutil;
 use crate::model::Mlp;
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 
 /// The newest epoch whose three records exist and decode, `None` when no epoch
-/// was completed.
-pub fn last_complete_epoch(run: &RunDir) -> Result<Option<usize>> {
+/// was completed. A record longer than a model of `parameters` can need is refused
+/// unread: two f32 words a parameter (Adam's moments; the weights take one) and
+/// their names.
+pub fn last_complete_epoch(run: &RunDir, parameters: usize) -> Result<Option<usize>> {
     let Some(&epoch) = run.checkpoint_epochs().iter().rev().find(|&&epoch| {
         CHECKPOINT_PARTS
             .iter()
@@ -28,8 +34,8 @@ pub fn last_complete_epoch(run: &RunDir) -> Result<Option<usize>> {
     };
     let decodes = |part: &str, decode: fn(Bytes) -> Result<(), RecordError>| -> Result<()> {
         let path = run.checkpoint(part, epoch);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let most = 8 * parameters as u64 + (1 << 20);
+        let bytes = read_within(&path, most)?;
         decode(Bytes::from_bytes_vec(bytes)).with_context(|| {
             format!(
                 "checkpoint {} is corrupt or truncated: delete it to resume from an earlier epoch, or run with --fresh",
@@ -47,6 +53,23 @@ pub fn last_complete_epoch(run: &RunDir) -> Result<Option<usize>> {
         LrSchedulerRecord::checkpoint_from_bytes(b).map(drop)
     })?;
     Ok(Some(epoch))
+}
+
+/// The bytes of the checkpoint record `path`, refused unread past `most`.
+fn read_within(path: &Path, most: u64) -> Result<Vec<u8>> {
+    let mut file =
+        fsutil::open_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let length = file.metadata()?.len();
+    if length > most {
+        bail!(
+            "checkpoint {} is {length} bytes, more than this run's model can need ({most}): it is not this run's; delete that epoch's files to resume from an earlier one, or run with --fresh",
+            path.display()
+        );
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(bytes)
 }
 
 /// `model` with the weights of epoch `epoch`'s checkpoint.

@@ -639,6 +639,16 @@ fn damaged_or_foreign_checkpoints_are_refused_on_resume() {
     for part in ["model", "optim", "scheduler"] {
         std::fs::remove_file(planted(part)).unwrap();
     }
+    // A record far longer than this model's (a sparse 64 GiB file) is refused unread.
+    let optim = project.run_dir().join("checkpoint/optim-2.bpk");
+    let kept = std::fs::read(&optim).unwrap();
+    let file = std::fs::File::options().write(true).open(&optim).unwrap();
+    file.set_len(1 << 36).unwrap();
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--resume", "--epochs", "3"]),
+        "optim-2.bpk is 68719476736 bytes, more than this run's model can need",
+    );
+    std::fs::write(&optim, kept).unwrap();
     let checkpoint = project.run_dir().join("checkpoint/model-2.bpk");
     let bytes = std::fs::read(&checkpoint).unwrap();
     std::fs::write(&checkpoint, &bytes[..bytes.len() / 3]).unwrap();
