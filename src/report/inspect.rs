@@ -15,8 +15,8 @@ use crate::fsutil;
 use crate::model::layers_text;
 use crate::run_files::history::{EpochRecord, EvalSplit};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
-use crate::weights::state_dict::read_metadata;
 use crate::weights::state_dict::{self, WeightsFormat};
+use crate::weights::state_dict::{printable, read_metadata};
 
 /// Summary statistics of one tensor (`None` for non-float dtypes).
 #[derive(Debug, Clone, PartialEq)]
@@ -133,20 +133,21 @@ pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
 }
 
 fn tensor_table(stats: &[TensorStats]) -> String {
-    let width = stats.iter().map(|t| t.name.len()).max().unwrap_or(0).max(6);
+    let names: Vec<String> = stats.iter().map(|t| printable(&t.name, None)).collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0).max(6);
     let mut out = format!(
         "{:<width$} {:<12} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
         "tensor", "shape", "dtype", "mean", "std", "min", "max", "L2 norm"
     );
-    for t in stats {
+    for (t, name) in stats.iter().zip(&names) {
         let shape = format!("{:?}", t.shape);
         let _ = match t.values {
             Some(s) => writeln!(
                 out,
                 "{:<width$} {:<12} {:<6} {:>10.5} {:>10.5} {:>10.5} {:>10.5} {:>10.4}",
-                t.name, shape, t.dtype, s.mean, s.std, s.min, s.max, s.l2_norm
+                name, shape, t.dtype, s.mean, s.std, s.min, s.max, s.l2_norm
             ),
-            None => writeln!(out, "{:<width$} {:<12} {:<6}", t.name, shape, t.dtype),
+            None => writeln!(out, "{:<width$} {:<12} {:<6}", name, shape, t.dtype),
         };
     }
     out
@@ -225,6 +226,26 @@ fn epoch_figures(record: &EpochRecord, split: EvalSplit) -> String {
     format!("  train loss {:.4}{evaluation}", record.train_loss)
 }
 
+/// Metadata keys shown: ours writes four; a file with thousands is not ours.
+const SHOWN_METADATA_KEYS: usize = 32;
+
+/// Bytes of one metadata value shown: our longest, the config, is about 1.5 KB.
+const SHOWN_METADATA_BYTES: usize = 8 << 10;
+
+/// A metadata value as shown: printable, and cut after [`SHOWN_METADATA_BYTES`], so
+/// that a file cannot pour megabytes or escape sequences onto the terminal.
+fn shown_value(value: &str) -> String {
+    let mut end = value.len().min(SHOWN_METADATA_BYTES);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let shown = printable(&value[..end], Some('\n'));
+    match value.len() - end {
+        0 => shown,
+        more => format!("{shown}… ({more} more bytes, not shown)"),
+    }
+}
+
 /// A weights file (ours or PyTorch's): its format, the MLP it holds, its metadata and
 /// per-tensor statistics.
 fn describe_weights(target: &Path) -> Result<String> {
@@ -243,7 +264,11 @@ fn describe_weights(target: &Path) -> Result<String> {
     let mut out = format!("{}: {format}, {} tensors\n", target.display(), stats.len());
     let _ = match state_dict::read(target) {
         Ok(weights) => {
-            let names: Vec<&str> = weights.layers.iter().map(|l| l.name.as_str()).collect();
+            let names: Vec<String> = weights
+                .layers
+                .iter()
+                .map(|layer| printable(&layer.name, None))
+                .collect();
             writeln!(
                 out,
                 "MLP {} (layers {})",
@@ -256,13 +281,18 @@ fn describe_weights(target: &Path) -> Result<String> {
     if !metadata.is_empty() {
         out += "\nmetadata:\n";
     }
-    for (key, value) in metadata {
+    for (key, value) in metadata.iter().take(SHOWN_METADATA_KEYS) {
+        let value = shown_value(value);
         let value = if value.contains('\n') {
             format!("\n    {}", value.trim_end().replace('\n', "\n    "))
         } else {
             value
         };
-        let _ = writeln!(out, "  {key}: {value}");
+        let _ = writeln!(out, "  {}: {value}", printable(key, None));
+    }
+    if metadata.len() > SHOWN_METADATA_KEYS {
+        let more = metadata.len() - SHOWN_METADATA_KEYS;
+        let _ = writeln!(out, "  … and {more} more keys, not shown");
     }
     out.push('\n');
     out += &tensor_table(&stats);
@@ -272,6 +302,19 @@ fn describe_weights(target: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metadata_value_is_shown_printable_and_cut() {
+        assert_eq!(shown_value("a\nb\u{1b}[2J"), "a\nb\\u{1b}[2J");
+        let long = "é".repeat(SHOWN_METADATA_BYTES);
+        let shown = shown_value(&long);
+        let more = long.len() - SHOWN_METADATA_BYTES;
+        assert!(
+            shown.ends_with(&format!("é… ({more} more bytes, not shown)")),
+            "{shown}"
+        );
+        assert!(shown.len() < SHOWN_METADATA_BYTES + 40);
+    }
 
     #[test]
     fn stats_by_hand() {

@@ -180,6 +180,18 @@ fn unreadable(path: &Path, err: &dyn fmt::Display) -> anyhow::Error {
     )
 }
 
+/// `text` from a file, safe to print: every control character other than `keep`
+/// written as an escape (`\u{1b}`), so that a file cannot clear the screen,
+/// retitle the window or fake output through `inspect` or an error line.
+pub fn printable(text: &str, keep: Option<char>) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() && Some(c) != keep => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// The store's tensors as layers: dtypes, names and shapes are checked first, and
 /// only then is each layer's data read.
 fn mlp_layers<S: ModuleStore>(store: &mut S, path: &Path) -> Result<Vec<LinearWeights>>
@@ -191,7 +203,7 @@ where
         bail!(
             "{}: tensor `{}` is {:?}, not floating point: only the weights and biases of Linear layers can be loaded",
             path.display(),
-            tensor.name,
+            printable(&tensor.name, None),
             tensor.dtype
         );
     }
@@ -235,6 +247,7 @@ where
 fn check_finite(values: &[f32], name: &str, path: &Path) -> Result<()> {
     let bad = values.iter().filter(|value| !value.is_finite()).count();
     if bad > 0 {
+        let name = printable(name, None);
         let values = if bad == 1 { "value" } else { "values" };
         bail!(
             "{}: tensor `{name}` holds {bad} NaN or infinite {values}: the training that saved it diverged, or the file is damaged; retrain or re-export it",
@@ -267,13 +280,17 @@ fn plan_layers(shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LayerShape>>
             (Some((prefix, "bias")), &[values]) => {
                 biases.insert(prefix, values);
             }
-            _ => bail!("tensor `{name}` {shape:?} is not a Linear weight or bias: {not_an_mlp}"),
+            _ => bail!(
+                "tensor `{}` {shape:?} is not a Linear weight or bias: {not_an_mlp}",
+                printable(name, None)
+            ),
         }
     }
     if weights.is_empty() {
         bail!("it holds no `<layer>.weight` tensors: {not_an_mlp}");
     }
     if let Some(orphan) = biases.keys().find(|prefix| !weights.contains_key(*prefix)) {
+        let orphan = printable(orphan, None);
         bail!("`{orphan}.bias` has no `{orphan}.weight`: {not_an_mlp}");
     }
     let mut layers: Vec<LayerShape> = weights
@@ -281,6 +298,7 @@ fn plan_layers(shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LayerShape>>
         .map(|(name, (outputs, inputs))| {
             let bias = biases.get(name).copied();
             if let Some(values) = bias.filter(|&values| values != outputs) {
+                let name = printable(name, None);
                 bail!(
                     "`{name}.bias` has {values} values but `{name}.weight` has {outputs} outputs"
                 );
@@ -381,6 +399,14 @@ pub fn read_metadata(bytes: &[u8], path: &Path) -> Result<HashMap<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_a_file_prints_its_control_characters_as_escapes() {
+        assert_eq!(printable("0.weight", None), "0.weight");
+        assert_eq!(printable("a\u{1b}[2J\u{7}", None), "a\\u{1b}[2J\\u{7}");
+        assert_eq!(printable("a\nb\tc", Some('\n')), "a\nb\\u{9}c");
+        assert_eq!(printable("ünï → 10", None), "ünï → 10");
+    }
 
     fn shapes(entries: &[(&str, &[usize])]) -> BTreeMap<String, Vec<usize>> {
         entries

@@ -164,6 +164,50 @@ fn write_model_where(path: &Path, value: impl Fn(&str, usize) -> f32) {
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
+/// `mnist-mlp inspect FILE` in `dir`, checked to succeed: inspect shows a file it cannot use.
+fn inspect_output(dir: &Path, file: &str) -> Output {
+    let output = Command::new(BIN)
+        .args(["inspect", file])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    output
+}
+
+#[test]
+fn a_file_cannot_drive_the_terminal_or_flood_it_through_inspect_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // An escape sequence in a tensor's name and in a metadata value (clear the screen,
+    // retitle the window), and a 16 MiB metadata value.
+    let bias = [0u8; 40];
+    let views = [(
+        "0.bias\u{1b}[2J".to_string(),
+        TensorView::new(Dtype::F32, vec![10], &bias).unwrap(),
+    )];
+    let metadata = [
+        ("note".to_string(), "\u{1b}]0;retitled\u{7}".to_string()),
+        ("long".to_string(), "#".repeat(16 << 20)),
+    ];
+    let bytes = safetensors::serialize(views, Some(metadata.into())).unwrap();
+    std::fs::write(dir.path().join("hostile.safetensors"), bytes).unwrap();
+    let inspect = inspect_output(dir.path(), "hostile.safetensors");
+    let shown = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        !inspect.stdout.contains(&0x1b) && !inspect.stdout.contains(&0x07),
+        "{shown}"
+    );
+    assert!(shown.contains("0.bias\\u{1b}[2J") && shown.contains("more bytes, not shown"));
+    assert!(
+        inspect.stdout.len() < 64 << 10,
+        "{} bytes shown",
+        inspect.stdout.len()
+    );
+    let eval = ["eval", "hostile.safetensors", "--activation", "relu"];
+    assert_refused(dir.path(), &eval, &["0.bias\\u{1b}[2J"]);
+}
+
 #[test]
 fn a_picture_declaring_more_pixels_than_a_photo_is_refused_from_its_header() {
     let dir = tempfile::tempdir().unwrap();
@@ -434,13 +478,8 @@ fn a_model_holding_nan_is_refused_for_use_and_shown_by_inspect() {
     assert_refused(dir.path(), &export, &refusal);
     assert!(!dir.path().join("m.onnx").exists());
     // inspect is for looking at such a file: it shows the tensors and says why it cannot be used.
-    let output = Command::new(BIN)
-        .args(["inspect", "nan.safetensors"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let output = inspect_output(dir.path(), "nan.safetensors");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("not loadable as an MNIST MLP"), "{stdout}");
     assert!(stdout.contains("2 NaN or infinite values"), "{stdout}");
 }
