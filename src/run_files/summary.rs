@@ -50,7 +50,10 @@ impl Summary {
                 run.root.display()
             )
         })?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is corrupt: train the run again", path.display()))
+        let corrupt = || format!("{} is corrupt: train the run again", path.display());
+        let summary: Self = serde_json::from_str(&text).with_context(corrupt)?;
+        // Its config is printed and compared as ours, so it must be one we could have written.
+        summary.config.validate().with_context(corrupt)?;
+        Ok(summary)
     }
 }

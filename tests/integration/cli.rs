@@ -447,6 +447,21 @@ fn an_artifacts_variable_set_empty_counts_as_unset() {
 }
 
 #[test]
+fn a_summary_whose_config_we_could_not_have_written_is_refused_not_printed() {
+    let project = Project::new();
+    assert_success(&project.run(&["tiny.toml"]));
+    let path = project.run_dir().join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // An escape sequence in the name `compare` prints (it would clear the terminal).
+    summary["config"]["experiment"]["name"] = "tiny\u{1b}[2J".into();
+    std::fs::write(&path, summary.to_string()).unwrap();
+    let output = project.run(&["compare", "artifacts/tiny"]);
+    assert_clean_failure(&output, "summary.json is corrupt: train the run again");
+    assert!(!output.stdout.contains(&0x1b) && !output.stderr.contains(&0x1b));
+}
+
+#[test]
 fn resume_without_checkpoint_is_refused() {
     let project = Project::new();
     assert_clean_failure(
