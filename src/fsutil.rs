@@ -4,7 +4,8 @@
 //! the 0600 of a private temporary file, so teammates and servers can read them.
 //! And lock files, whose locks die with their process however it ends. And the
 //! reading side: only regular files are opened, and text files only up to a size.
-//! And `~` in a path the user wrote, which no shell expanded.
+//! And `~` in a path the user wrote, which no shell expanded, and a file's text
+//! made safe to print.
 
 use std::fs::{File, TryLockError};
 use std::io::{self, Read, Write};
@@ -119,6 +120,18 @@ pub fn try_lock(path: &Path) -> Result<Option<File>> {
             Err(err).with_context(|| format!("cannot lock {}", path.display()))
         }
     }
+}
+
+/// `text` from a file, safe to print: every control character other than `keep`
+/// written as an escape (`\u{1b}`), so that a file cannot clear the screen,
+/// retitle the window or fake output through `inspect` or an error line.
+pub fn printable(text: &str, keep: Option<char>) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() && Some(c) != keep => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// `path` as a shell would have expanded it: `~` and `~/…` name the home folder. A
@@ -332,6 +345,14 @@ mod tests {
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         let err = open_regular(dir.path()).unwrap_err();
         assert_eq!(err.to_string(), "it is a folder, not a regular file");
+    }
+
+    #[test]
+    fn text_from_a_file_prints_its_control_characters_as_escapes() {
+        assert_eq!(printable("0.weight", None), "0.weight");
+        assert_eq!(printable("a\u{1b}[2J\u{7}", None), "a\\u{1b}[2J\\u{7}");
+        assert_eq!(printable("a\nb\tc", Some('\n')), "a\nb\\u{9}c");
+        assert_eq!(printable("ünï → 10", None), "ünï → 10");
     }
 
     #[test]

@@ -234,7 +234,7 @@ pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
             let line_start = before.rfind('\n').map_or(0, |i| i + 1);
             let column = before.len() - line_start + 1;
             let source = text[line_start..].lines().next().unwrap_or("").trim();
-            let source = shortened(source);
+            let source = fsutil::printable(&shortened(source), None);
             format!("line {line}, column {column} (`{source}`): {message}")
         }
         None => message,
@@ -305,6 +305,13 @@ mod tests {
             "{path} is a sweep file, not an experiment config: run it with `mnist-mlp sweep {path}`"
         );
         assert_eq!(err, expected);
+    }
+
+    #[test]
+    fn a_quoted_line_shows_control_characters_as_escapes() {
+        let err = error_of("[experiment]\nname = \"t\" # \u{1b}[2J\n", &[]);
+        assert!(err.contains("(`name = \"t\" # \\u{1b}[2J`)"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
     }
 
     #[test]

@@ -12,11 +12,12 @@ use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::DType;
 
 use crate::fsutil;
+use crate::fsutil::printable;
 use crate::model::layers_text;
 use crate::run_files::history::{EpochRecord, EvalSplit};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
+use crate::weights::state_dict::read_metadata;
 use crate::weights::state_dict::{self, WeightsFormat};
-use crate::weights::state_dict::{printable, read_metadata};
 
 /// Summary statistics of one tensor (`None` for non-float dtypes).
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
 
-use crate::fsutil;
+use crate::fsutil::{self, printable};
 use crate::limits::{MAX_PARAMETERS, MAX_WEIGHT_BYTES};
 use crate::mnist::{CLASSES, IMAGE_PIXELS};
 use crate::model::LinearWeights;
@@ -178,18 +178,6 @@ fn unreadable(path: &Path, err: &dyn fmt::Display) -> anyhow::Error {
         "{} cannot be read as a state_dict ({err}): save it with `torch.save(model.state_dict(), path)` or `safetensors.torch.save_file(model.state_dict(), path)`",
         path.display()
     )
-}
-
-/// `text` from a file, safe to print: every control character other than `keep`
-/// written as an escape (`\u{1b}`), so that a file cannot clear the screen,
-/// retitle the window or fake output through `inspect` or an error line.
-pub fn printable(text: &str, keep: Option<char>) -> String {
-    text.chars()
-        .map(|c| match c {
-            c if c.is_control() && Some(c) != keep => c.escape_unicode().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 /// The store's tensors as layers: dtypes, names and shapes are checked first, and
@@ -399,14 +387,6 @@ pub fn read_metadata(bytes: &[u8], path: &Path) -> Result<HashMap<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_from_a_file_prints_its_control_characters_as_escapes() {
-        assert_eq!(printable("0.weight", None), "0.weight");
-        assert_eq!(printable("a\u{1b}[2J\u{7}", None), "a\\u{1b}[2J\\u{7}");
-        assert_eq!(printable("a\nb\tc", Some('\n')), "a\nb\\u{9}c");
-        assert_eq!(printable("ünï → 10", None), "ünï → 10");
-    }
 
     fn shapes(entries: &[(&str, &[usize])]) -> BTreeMap<String, Vec<usize>> {
         entries
