@@ -172,11 +172,13 @@ pub fn check_sizes<'t>(tensors: impl Iterator<Item = &'t PackTensor>, path: &Pat
     Ok(())
 }
 
-/// What to do about a file the store cannot read.
+/// What to do about a file the store cannot read. The reader's message may quote
+/// the file (a pickle's class names), so it is made printable.
 fn unreadable(path: &Path, err: &dyn fmt::Display) -> anyhow::Error {
     anyhow!(
-        "{} cannot be read as a state_dict ({err}): save it with `torch.save(model.state_dict(), path)` or `safetensors.torch.save_file(model.state_dict(), path)`",
-        path.display()
+        "{} cannot be read as a state_dict ({}): save it with `torch.save(model.state_dict(), path)` or `safetensors.torch.save_file(model.state_dict(), path)`",
+        path.display(),
+        printable(&err.to_string(), None)
     )
 }
 
