@@ -64,7 +64,11 @@ pub fn run_experiment(
         None
     };
     if resume.is_none() {
-        lock.clear()?;
+        let kept = lock.clear()?;
+        if !kept.is_empty() {
+            let names: Vec<String> = kept.iter().map(|path| path.display().to_string()).collect();
+            eprintln!("kept {}: not the run's own files", names.join(", "));
+        }
     }
     write_atomic(&dir.config(), config.to_toml().as_bytes())?;
 

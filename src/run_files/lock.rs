@@ -5,6 +5,7 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -97,24 +98,36 @@ impl RunLock {
         })
     }
 
-    /// Empties the folder for a new run: everything but the marker goes.
-    pub fn clear(&self) -> Result<()> {
+    /// Readies the folder for a new run: what a run writes goes (its files, its
+    /// checkpoint folder, and temporary files a killed write left), but anything
+    /// else is the user's (notes kept beside a run) and stays. Returns what stayed.
+    pub fn clear(&self) -> Result<Vec<PathBuf>> {
         let root = &self.dir.root;
         let fail = || format!("cannot clear {}", root.display());
+        let ours = self.dir.own_files();
+        let mut kept = Vec::new();
         for entry in std::fs::read_dir(root).with_context(fail)? {
             let entry = entry.with_context(fail)?;
             let path = entry.path();
-            if path == self.dir.marker() {
+            // The entry's own type: a link is removed as a link, never followed.
+            let kind = entry.file_type().with_context(fail)?;
+            let temporary = entry.file_name().to_string_lossy().starts_with(".tmp");
+            let removed = if path == self.dir.marker() {
                 continue;
-            }
-            let removed = if entry.file_type().with_context(fail)?.is_dir() {
+            } else if path == self.dir.checkpoints() && kind.is_dir() {
                 std::fs::remove_dir_all(&path)
-            } else {
+            } else if !kind.is_dir()
+                && (ours.contains(&path) || temporary || path == self.dir.checkpoints())
+            {
                 std::fs::remove_file(&path)
+            } else {
+                kept.push(path);
+                continue;
             };
             removed.with_context(|| format!("cannot remove {}", path.display()))?;
         }
-        Ok(())
+        kept.sort();
+        Ok(kept)
     }
 }
 
@@ -215,19 +228,26 @@ mod tests {
     }
 
     #[test]
-    fn clearing_keeps_only_the_marker() {
+    fn clearing_removes_the_runs_files_and_keeps_the_users() {
         let scratch = tempfile::tempdir().unwrap();
         let run = run_in(&scratch);
         let lock = RunLock::acquire(&run).unwrap();
         std::fs::create_dir_all(run.checkpoints()).unwrap();
         std::fs::write(run.checkpoint("model", 1), "x").unwrap();
-        std::fs::write(run.summary(), "{}").unwrap();
-        lock.clear().unwrap();
-        let left: Vec<_> = std::fs::read_dir(&run.root)
+        for file in run.own_files() {
+            std::fs::write(file, "x").unwrap();
+        }
+        std::fs::write(run.root.join(".tmpA1b2C3"), "half-written").unwrap();
+        let (notes, mine) = (run.root.join("notes.md"), run.root.join("mine"));
+        std::fs::write(&notes, "my notes").unwrap();
+        std::fs::create_dir(&mine).unwrap();
+        assert_eq!(lock.clear().unwrap(), vec![mine.clone(), notes.clone()]);
+        let mut left: Vec<_> = std::fs::read_dir(&run.root)
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        assert_eq!(left, vec![run.marker()]);
+        left.sort();
+        assert_eq!(left, vec![run.marker(), mine, notes]);
         assert!(is_live(&run), "clearing keeps the lock");
     }
 }

@@ -131,6 +131,22 @@ impl RunDir {
         self.root.join(figure.file_name())
     }
 
+    /// Every file a run writes at the top of its folder (the marker and the
+    /// checkpoint folder aside): what a new run may remove.
+    pub fn own_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![
+            self.config(),
+            self.metrics(),
+            self.diagnostics(),
+            self.summary(),
+            self.progress(),
+            self.weights(),
+            self.report(),
+        ];
+        files.extend(Figure::ALL.map(|figure| self.figure(figure)));
+        files
+    }
+
     /// Where Burn's `with_default_checkpointers` puts them: `<run folder>/checkpoint`.
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoint")

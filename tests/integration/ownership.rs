@@ -31,6 +31,30 @@ fn a_folder_that_is_not_a_run_is_never_emptied() {
 }
 
 #[test]
+fn files_of_the_users_inside_a_run_folder_outlive_its_replacement() {
+    let project = Project::new();
+    assert_success(&project.run(&["tiny.toml"]));
+    let notes = project.run_dir().join("NOTES.md");
+    std::fs::write(&notes, "lr 0.1 looked unstable").unwrap();
+    let stale = project.run_dir().join("checkpoint/model-2.bpk");
+    assert!(stale.is_file());
+    // Re-running the same config replaces the run (the assignment's habit), and so
+    // does --fresh with another; the run's own files go, the notes stay.
+    let again = project.run(&["tiny.toml", "--epochs", "1", "--fresh"]);
+    assert_success(&again);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("NOTES.md: not the run's own files"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "lr 0.1 looked unstable"
+    );
+    assert!(!stale.exists(), "the old run's checkpoints are gone");
+}
+
+#[test]
 fn the_artifacts_folders_own_names_are_refused() {
     let project = Project::new();
     let sweeps = project.path().join("artifacts/sweeps/l2");
