@@ -18,6 +18,9 @@ use crate::run_files::summary::Summary;
 
 /// One run as the comparison sees it.
 pub struct ComparedRun {
+    /// Its experiment's name, or its folder where another compared run has that
+    /// name too (one config trained on two machines, a copied run).
+    pub name: String,
     pub summary: Summary,
     pub history: History,
     pub diagnostics: DiagnosticsLog,
@@ -43,16 +46,25 @@ pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>>
             artifacts.display()
         );
     }
-    folders
+    let mut compared = folders
         .iter()
         .map(|run| {
+            let summary = Summary::load(run)?;
             Ok(ComparedRun {
-                summary: Summary::load(run)?,
+                name: summary.config.experiment.name.clone(),
+                summary,
                 history: run.history()?,
                 diagnostics: run.diagnostics_log()?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let names: Vec<String> = compared.iter().map(|run| run.name.clone()).collect();
+    for (run, folder) in compared.iter_mut().zip(&folders) {
+        if names.iter().filter(|&name| *name == run.name).count() > 1 {
+            run.name = folder.root.display().to_string();
+        }
+    }
+    Ok(compared)
 }
 
 const HEADER: [&str; 11] = [
@@ -73,7 +85,7 @@ fn row(run: &ComparedRun) -> [String; 11] {
     let summary = &run.summary;
     let config = &summary.config;
     [
-        config.experiment.name.clone(),
+        run.name.clone(),
         config.model.activation.to_string(),
         config.optimizer.name.to_string(),
         config.optimizer.l2.to_string(),
@@ -130,7 +142,7 @@ fn first_layer_gradients(runs: &[ComparedRun]) -> Chart<'static> {
     let series = runs
         .iter()
         .map(|r| Series {
-            name: r.summary.config.experiment.name.clone(),
+            name: r.name.clone(),
             points: r
                 .diagnostics
                 .of_layer(1)
@@ -154,11 +166,7 @@ pub fn write_comparison(artifacts: &Path, runs: &[ComparedRun]) -> Result<()> {
         .iter()
         .filter(|r| r.history.eval_split != EvalSplit::Nothing)
         .map(|r| Series {
-            name: format!(
-                "{} ({})",
-                r.summary.config.experiment.name,
-                r.history.eval_split.name()
-            ),
+            name: format!("{} ({})", r.name, r.history.eval_split.name()),
             points: r
                 .history
                 .epochs

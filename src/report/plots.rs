@@ -178,15 +178,20 @@ fn draw_series<'a, 'b: 'a>(
     chart: &Chart,
     shown: &[Vec<(f64, f64)>],
 ) -> Result<()> {
+    let count = chart.series.len();
     for (index, (s, points)) in chart.series.iter().zip(shown).enumerate() {
         let color = PALETTE[index % PALETTE.len()];
-        plot.draw_series(LineSeries::new(
-            points.iter().copied(),
-            color.stroke_width(2),
-        ))
-        .map_err(plot_error)?
-        .label(s.name.clone())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        let drawn = plot
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(plot_error)?;
+        if let Some(label) = legend_label(index, count, &s.name) {
+            drawn.label(label).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        }
         if points.len() <= 30 {
             plot.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(plot_error)?;
@@ -198,6 +203,20 @@ fn draw_series<'a, 'b: 'a>(
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(plot_error)
+}
+
+/// Rows a legend has room for in a 560 px chart.
+const LEGEND_ROWS: usize = 20;
+
+/// Series `index`'s row of the legend, of `count` series: past [`LEGEND_ROWS`], the
+/// last row counts the ones left out (a comparison of a whole sweep's trials).
+fn legend_label(index: usize, count: usize, name: &str) -> Option<String> {
+    let last = LEGEND_ROWS - 1;
+    match index {
+        i if i < last || count <= LEGEND_ROWS => Some(name.to_string()),
+        i if i == last => Some(format!("… and {} more", count - last)),
+        _ => None,
+    }
 }
 
 /// The x and y ranges holding every finite point, the y range padded by 5 %.
@@ -365,4 +384,23 @@ pub fn digit_grid(
         }
         area.present().map_err(plot_error)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_legend_of_too_many_series_counts_the_rest_on_its_last_row() {
+        let labels = |count: usize| -> Vec<Option<String>> {
+            (0..count)
+                .map(|i| legend_label(i, count, &format!("s{i}")))
+                .collect()
+        };
+        assert!(labels(LEGEND_ROWS).iter().all(Option::is_some));
+        let many = labels(400);
+        assert_eq!(many[LEGEND_ROWS - 2].as_deref(), Some("s18"));
+        assert_eq!(many[LEGEND_ROWS - 1].as_deref(), Some("… and 381 more"));
+        assert!(many[LEGEND_ROWS..].iter().all(Option::is_none));
+    }
 }

@@ -215,6 +215,26 @@ fn compare_without_runs_says_what_to_do() {
 }
 
 #[test]
+fn one_experiment_trained_twice_is_compared_under_its_two_folders() {
+    let project = Project::new();
+    assert_success(&project.run(&["tiny.toml"]));
+    assert_success(&project.run(&["tiny.toml", "--artifacts", "elsewhere"]));
+    let output = project.run(&["compare", "artifacts/tiny", "elsewhere/tiny"]);
+    let table = assert_success(&output);
+    let first_column: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .take(2)
+        .collect();
+    assert_eq!(
+        first_column,
+        ["artifacts/tiny", "elsewhere/tiny"],
+        "{table}"
+    );
+}
+
+#[test]
 fn epochs_flag_and_set_override_reach_the_saved_config() {
     let project = Project::new();
     let output = project.run(&[
