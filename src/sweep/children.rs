@@ -3,7 +3,6 @@
 //! reports nothing back: what became of its trial is read from the trial's files,
 //! as any other process would read them.
 
-use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use super::folder::{SweepDir, TrialStatus};
 use super::stop::{Stop, interrupt};
 use super::{Sweep, Trial};
 use crate::cores::THREADS_ENV;
+use crate::fsutil;
 use crate::run_files::summary::Summary;
 
 /// How often the pool looks for children that ended.
@@ -63,11 +63,7 @@ impl ChildEnd {
 impl Children {
     fn spawn(&self, sweep: &Sweep, dir: &SweepDir, index: usize) -> Result<Child> {
         let log_path = dir.trial_log(index);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let log = fsutil::open_log(&log_path)?;
         let mut command = Command::new(&self.program);
         command
             .arg("sweep")

@@ -2,6 +2,7 @@
 //! of its runs, never silently replaces a finished run of another config, and
 //! refuses a second process on a run that is training.
 
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,12 +31,23 @@ fn a_folder_that_is_not_a_run_is_never_emptied() {
     assert!(notes.join("ideas.txt").is_file());
 }
 
-#[test]
-fn files_of_the_users_inside_a_run_folder_outlive_its_replacement() {
+/// `path`, written with `text`: a file of the user's that must come through unchanged.
+fn users_file(path: PathBuf, text: &str) -> PathBuf {
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A project whose run `tiny` has finished.
+fn trained() -> Project {
     let project = Project::new();
     assert_success(&project.run(&["tiny.toml"]));
-    let notes = project.run_dir().join("NOTES.md");
-    std::fs::write(&notes, "lr 0.1 looked unstable").unwrap();
+    project
+}
+
+#[test]
+fn files_of_the_users_inside_a_run_folder_outlive_its_replacement() {
+    let project = trained();
+    let notes = users_file(project.run_dir().join("NOTES.md"), "lr 0.1 looked unstable");
     let stale = project.run_dir().join("checkpoint/model-2.bpk");
     assert!(stale.is_file());
     // Re-running the same config replaces the run (the assignment's habit), and so
@@ -52,6 +64,21 @@ fn files_of_the_users_inside_a_run_folder_outlive_its_replacement() {
         "lr 0.1 looked unstable"
     );
     assert!(!stale.exists(), "the old run's checkpoints are gone");
+}
+
+#[test]
+fn a_marker_planted_as_a_link_is_refused_and_its_target_untouched() {
+    let project = trained();
+    // What a tarball of someone's runs may hold: the marker as a link to your file.
+    let victim = users_file(project.path().join("victim.txt"), "precious");
+    let marker = project.run_dir().join(".mnist-mlp-run");
+    std::fs::remove_file(&marker).unwrap();
+    std::os::unix::fs::symlink(&victim, &marker).unwrap();
+    assert_clean_failure(
+        &project.run(&["tiny.toml"]),
+        "is a symbolic link, and the program's own files are never written through one",
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
 
 #[test]
