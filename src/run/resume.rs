@@ -61,6 +61,14 @@ pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<
     let saved = fsutil::read_text(&dir.config()).map_err(|_| nothing_to_resume(dir))?;
     let saved = ExperimentConfig::parse(&saved, &[])
         .with_context(|| format!("{} is corrupt", dir.config().display()))?;
+    // Burn's checkpointer writes (and prunes) inside it: never through a link.
+    let checkpoints = std::fs::symlink_metadata(dir.checkpoints());
+    if checkpoints.is_ok_and(|meta| meta.file_type().is_symlink()) {
+        bail!(
+            "{} is a symbolic link, and checkpoints are never written through one: replace it with the folder itself, or start over with --fresh",
+            dir.checkpoints().display()
+        );
+    }
     let changes = saved.differences(config, &CHANGES_ON_RESUME);
     if !changes.is_empty() {
         bail!(

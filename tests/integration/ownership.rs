@@ -79,6 +79,18 @@ fn a_marker_planted_as_a_link_is_refused_and_its_target_untouched() {
         "is a symbolic link, and the program's own files are never written through one",
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    // Nor is a checkpoint folder that links elsewhere resumed into.
+    std::fs::remove_file(&marker).unwrap();
+    std::fs::remove_file(project.run_dir().join("summary.json")).unwrap();
+    let elsewhere = project.path().join("elsewhere");
+    std::fs::rename(project.run_dir().join("checkpoint"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, project.run_dir().join("checkpoint")).unwrap();
+    let before = std::fs::read_dir(&elsewhere).unwrap().count();
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--resume", "--epochs", "3"]),
+        "checkpoint is a symbolic link, and checkpoints are never written through one",
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), before);
 }
 
 #[test]
