@@ -269,10 +269,8 @@ pub fn why_unreadable(err: &io::Error) -> String {
     }
 }
 
-/// The UTF-8 text of the regular file `path`, refused past `limit` bytes: a config
-/// or sweep file is a few KB, and a path slipped to a log or a dataset must not fill
-/// memory.
-pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
+/// The bytes of the regular file `path`, refused past `limit` (as `InvalidData`).
+pub fn read_within(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let too_long = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -293,6 +291,14 @@ pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
     if bytes.len() as u64 > limit {
         return Err(too_long());
     }
+    Ok(bytes)
+}
+
+/// The UTF-8 text of the regular file `path`, refused past `limit` bytes: a config
+/// or sweep file is a few KB, and a path slipped to a log or a dataset must not fill
+/// memory.
+pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
+    let bytes = read_within(path, limit)?;
     String::from_utf8(bytes).map_err(|err| {
         // Notepad and PowerShell save UTF-16, which starts with a byte-order mark.
         let utf16 = matches!(err.as_bytes(), [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..]);

@@ -4,10 +4,10 @@
 //! checking them here turns a damaged file into a message instead of the
 //! Learner's panic (`expect("Can load model checkpoint.")`).
 
-use std::io::Read;
+use std::io;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::optim::OptimizerRecord;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::store::{ModuleRecord, RecordError};
@@ -57,19 +57,16 @@ pub fn last_complete_epoch(run: &RunDir, parameters: usize) -> Result<Option<usi
 
 /// The bytes of the checkpoint record `path`, refused unread past `most`.
 fn read_within(path: &Path, most: u64) -> Result<Vec<u8>> {
-    let mut file =
-        fsutil::open_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let length = file.metadata()?.len();
-    if length > most {
-        bail!(
+    fsutil::read_within(path, most).map_err(|err| {
+        if err.kind() != io::ErrorKind::InvalidData {
+            return anyhow!(err).context(format!("cannot read {}", path.display()));
+        }
+        let length = std::fs::metadata(path).map_or(0, |meta| meta.len());
+        anyhow!(
             "checkpoint {} is {length} bytes, more than this run's model can need ({most}): it is not this run's; delete that epoch's files to resume from an earlier one, or run with --fresh",
             path.display()
-        );
-    }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(bytes)
+        )
+    })
 }
 
 /// `model` with the weights of epoch `epoch`'s checkpoint.

@@ -418,18 +418,23 @@ fn image_and_label_counts_must_agree() {
 fn a_run_folder_or_a_model_given_as_the_config_is_named_with_the_commands_that_take_it() {
     let project = Project::new();
     assert_success(&project.run(&["tiny.toml"]));
-    assert_clean_failure(
-        &project.run(&["artifacts/tiny"]),
-        "artifacts/tiny is a run folder, not a config: `mnist-mlp eval artifacts/tiny` evaluates its model",
-    );
-    assert_clean_failure(
-        &project.run(&["train", "artifacts/tiny/model.safetensors"]),
-        "is a model file, not a config: `mnist-mlp eval artifacts/tiny/model.safetensors`",
-    );
-    assert_clean_failure(
-        &project.run(&["sweep", "tiny.toml"]),
-        "it is an experiment config, not a sweep file: train it with `mnist-mlp tiny.toml`",
-    );
+    let slips: [(&[&str], &str); 3] = [
+        (
+            &["artifacts/tiny"],
+            "artifacts/tiny is a run folder, not a config: `mnist-mlp eval artifacts/tiny` evaluates its model",
+        ),
+        (
+            &["train", "artifacts/tiny/model.safetensors"],
+            "is a model file, not a config: `mnist-mlp eval artifacts/tiny/model.safetensors`",
+        ),
+        (
+            &["sweep", "tiny.toml"],
+            "it is an experiment config, not a sweep file: train it with `mnist-mlp tiny.toml`",
+        ),
+    ];
+    for (args, refusal) in slips {
+        assert_clean_failure(&project.run(args), refusal);
+    }
 }
 
 #[test]
