@@ -1,0 +1,169 @@
+//! Crash-safe writing: a reader never sees a half-written file, and a kill at any
+//! moment leaves either the old file or the new one. The files come out with the
+//! permissions `File::create` would give them (0666 less the umask), not the 0600
+//! of a private temporary file, so teammates and servers can read them.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use super::open::special_kind;
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path`
+/// and syncs the folder. Only a regular file is replaced: the rename would put a
+/// file in the place of a device such as `/dev/full`, or of a FIFO.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(existing) = std::fs::metadata(path) {
+        let kind = existing.file_type();
+        if kind.is_dir() {
+            bail!(
+                "{} is a folder: name a file to write inside it",
+                path.display()
+            );
+        }
+        if !kind.is_file() {
+            bail!(
+                "{} is {}, not a regular file: name a file to write",
+                path.display(),
+                special_kind(kind)
+            );
+        }
+    }
+    if matches!(dir.try_exists(), Ok(false)) {
+        bail!(
+            "cannot write {}: the folder {} does not exist; create it first",
+            path.display(),
+            dir.display()
+        );
+    }
+    let fail = |err: io::Error| write_error(path, err);
+    let mut temp = temp_file_builder().tempfile_in(dir).map_err(fail)?;
+    temp.write_all(bytes).map_err(fail)?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    // The rename itself survives a power cut only once the folder is synced too.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|folder| folder.sync_all())
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// Refuses an output the user named unless it ends in `.extension`: an existing file
+/// of another kind (`export --onnx artifacts/relu/model.safetensors`, `samples --output
+/// config/relu.toml`) is never replaced, and a new file is not given a name that
+/// promises another format (`samples --output grid.jpg` would hold a PNG).
+pub fn check_output(path: &Path, extension: &str) -> Result<()> {
+    let ours = path
+        .extension()
+        .is_some_and(|found| found.eq_ignore_ascii_case(extension));
+    if ours {
+        return Ok(());
+    }
+    if path.is_file() {
+        bail!(
+            "{} exists and is not a .{extension} file, so it is left as it is: name a new file ending in .{extension}",
+            path.display()
+        );
+    }
+    bail!(
+        "{} does not end in .{extension}, the only format written here: end the name in .{extension}",
+        path.display()
+    );
+}
+
+/// "cannot write PATH: what went wrong: what to do", the advice chosen by the kind of
+/// failure, since "check the folder" misleads a user whose disk is full.
+fn write_error(path: &Path, err: io::Error) -> anyhow::Error {
+    use io::ErrorKind::{PermissionDenied, QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+    let (cause, fix) = match err.kind() {
+        StorageFull => ("the disk is full".to_string(), "free some space on it"),
+        QuotaExceeded => ("the disk quota is used up".to_string(), "free some space"),
+        ReadOnlyFilesystem => ("the disk is read-only".to_string(), "write elsewhere"),
+        PermissionDenied => ("permission denied".to_string(), "make the folder writable"),
+        _ => (
+            err.to_string(),
+            "check that the folder exists and is writable",
+        ),
+    };
+    anyhow::anyhow!("cannot write {}: {cause}: {fix}", path.display())
+}
+
+/// Temporary files created like `File::create` creates files: the kernel applies the umask.
+fn temp_file_builder() -> tempfile::Builder<'static, 'static> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_whole_file_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        write_atomic(&path, b"first version, longer").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_get_the_permissions_file_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, b"x").unwrap();
+        let atomic = dir.path().join("atomic.txt");
+        write_atomic(&atomic, b"x").unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
+    }
+
+    #[test]
+    fn a_full_disk_is_named_as_such_with_what_to_do() {
+        let path = Path::new("artifacts/relu/model.safetensors");
+        let full = write_error(path, io::ErrorKind::StorageFull.into());
+        assert_eq!(
+            full.to_string(),
+            "cannot write artifacts/relu/model.safetensors: the disk is full: free some space on it"
+        );
+        let read_only = write_error(path, io::ErrorKind::ReadOnlyFilesystem.into());
+        assert!(
+            read_only
+                .to_string()
+                .ends_with("the disk is read-only: write elsewhere")
+        );
+    }
+
+    #[test]
+    fn unwritable_folder_is_a_clear_error() {
+        let err = write_atomic(Path::new("/nonexistent-dir/x.txt"), b"x").unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("/nonexistent-dir/x.txt"), "{message}");
+        assert!(
+            message.contains("the folder /nonexistent-dir does not exist"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_folder_is_not_overwritten_and_says_what_to_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = format!("{:#}", write_atomic(dir.path(), b"x").unwrap_err());
+        assert!(message.contains("is a folder: name a file"), "{message}");
+        assert!(dir.path().is_dir());
+    }
+}
