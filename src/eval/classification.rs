@@ -43,7 +43,9 @@ pub struct ClassificationReport {
 
 impl ClassificationReport {
     /// As sklearn: a class never predicted has precision 0, never present recall 0,
-    /// and F1 0 when precision + recall is 0.
+    /// and F1 0 when precision + recall is 0. The macro average, too, is sklearn's:
+    /// over the classes found in the labels or the predictions, so a test set without
+    /// some digit is not marked down for the zeros of a class nobody asked about.
     pub fn from_confusion(confusion: &ConfusionMatrix) -> Self {
         let n = confusion.classes();
         let m = &confusion.matrix;
@@ -55,12 +57,12 @@ impl ClassificationReport {
                 num as f64 / den as f64
             }
         };
+        let predicted = |c: usize| (0..n).map(|t| m[t][c]).sum::<usize>();
         let classes: Vec<ClassScores> = (0..n)
             .map(|c| {
                 let true_positive = m[c][c];
-                let predicted: usize = (0..n).map(|t| m[t][c]).sum();
                 let support: usize = m[c].iter().sum();
-                let precision = ratio(true_positive, predicted);
+                let precision = ratio(true_positive, predicted(c));
                 let recall = ratio(true_positive, support);
                 let f1 = if precision + recall == 0.0 {
                     0.0
@@ -76,13 +78,17 @@ impl ClassificationReport {
             })
             .collect();
         let correct: usize = (0..n).map(|c| m[c][c]).sum();
-        let average = |weight: &dyn Fn(&ClassScores) -> f64| {
-            let weights: f64 = classes.iter().map(weight).sum();
+        let present: Vec<f64> = (0..n)
+            .map(|c| f64::from(classes[c].support > 0 || predicted(c) > 0))
+            .collect();
+        let average = |weight: &dyn Fn(usize) -> f64| {
+            let weights: f64 = (0..n).map(weight).sum();
             let mean = |value: &dyn Fn(&ClassScores) -> f64| {
                 if weights == 0.0 {
                     0.0
                 } else {
-                    classes.iter().map(|s| weight(s) * value(s)).sum::<f64>() / weights
+                    let sum: f64 = (0..n).map(|c| weight(c) * value(&classes[c])).sum();
+                    sum / weights
                 }
             };
             ClassScores {
@@ -94,8 +100,8 @@ impl ClassificationReport {
         };
         Self {
             accuracy: ratio(correct, total),
-            macro_avg: average(&|_| 1.0),
-            weighted_avg: average(&|s| s.support as f64),
+            macro_avg: average(&|c| present[c]),
+            weighted_avg: average(&|c| classes[c].support as f64),
             classes,
         }
     }
@@ -180,6 +186,18 @@ mod tests {
             (3.0 * 0.8 + 2.0 * 2.0 / 3.0) / 6.0
         ));
         assert_eq!(report.weighted_avg.support, 6);
+    }
+
+    #[test]
+    fn the_macro_average_leaves_out_a_class_neither_present_nor_predicted() {
+        // Class 2 is absent from both; class 3 is predicted once but never present.
+        let confusion = ConfusionMatrix::new(&[0, 0, 1, 1], &[0, 0, 1, 3], 4);
+        let report = ClassificationReport::from_confusion(&confusion);
+        // sklearn: classes 0, 1 and 3; precision (1 + 1 + 0) / 3, recall (1 + 0.5 + 0) / 3.
+        assert!(close(report.macro_avg.precision, 2.0 / 3.0));
+        assert!(close(report.macro_avg.recall, 0.5));
+        assert!(close(report.macro_avg.f1, (1.0 + 2.0 / 3.0) / 3.0));
+        assert!(close(report.weighted_avg.recall, 0.75));
     }
 
     #[test]
