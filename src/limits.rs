@@ -11,7 +11,7 @@ pub const MAX_PARAMETERS: usize = 1_000_000_000;
 
 /// Most epochs a config may ask for: the run's history keeps a record of every epoch
 /// in memory, and the record run's 700 are far below it.
-pub const MAX_EPOCHS: usize = 1_000_000;
+pub const MAX_EPOCHS: usize = 100_000;
 
 /// Most bytes the tensors of a weights file may take: [`MAX_PARAMETERS`] in f64, the
 /// widest float a state_dict stores.
@@ -45,7 +45,7 @@ pub const MAX_TEXT_BYTES: u64 = 1 << 20;
 /// (metrics.csv, diagnostics.csv, progress, a sweep's plan and leaderboard): the
 /// record run's 700 epochs wrote 0.55 MB of both logs, so a run of [`MAX_EPOCHS`]
 /// such epochs stays under it.
-pub const MAX_RECORD_BYTES: u64 = 1 << 30;
+pub const MAX_RECORD_BYTES: u64 = 128 << 20;
 
 /// Longest run or sweep name: file systems stop at 255 bytes a name, and a name
 /// this long is already a slip.

@@ -336,7 +336,7 @@ mod tests {
             (&["training.epochs=0"], "epochs"),
             (
                 &["training.epochs=4000000000000000000"],
-                "between 1 and 1000000",
+                "between 1 and 100000",
             ),
             (&["training.batch_size=0"], "batch_size"),
             (&["training.batch_size=60001"], "batch_size"),

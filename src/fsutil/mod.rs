@@ -12,7 +12,8 @@ pub use home::expand_home;
 pub use open::{open_lock, open_log, open_regular, try_lock};
 pub use printable::printable;
 pub use read::{
-    read_named_text, read_record, read_text, read_text_within, read_within, why_unreadable,
+    read_named_text, read_own_text, read_record, read_text, read_text_within, read_within,
+    why_unreadable,
 };
 pub use write::{check_output, write_atomic};
 

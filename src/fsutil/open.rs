@@ -1,5 +1,5 @@
 //! Opening files safely: lock files whose locks die with their process however it
-//! ends, the program's own files never written through a link, and reads only from
+//! ends, the program's own files never opened through a link, and reads only from
 //! regular files, never from a FIFO or a device.
 
 use std::fs::{File, TryLockError};
@@ -30,22 +30,37 @@ pub fn open_log(path: &Path) -> Result<File> {
 /// otherwise have us truncate or append to whatever it points at; a FIFO would hold
 /// the open until someone read it.
 fn open_own(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
+    open_checked(path, options, true, ": delete it")
+}
+
+/// Opens `path` with `options` without waiting (`O_NONBLOCK`: a FIFO would hold the
+/// open until some process came to its other end), through a final symbolic link
+/// only unless `no_link`, and keeps it only if the open handle is a regular file:
+/// checking the handle rather than the name leaves no moment in which a FIFO or a
+/// link put in the file's place is opened after the check.
+fn open_checked(
+    path: &Path,
+    options: &mut std::fs::OpenOptions,
+    no_link: bool,
+    advice: &str,
+) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let link = if no_link { libc::O_NOFOLLOW } else { 0 };
+        options.custom_flags(libc::O_NONBLOCK | link);
     }
     let file = options.open(path).map_err(|err| {
         #[cfg(unix)]
-        if err.raw_os_error() == Some(libc::ELOOP) {
+        if no_link && err.raw_os_error() == Some(libc::ELOOP) {
             return io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "it is a symbolic link, and the program's own files are never written through one: delete the link",
+                "it is a symbolic link, and the program never opens its own files through one: delete the link",
             );
         }
         err
     })?;
-    regular_only(file.metadata()?.file_type(), ": delete it")?;
+    regular_only(file.metadata()?.file_type(), advice)?;
     Ok(file)
 }
 
@@ -80,10 +95,23 @@ pub fn try_lock(path: &Path) -> Result<Option<File>> {
 
 /// Opens `path` for reading if it is a regular file (or a link to one). A FIFO would
 /// hold the open until some process wrote to it, and a device such as `/dev/zero`
-/// never ends, so both are refused, as is a folder.
+/// never ends, so both are refused, as is a folder. A device is refused before it
+/// is opened (opening some has effects), and the open handle is checked again.
 pub fn open_regular(path: &Path) -> io::Result<File> {
     regular_only(std::fs::metadata(path)?.file_type(), "")?;
-    File::open(path)
+    open_checked(path, File::options().read(true), false, "")
+}
+
+/// [`open_regular`] for a file the program wrote for itself, always by a rename and
+/// never as a link: a symbolic link in its place was put there by someone else, and
+/// following it would show a file from outside the run folder (the server would
+/// serve it).
+pub fn open_own_record(path: &Path) -> io::Result<File> {
+    let kind = std::fs::symlink_metadata(path)?.file_type();
+    if !kind.is_symlink() {
+        regular_only(kind, "")?;
+    }
+    open_checked(path, File::options().read(true), true, "")
 }
 
 /// "a FIFO", "a device", "a socket": what a non-regular, non-folder path is.
@@ -128,7 +156,7 @@ mod tests {
         let link = dir.path().join(".mnist-mlp-run");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         let err = format!("{:#}", open_lock(&link).unwrap_err());
-        assert!(err.ends_with("it is a symbolic link, and the program's own files are never written through one: delete the link"), "{err}");
+        assert!(err.ends_with("it is a symbolic link, and the program never opens its own files through one: delete the link"), "{err}");
         assert!(open_log(&link).is_err());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         let fifo = dir.path().join("trial-000.log");

@@ -1,12 +1,13 @@
 //! Reading files whose size we cannot trust: only regular files, only up to a
 //! limit, and failures said in words.
 
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
 use anyhow::Result;
 
-use super::open::open_regular;
+use super::open::{open_own_record, open_regular};
 
 /// The UTF-8 text of a config, sweep or summary file, within
 /// [`MAX_TEXT_BYTES`](crate::limits::MAX_TEXT_BYTES).
@@ -29,7 +30,20 @@ fn size_text(bytes: u64) -> String {
 /// to a device, a sparse file of terabytes) must not hang or exhaust the commands and
 /// the server that read it.
 pub fn read_record(path: &Path) -> io::Result<String> {
-    read_text_within(path, crate::limits::MAX_RECORD_BYTES)
+    utf8(read_opened(
+        open_own_record(path)?,
+        crate::limits::MAX_RECORD_BYTES,
+    )?)
+}
+
+/// A run's own copy of its config, or its summary, within
+/// [`MAX_TEXT_BYTES`](crate::limits::MAX_TEXT_BYTES), never through a link, as
+/// [`read_record`] reads.
+pub fn read_own_text(path: &Path) -> io::Result<String> {
+    utf8(read_opened(
+        open_own_record(path)?,
+        crate::limits::MAX_TEXT_BYTES,
+    )?)
 }
 
 /// [`read_text`] for a file the user named as `what` ("config", "sweep file"): a path
@@ -59,6 +73,11 @@ pub fn why_unreadable(err: &io::Error) -> String {
 
 /// The bytes of the regular file `path`, refused past `limit` (as `InvalidData`).
 pub fn read_within(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    read_opened(open_regular(path)?, limit)
+}
+
+/// The bytes of `file`, refused past `limit`.
+fn read_opened(file: File, limit: u64) -> io::Result<Vec<u8>> {
     let too_long = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -68,12 +87,13 @@ pub fn read_within(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
             ),
         )
     };
-    let file = open_regular(path)?;
     // Refused from its length before reading: a sparse file may claim terabytes.
-    if file.metadata()?.len() > limit {
+    let length = file.metadata()?.len();
+    if length > limit {
         return Err(too_long());
     }
-    let mut bytes = Vec::new();
+    // Room for all of it at once, rather than doubling up to twice its size.
+    let mut bytes = Vec::with_capacity(length as usize + 1);
     // Read within the limit all the same, since the file may grow meanwhile.
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -86,7 +106,11 @@ pub fn read_within(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 /// or sweep file is a few KB, and a path slipped to a log or a dataset must not fill
 /// memory.
 pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
-    let bytes = read_within(path, limit)?;
+    utf8(read_within(path, limit)?)
+}
+
+/// `bytes` as text, or an error that says how to save it.
+fn utf8(bytes: Vec<u8>) -> io::Result<String> {
     String::from_utf8(bytes).map_err(|err| {
         // Notepad and PowerShell save UTF-16, which starts with a byte-order mark.
         let utf16 = matches!(err.as_bytes(), [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..]);
@@ -105,7 +129,6 @@ pub fn read_text_within(path: &Path, limit: u64) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs::File;
 
     #[test]
     fn text_is_read_up_to_its_limit_in_utf8_and_refused_past_it_or_in_another_encoding() {
@@ -124,7 +147,7 @@ mod tests {
         let err = read_record(&sparse).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "it is longer than 1 GiB, far more than such a file holds"
+            "it is longer than 128 MiB, far more than such a file holds"
         );
         std::fs::write(&path, b"\xFF\xFE[\0e\0").unwrap();
         let err = read_text_within(&path, 2048).unwrap_err();

@@ -4,7 +4,6 @@
 use anyhow::{Context, Result, bail};
 
 use crate::config::ExperimentConfig;
-use crate::fsutil;
 use crate::run_files::RunDir;
 use crate::run_files::history::History;
 use crate::weights::checkpoint::last_complete_epoch;
@@ -25,7 +24,8 @@ pub fn refuse_to_discard(dir: &RunDir, config: &ExperimentConfig, fresh: bool) -
         }
         return Ok(());
     }
-    let saved = fsutil::read_text(&dir.config())
+    let saved = dir
+        .config_text()
         .map_err(anyhow::Error::from)
         .and_then(|text| ExperimentConfig::parse(&text, &[]));
     let changes = match &saved {
@@ -58,7 +58,7 @@ const CHANGES_ON_RESUME: [&str; 3] = ["training.epochs", "data.dir", "experiment
 /// The completed epoch to continue from and the history up to it; `None` when
 /// the interrupted run completed no epoch, so it starts over as it began.
 pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usize, History)>> {
-    let saved = fsutil::read_text(&dir.config()).map_err(|_| nothing_to_resume(dir))?;
+    let saved = dir.config_text().map_err(|_| nothing_to_resume(dir))?;
     let saved = ExperimentConfig::parse(&saved, &[])
         .with_context(|| format!("{} is corrupt", dir.config().display()))?;
     // Burn's checkpointer writes (and prunes) inside it: never through a link.

@@ -98,6 +98,11 @@ impl RunDir {
         self.root.join("config.toml")
     }
 
+    /// The text of [`Self::config`], which train wrote, so never read through a link.
+    pub fn config_text(&self) -> std::io::Result<String> {
+        crate::fsutil::read_own_text(&self.config())
+    }
+
     /// The cost points and per-epoch figures, saved after every epoch.
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.csv")

@@ -42,7 +42,7 @@ impl Summary {
     /// Reads a finished run's `summary.json`.
     pub fn load(run: &RunDir) -> Result<Self> {
         let path = run.summary();
-        let text = fsutil::read_text(&path).map_err(|err| {
+        let text = fsutil::read_own_text(&path).map_err(|err| {
             anyhow::anyhow!(
                 "cannot read {} ({}): is {} a finished run folder?",
                 path.display(),

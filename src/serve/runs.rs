@@ -8,7 +8,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::ExperimentConfig;
-use crate::fsutil;
 use crate::run_files::RunDir;
 use crate::run_files::history::{EvalSplit, History};
 use crate::run_files::lock;
@@ -94,7 +93,8 @@ pub fn read_run(root: &Path, name: &str) -> RunFiles {
         .and_then(|loaded| loaded.map_err(|err| errors.push(format!("{err:#}"))).ok());
     let config = match &summary {
         Some(summary) => Some(summary.config.clone()),
-        None => fsutil::read_text(&run.config())
+        None => run
+            .config_text()
             .map_err(anyhow::Error::from)
             .and_then(|text| ExperimentConfig::parse(&text, &[]))
             .map_err(|err| errors.push(format!("{}: {err:#}", run.config().display())))

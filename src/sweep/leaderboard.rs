@@ -5,12 +5,13 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::folder::{SweepDir, TrialStatus, figure_name};
 use super::{Domain, Mode, Sweep, Trial, display_value};
 
 use crate::fsutil::read_record;
+use crate::limits::MAX_TRIALS;
 use crate::report::markdown;
 use crate::run_files::summary::Summary;
 
@@ -385,6 +386,9 @@ impl LeaderboardTable {
     /// The column naming each row's trial folder, relative to the sweep folder.
     pub const RUN_COLUMN: &'static str = "run";
 
+    /// Most columns read back: the figures and the sweep's axes.
+    const MAX_COLUMNS: usize = 256;
+
     /// `dir`'s leaderboard.csv, or `None` before the first trial has finished.
     pub fn read(dir: &SweepDir) -> Result<Option<Self>> {
         let path = dir.leaderboard_csv();
@@ -392,13 +396,24 @@ impl LeaderboardTable {
             return Ok(None);
         }
         let text = read_record(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let read = || -> csv::Result<Self> {
+        let read = || -> Result<Self> {
             let mut reader = csv::Reader::from_reader(text.as_bytes());
-            let columns = reader.headers()?.iter().map(str::to_string).collect();
-            let rows = reader
-                .records()
-                .map(|record| Ok(record?.iter().map(str::to_string).collect()))
-                .collect::<csv::Result<_>>()?;
+            let columns: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
+            // A row for each trial, a column for each figure and axis: anything past
+            // these is no leaderboard we wrote, and its cells would each cost a String.
+            if columns.len() > Self::MAX_COLUMNS {
+                bail!(
+                    "it has {} columns, more than any sweep writes",
+                    columns.len()
+                );
+            }
+            let mut rows = Vec::new();
+            for record in reader.records() {
+                if rows.len() == MAX_TRIALS {
+                    bail!("it has more rows than the {MAX_TRIALS} trials a sweep may plan");
+                }
+                rows.push(record?.iter().map(str::to_string).collect());
+            }
             Ok(Self { columns, rows })
         };
         let table = read().with_context(|| format!("cannot read {}", path.display()))?;

@@ -367,6 +367,10 @@ fn run_logs_that_are_fifos_devices_or_sparse_giants_neither_hang_nor_fill_memory
         .unwrap()
         .set_len(1 << 36)
         .unwrap();
+    let leak = copy_run(&artifacts, "tiny", "leak", "config.toml");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "TOKEN=outside the artifacts folder").unwrap();
+    std::os::unix::fs::symlink(&secret, leak).unwrap();
 
     let fifo = "it is a FIFO, not a regular file";
     assert_refused(
@@ -374,13 +378,13 @@ fn run_logs_that_are_fifos_devices_or_sparse_giants_neither_hang_nor_fill_memory
         &["compare", "fifo"],
         &["fifo/metrics.csv", fifo],
     );
-    let device = "it is a device, not a regular file";
+    let device = "it is a symbolic link, and the program never opens its own files through one";
     assert_refused(
         &artifacts,
         &["compare", "device"],
         &["device/diagnostics.csv", device],
     );
-    let giant = "it is longer than 1 GiB";
+    let giant = "it is longer than 128 MiB";
     assert_refused(
         &artifacts,
         &["compare", "giant"],
@@ -414,6 +418,10 @@ fn run_logs_that_are_fifos_devices_or_sparse_giants_neither_hang_nor_fill_memory
     assert!(error_of("giant").contains(giant), "{runs}");
     assert_eq!(error_of("tiny"), "");
     // A run's diagnostics that cannot be read cost its page the diagnostics alone.
+    // A run's own file linked to one outside the folder shows nothing of it.
+    let leak = get("/api/runs/leak");
+    assert!(!leak.to_string().contains("TOKEN"), "{leak}");
+    assert_eq!(leak["config_toml"], serde_json::Value::Null, "{leak}");
     let live = get("/api/runs/device/live");
     assert_eq!(live["diagnostics"], serde_json::json!([]), "{live}");
     assert_eq!(

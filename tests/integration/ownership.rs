@@ -76,7 +76,7 @@ fn a_marker_planted_as_a_link_is_refused_and_its_target_untouched() {
     std::os::unix::fs::symlink(&victim, &marker).unwrap();
     assert_clean_failure(
         &project.run(&["tiny.toml"]),
-        "is a symbolic link, and the program's own files are never written through one",
+        "is a symbolic link, and the program never opens its own files through one",
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     // Nor is a checkpoint folder that links elsewhere resumed into.

@@ -6,7 +6,6 @@ use axum::extract::{Path as UrlPath, State};
 
 use super::json::{FigureJson, Live, RunDetail, RunsPage};
 use super::{blocking, run_folder};
-use crate::fsutil;
 use crate::run_files::discover::discover;
 use crate::run_files::{Figure, RunDir};
 use crate::serve::files::file_url;
@@ -67,7 +66,7 @@ pub async fn detail(
             })
             .collect();
         Json(RunDetail {
-            config_toml: fsutil::read_text(&dir.config()).ok(),
+            config_toml: dir.config_text().ok(),
             report_text: files
                 .summary
                 .as_ref()
