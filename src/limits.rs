@@ -13,6 +13,20 @@ pub const MAX_PARAMETERS: usize = 1_000_000_000;
 /// in memory, and the record run's 700 are far below it.
 pub const MAX_EPOCHS: usize = 100_000;
 
+/// Most tensors a weights file may hold: an MLP of 512 layers. Burn's safetensors store
+/// parses the whole header again for each tensor it reads, so reading n tensors costs
+/// n² (5 000 took 18 s).
+pub const MAX_TENSORS: usize = 1024;
+
+/// Most bytes the pickle of a PyTorch file may hold: an MLP's state_dict pickles to a
+/// few KB, and burn's pickle machine keeps every object a pickle makes (tens of bytes
+/// for each byte of pickle), so 95 MiB of `]` took it past 5 GB.
+pub const MAX_PICKLE_BYTES: u64 = 1 << 20;
+
+/// Most bytes a PyTorch file whose pickle is not a separate entry (the legacy format of
+/// PyTorch ≤ 1.5, a bare pickle) may hold, since all of it may be pickle.
+pub const MAX_BARE_PICKLE_FILE_BYTES: u64 = 16 << 20;
+
 /// Most bytes the tensors of a weights file may take: [`MAX_PARAMETERS`] in f64, the
 /// widest float a state_dict stores.
 pub const MAX_WEIGHT_BYTES: u64 = MAX_PARAMETERS as u64 * 8;
@@ -46,6 +60,14 @@ pub const MAX_TEXT_BYTES: u64 = 1 << 20;
 /// record run's 700 epochs wrote 0.55 MB of both logs, so a run of [`MAX_EPOCHS`]
 /// such epochs stays under it.
 pub const MAX_RECORD_BYTES: u64 = 128 << 20;
+
+/// Longest experiment description: a sweep copies it into each of its trials' configs
+/// (up to [`MAX_TRIALS`] of them), its plan and its leaderboard, so a long one is
+/// written thousands of times.
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// Longest path a config may name: Linux's `PATH_MAX`.
+pub const MAX_PATH_BYTES: usize = 4096;
 
 /// Longest run or sweep name: file systems stop at 255 bytes a name, and a name
 /// this long is already a slip.

@@ -191,6 +191,10 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
         bail!("--set {assignment:?}: the key must name its section, e.g. optimizer.learning_rate");
     };
     let raw_value = raw_value.trim();
+    // `v = {raw_value}` below would read a second line as a second key, and drop it.
+    if raw_value.contains(['\n', '\r']) {
+        bail!("--set {assignment:?}: the value holds a line break; give one setting per --set");
+    }
     let parsed = format!("v = {raw_value}")
         .parse::<toml::Table>()
         .ok()
@@ -328,6 +332,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_key_and_fix() {
+        let description = format!("experiment.description={:?}", "x".repeat(1001));
+        let dir = format!("data.dir={:?}", "d".repeat(5000));
         let cases: &[(&[&str], &str)] = &[
             (&["optimizer.learning_rate=-1"], "learning_rate"),
             (&["optimizer.learning_rate=nan"], "learning_rate"),
@@ -341,6 +347,9 @@ mod tests {
             (&["training.batch_size=0"], "batch_size"),
             (&["training.batch_size=60001"], "batch_size"),
             (&["model.hidden=[]"], "hidden"),
+            (&["training.epochs=2\nmodel.hidden=[64]"], "line break"),
+            (&[&description], "description"),
+            (&[&dir], "[data] dir"),
             (&["model.hidden=[10, 0]"], "hidden[1]"),
             (&["model.hidden=[1000000, 1000000]"], "memory"),
             (&["model.activation=relux"], "relux"),

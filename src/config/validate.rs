@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 
 use super::{ExperimentConfig, OptimizerKind, RESERVED_NAMES, ScheduleKind, check_folder_name};
-use crate::limits::{MAX_EPOCHS, MAX_PARAMETERS};
+use crate::limits::{MAX_DESCRIPTION_CHARS, MAX_EPOCHS, MAX_PARAMETERS, MAX_PATH_BYTES};
 
 impl ExperimentConfig {
     /// Checks the values serde cannot: ranges and consistency.
@@ -26,6 +26,12 @@ impl ExperimentConfig {
         if RESERVED_NAMES.contains(&name.as_str()) {
             bail!(
                 "[experiment] name = {name:?} is taken: the artifacts folder keeps sweeps/, comparison.md and comparison.png for itself; choose another name"
+            );
+        }
+        let described = self.experiment.description.chars().count();
+        if described > MAX_DESCRIPTION_CHARS {
+            bail!(
+                "[experiment] description is {described} characters, more than the {MAX_DESCRIPTION_CHARS} a description may take: shorten it (notes of any length can go in a file beside the run)"
             );
         }
         Ok(())
@@ -99,6 +105,12 @@ impl ExperimentConfig {
 
     /// The validation split, and the training keys that need one or make it useless.
     fn validate_data(&self) -> Result<()> {
+        let dir_bytes = self.data.dir.as_os_str().len();
+        if dir_bytes > MAX_PATH_BYTES {
+            bail!(
+                "[data] dir is {dir_bytes} bytes long, longer than any path the system opens ({MAX_PATH_BYTES}): give the folder holding the MNIST files"
+            );
+        }
         let (validation, training) = (self.data.validation, &self.training);
         if validation >= crate::mnist::TRAIN_IMAGES {
             bail!(

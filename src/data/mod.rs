@@ -248,11 +248,13 @@ impl Mnist {
     /// Loads the four files from `dir`. The checksums (55 MB of SHA-256) run on a
     /// second thread while this one parses: a third of the start-up time.
     pub fn load(dir: &Path, missing: Missing, checksums: Checksums) -> Result<Self> {
-        if missing == Missing::Fetch {
+        // Unchecked data is some other dataset in MNIST's format: MNIST's files fetched
+        // beside it would train or score MNIST's images against its labels.
+        if missing == Missing::Fetch && checksums == Checksums::Verify {
             fetch_missing(dir)?;
         }
         let [train_images, train_labels, test_images, test_labels] =
-            FILES.map(|f| read_file(dir, &f));
+            FILES.map(|f| read_file(dir, &f, checksums));
         let files = [train_images?, train_labels?, test_images?, test_labels?];
         std::thread::scope(|scope| {
             let verified = scope.spawn(|| {
@@ -278,7 +280,10 @@ impl Mnist {
     /// shows a run's test digits from.
     pub fn load_test(dir: &Path, checksums: Checksums) -> Result<Digits> {
         let [.., images_file, labels_file] = FILES;
-        let (images, labels) = (read_file(dir, &images_file)?, read_file(dir, &labels_file)?);
+        let (images, labels) = (
+            read_file(dir, &images_file, checksums)?,
+            read_file(dir, &labels_file, checksums)?,
+        );
         verify(&images_file, &images.0, &images.1, checksums)?;
         verify(&labels_file, &labels.0, &labels.1, checksums)?;
         split(&images, &labels)
@@ -286,8 +291,8 @@ impl Mnist {
 }
 
 /// One file's path and bytes.
-fn read_file(dir: &Path, file: &MnistFile) -> Result<(PathBuf, Vec<u8>)> {
-    let path = locate(dir, file.name)?;
+fn read_file(dir: &Path, file: &MnistFile, checksums: Checksums) -> Result<(PathBuf, Vec<u8>)> {
+    let path = locate(dir, file.name, checksums)?;
     let bytes = idx::read_maybe_gz(&path)?;
     Ok((path, bytes))
 }
@@ -306,13 +311,18 @@ fn verify(file: &MnistFile, path: &Path, bytes: &[u8], checksums: Checksums) -> 
 }
 
 /// Finds `name` or `name.gz` in `dir`.
-fn locate(dir: &Path, name: &str) -> Result<PathBuf> {
+fn locate(dir: &Path, name: &str, checksums: Checksums) -> Result<PathBuf> {
     let raw = dir.join(name);
     let gz = dir.join(format!("{name}.gz"));
     if raw.is_file() {
         Ok(raw)
     } else if gz.is_file() {
         Ok(gz)
+    } else if checksums == Checksums::Skip {
+        bail!(
+            "{} is missing, and unchecked data (verify = false, --no-verify) is never completed with MNIST's files: put the dataset's own file there, or check its folder",
+            raw.display()
+        )
     } else {
         bail!(
             "{} is missing: run `mnist-mlp fetch` (or set {DATA_DIR_ENV} / [data] dir to the folder holding the MNIST files)",

@@ -8,14 +8,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use burn::store::burn_pack::Tensor as PackTensor;
-use burn::store::{BurnpackStore, ModuleStore, PytorchStore, SafetensorsStore};
+use burn::store::{BurnpackStore, ModuleStore, SafetensorsStore};
 use burn::tensor::DType;
 
 use crate::fsutil;
-use crate::fsutil::printable;
+use crate::fsutil::{printable, printable_name};
 use crate::model::layers_text;
 use crate::run_files::history::{EpochRecord, EvalSplit};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
+use crate::weights::pytorch_file;
 use crate::weights::state_dict::read_metadata;
 use crate::weights::state_dict::{self, WeightsFormat};
 
@@ -77,7 +78,7 @@ fn collect_stats(tensors: &BTreeMap<String, PackTensor>, path: &Path) -> Result<
                 anyhow!(
                     "{}: tensor {} cannot be read ({err})",
                     path.display(),
-                    tensor.name
+                    printable_name(&tensor.name)
                 )
             })?;
             let values = match tensor.dtype {
@@ -134,7 +135,7 @@ pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
 }
 
 fn tensor_table(stats: &[TensorStats]) -> String {
-    let names: Vec<String> = stats.iter().map(|t| printable(&t.name, None)).collect();
+    let names: Vec<String> = stats.iter().map(|t| printable_name(&t.name)).collect();
     let width = names.iter().map(String::len).max().unwrap_or(0).max(6);
     let mut out = format!(
         "{:<width$} {:<12} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
@@ -257,7 +258,7 @@ fn describe_weights(target: &Path) -> Result<String> {
             (contents.metadata, contents.tensors)
         }
         WeightsFormat::PyTorchPickle => {
-            let mut store = PytorchStore::from_file(target).map_indices_contiguous(false);
+            let mut store = pytorch_file::open_store(target)?;
             let tensors = state_dict::checked_tensors(&mut store, target)?;
             (Vec::new(), collect_stats(tensors, target)?)
         }
@@ -268,7 +269,7 @@ fn describe_weights(target: &Path) -> Result<String> {
             let names: Vec<String> = weights
                 .layers
                 .iter()
-                .map(|layer| printable(&layer.name, None))
+                .map(|layer| printable_name(&layer.name))
                 .collect();
             writeln!(
                 out,
@@ -289,7 +290,7 @@ fn describe_weights(target: &Path) -> Result<String> {
         } else {
             value
         };
-        let _ = writeln!(out, "  {}: {value}", printable(key, None));
+        let _ = writeln!(out, "  {}: {value}", printable_name(key));
     }
     if metadata.len() > SHOWN_METADATA_KEYS {
         let more = metadata.len() - SHOWN_METADATA_KEYS;

@@ -50,10 +50,14 @@ pub fn nothing_to_resume(dir: &RunDir) -> anyhow::Error {
 }
 
 /// What a resumed run may change: how long it trains, where its data now lives
-/// (the checksums still vouch for the digits) and its description. Any other change
-/// would train the epochs after the checkpoint unlike those before it, under a
-/// config.toml that names one setting for all of them.
+/// (only while the checksums vouch for the digits) and its description. Any other
+/// change would train the epochs after the checkpoint unlike those before it, under
+/// a config.toml that names one setting for all of them.
 const CHANGES_ON_RESUME: [&str; 3] = ["training.epochs", "data.dir", "experiment.description"];
+
+/// [`CHANGES_ON_RESUME`] for a run on unchecked data (verify = false): another folder
+/// may hold other digits, so it stays where it was.
+const CHANGES_ON_UNCHECKED_RESUME: [&str; 2] = ["training.epochs", "experiment.description"];
 
 /// The completed epoch to continue from and the history up to it; `None` when
 /// the interrupted run completed no epoch, so it starts over as it began.
@@ -69,7 +73,12 @@ pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<
             dir.checkpoints().display()
         );
     }
-    let changes = saved.differences(config, &CHANGES_ON_RESUME);
+    let allowed: &[&str] = if saved.data.verify {
+        &CHANGES_ON_RESUME
+    } else {
+        &CHANGES_ON_UNCHECKED_RESUME
+    };
+    let changes = saved.differences(config, allowed);
     if !changes.is_empty() {
         bail!(
             "{} was started with another config ({}): resume with the config it was started with (its copy is {}; --epochs may differ), or start over with --fresh",

@@ -11,10 +11,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::store::burn_pack::Tensor as PackTensor;
-use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
+use burn::store::{ModuleStore, SafetensorsStore, bridge};
 
-use crate::fsutil::{self, printable};
-use crate::limits::{MAX_PARAMETERS, MAX_WEIGHT_BYTES};
+use crate::fsutil::{self, printable, printable_name};
+use crate::limits::{MAX_PARAMETERS, MAX_TENSORS, MAX_WEIGHT_BYTES};
 use crate::mnist::{CLASSES, IMAGE_PIXELS};
 use crate::model::LinearWeights;
 
@@ -92,8 +92,7 @@ pub fn read(path: &Path) -> Result<MlpWeights> {
             (metadata, layers)
         }
         WeightsFormat::PyTorchPickle => {
-            // Keep PyTorch's own names (`0`, `2`, `4` of a Sequential); we order them ourselves.
-            let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
+            let mut store = super::pytorch_file::open_store(path)?;
             (HashMap::new(), mlp_layers(&mut store, path)?)
         }
     };
@@ -108,7 +107,9 @@ pub fn read(path: &Path) -> Result<MlpWeights> {
 const SAFETENSORS_MAX_HEADER: u64 = 100_000_000;
 
 /// A safetensors file's bytes, refused unread when it is longer than the weights of the
-/// largest model we load could be.
+/// largest model we load could be, and read only once its header has been checked:
+/// it must describe exactly the bytes that follow it (a sparse file of gigabytes
+/// behind a header of `{}` is refused unread) and at most [`MAX_TENSORS`] tensors.
 pub fn read_safetensors(path: &Path) -> Result<Vec<u8>> {
     let unreadable = |err| anyhow!("cannot read {}: {err}", path.display());
     let mut file = fsutil::open_regular(path).map_err(unreadable)?;
@@ -120,8 +121,49 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<u8>> {
             path.display()
         );
     }
-    let mut bytes = Vec::with_capacity(len as usize);
+    let mut bytes = safetensors_header(&mut file, len, path)?;
+    bytes.reserve_exact(len as usize - bytes.len());
     file.read_to_end(&mut bytes).map_err(unreadable)?;
+    Ok(bytes)
+}
+
+/// The length prefix and JSON header of the safetensors file `file`, `len` bytes long,
+/// refused unless it describes the rest of the file and at most [`MAX_TENSORS`] tensors.
+fn safetensors_header(file: &mut std::fs::File, len: u64, path: &Path) -> Result<Vec<u8>> {
+    let invalid = |why: String| {
+        anyhow!(
+            "{} is not a valid safetensors file ({why}): point at a run folder or its model.safetensors",
+            path.display()
+        )
+    };
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix)
+        .map_err(|_| invalid("it is shorter than its 8-byte header length".into()))?;
+    let header_len = u64::from_le_bytes(prefix);
+    if header_len > SAFETENSORS_MAX_HEADER || header_len > len - 8 {
+        return Err(invalid(format!(
+            "its header claims {header_len} bytes of the file's {len}"
+        )));
+    }
+    let mut bytes = prefix.to_vec();
+    bytes.resize(8 + header_len as usize, 0);
+    file.read_exact(&mut bytes[8..])
+        .map_err(|err| invalid(err.to_string()))?;
+    let header: safetensors::tensor::Metadata =
+        serde_json::from_slice(&bytes[8..]).map_err(|err| invalid(err.to_string()))?;
+    let tensors = header.tensors().len();
+    if tensors > MAX_TENSORS {
+        bail!(
+            "{} holds {tensors} tensors, above the limit of {MAX_TENSORS}: it is not the weights of an MLP on MNIST",
+            path.display()
+        );
+    }
+    let described = 8 + header_len + header.data_len() as u64;
+    if described != len {
+        return Err(invalid(format!(
+            "its header describes {described} bytes, the file holds {len}"
+        )));
+    }
     Ok(bytes)
 }
 
@@ -193,7 +235,7 @@ where
         bail!(
             "{}: tensor `{}` is {:?}, not floating point: only the weights and biases of Linear layers can be loaded",
             path.display(),
-            printable(&tensor.name, None),
+            printable_name(&tensor.name),
             tensor.dtype
         );
     }
@@ -237,7 +279,7 @@ where
 fn check_finite(values: &[f32], name: &str, path: &Path) -> Result<()> {
     let bad = values.iter().filter(|value| !value.is_finite()).count();
     if bad > 0 {
-        let name = printable(name, None);
+        let name = printable_name(name);
         let values = if bad == 1 { "value" } else { "values" };
         bail!(
             "{}: tensor `{name}` holds {bad} NaN or infinite {values}: the training that saved it diverged, or the file is damaged; retrain or re-export it",
@@ -272,7 +314,7 @@ fn plan_layers(shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LayerShape>>
             }
             _ => bail!(
                 "tensor `{}` {shape:?} is not a Linear weight or bias: {not_an_mlp}",
-                printable(name, None)
+                printable_name(name)
             ),
         }
     }
@@ -280,7 +322,7 @@ fn plan_layers(shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LayerShape>>
         bail!("it holds no `<layer>.weight` tensors: {not_an_mlp}");
     }
     if let Some(orphan) = biases.keys().find(|prefix| !weights.contains_key(*prefix)) {
-        let orphan = printable(orphan, None);
+        let orphan = printable_name(orphan);
         bail!("`{orphan}.bias` has no `{orphan}.weight`: {not_an_mlp}");
     }
     let mut layers: Vec<LayerShape> = weights
@@ -288,7 +330,7 @@ fn plan_layers(shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LayerShape>>
         .map(|(name, (outputs, inputs))| {
             let bias = biases.get(name).copied();
             if let Some(values) = bias.filter(|&values| values != outputs) {
-                let name = printable(name, None);
+                let name = printable_name(name);
                 bail!(
                     "`{name}.bias` has {values} values but `{name}.weight` has {outputs} outputs"
                 );
@@ -305,10 +347,15 @@ fn plan_layers(shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<LayerShape>>
     if chains(&layers) {
         return Ok(layers);
     }
-    let shapes: Vec<String> = layers
+    // The first few, as a long list would make a long line.
+    let mut shapes: Vec<String> = layers
         .iter()
-        .map(|l| format!("{} {}→{}", l.name, l.inputs, l.outputs))
+        .take(8)
+        .map(|l| format!("{} {}→{}", printable_name(&l.name), l.inputs, l.outputs))
         .collect();
+    if layers.len() > shapes.len() {
+        shapes.push(format!("… {} layers in all", layers.len()));
+    }
     chain_by_shape(layers).ok_or_else(|| {
         anyhow!(
             "its layers ({}) do not chain {IMAGE_PIXELS} → … → {CLASSES}: {not_an_mlp}",

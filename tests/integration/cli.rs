@@ -304,15 +304,18 @@ fn a_mistyped_thread_count_stops_the_program_before_any_work() {
 }
 
 #[test]
-fn bench_refuses_zero_epochs_and_a_missing_config_before_its_table() {
+fn bench_refuses_zero_or_endless_epochs_and_a_missing_config_before_its_table() {
     let project = Project::new();
-    let zero = project.run(&["bench", "--epochs", "0"]);
-    let stderr = String::from_utf8_lossy(&zero.stderr);
-    assert_eq!(zero.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("give a whole number of epochs, 1 or more"),
-        "{stderr}"
-    );
+    // A billion epochs used to abort on allocating their timings.
+    for epochs in ["0", "1000000000"] {
+        let refused = project.run(&["bench", "--epochs", epochs]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("give a whole number of epochs, 1 to 1000"),
+            "{stderr}"
+        );
+    }
     let missing = project.run(&["bench", "--config", "absent.toml"]);
     assert_clean_failure(
         &missing,
@@ -515,11 +518,17 @@ fn resume_continues_from_the_last_complete_epoch() {
     // Without its summary the run looks interrupted after epoch 2.
     std::fs::remove_file(project.run_dir().join("summary.json")).unwrap();
     assert_clean_failure(&project.run(&["tiny.toml"]), "--resume");
-    // The data may have moved since (its checksums, when verified, still vouch for it).
+    // Verified data may have moved since (its checksums vouch for it); this unchecked
+    // data may not, since another folder may hold other digits.
     let moved = project.path().join("moved-data");
     std::fs::rename(project.data(), &moved).unwrap();
     let data_dir = format!("data.dir={}", moved.display());
-    let resumed = project.run(&["tiny.toml", "--resume", "--epochs", "3", "--set", &data_dir]);
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--resume", "--epochs", "3", "--set", &data_dir]),
+        "was started with another config (data.dir",
+    );
+    std::fs::rename(&moved, project.data()).unwrap();
+    let resumed = project.run(&["tiny.toml", "--resume", "--epochs", "3"]);
     let stdout = String::from_utf8_lossy(&resumed.stdout);
     assert_success(&resumed);
     assert!(
@@ -607,14 +616,22 @@ fn batch_larger_than_the_training_set_is_refused() {
 fn missing_data_and_no_way_to_fetch_it() {
     let project = Project::new();
     std::fs::remove_file(project.data().join("train-images-idx3-ubyte")).unwrap();
-    let output = Command::new(BIN)
-        .current_dir(project.path())
-        .env_remove("MNIST_DATA_DIR")
-        .env("MNIST_MIRRORS", "http://127.0.0.1:9/")
-        .env("PATH", "/nonexistent")
-        .args(["tiny.toml"])
-        .output()
-        .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(project.path())
+            .env_remove("MNIST_DATA_DIR")
+            .env("MNIST_MIRRORS", "http://127.0.0.1:9/")
+            .env("PATH", "/nonexistent")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Unchecked data is another dataset: MNIST's images beside its labels would be nonsense.
+    assert_clean_failure(
+        &run(&["tiny.toml"]),
+        "train-images-idx3-ubyte is missing, and unchecked data (verify = false, --no-verify) is never completed with MNIST's files",
+    );
+    let output = run(&["tiny.toml", "--set", "data.verify=true"]);
     assert_clean_failure(&output, "cannot fetch MNIST");
     assert!(String::from_utf8_lossy(&output.stderr).contains("download the four files by hand"));
     assert!(

@@ -110,6 +110,92 @@ fn stride_zero_views_in_a_pt_are_refused_before_a_value_is_gathered() {
     }
 }
 
+/// A `.pt` zip whose `data.pkl` is `pickle`, deflated as `torch.save` does.
+fn deflated_pt(pickle: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("archive/data.pkl", deflated).unwrap();
+    zip.write_all(pickle).unwrap();
+    zip.start_file("archive/version", deflated).unwrap();
+    zip.write_all(b"3\n").unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// A safetensors file of `tensors` one-value tensors `i.weight`, `data` bytes of values.
+fn safetensors_of(tensors: usize, data: usize) -> Vec<u8> {
+    let entries: Vec<String> = (0..tensors)
+        .map(|i| {
+            format!(
+                "\"{i}.weight\":{{\"dtype\":\"F32\",\"shape\":[1,1],\"data_offsets\":[{},{}]}}",
+                4 * i,
+                4 * i + 4
+            )
+        })
+        .collect();
+    let header = format!("{{{}}}", entries.join(","));
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.resize(out.len() + data, 0);
+    out
+}
+
+#[test]
+fn weights_containers_are_checked_before_anything_is_unpacked() {
+    let dir = tempfile::tempdir().unwrap();
+    // 95 MiB of `]` (empty lists) deflate to 100 KB; burn's pickle machine took it past 5 GB.
+    let mut lists = vec![0x80, 2, b'('];
+    lists.resize(95 << 20, b']');
+    lists.extend_from_slice(b"l.");
+    std::fs::write(dir.path().join("lists.pt"), deflated_pt(&lists)).unwrap();
+    // A tar entry that claims 3 GiB in a file of 1 KiB: burn's tar reader reads entries whole.
+    let mut header = tar::Header::new_ustar();
+    header.set_path("storages").unwrap();
+    header.set_size(3 << 30);
+    header.set_cksum();
+    let mut tar = header.as_bytes().to_vec();
+    tar.resize(1024, 0);
+    std::fs::write(dir.path().join("sparse.pt"), tar).unwrap();
+    // burn's safetensors store parses the header again for each tensor: n² in their count.
+    std::fs::write(
+        dir.path().join("many.safetensors"),
+        safetensors_of(5000, 20000),
+    )
+    .unwrap();
+    // A header that describes nothing in front of 2 GiB of (sparse) zeros, once read whole.
+    let sparse = dir.path().join("sparse.safetensors");
+    std::fs::write(&sparse, safetensors_of(0, 0)).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&sparse)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let cases: [(&str, &str); 4] = [
+        (
+            "lists.pt",
+            "its pickle is 99614722 bytes, above the 1048576-byte limit",
+        ),
+        (
+            "sparse.pt",
+            "unpacks to 3221225472 bytes, more than the file's 1024",
+        ),
+        (
+            "many.safetensors",
+            "holds 5000 tensors, above the limit of 1024",
+        ),
+        (
+            "sparse.safetensors",
+            "its header describes 10 bytes, the file holds 2147483648",
+        ),
+    ];
+    for (file, needle) in cases {
+        for command in [&["inspect"][..], &["eval", "--activation", "relu"]] {
+            assert_refused(dir.path(), &[command, &[file]].concat(), &[file, needle]);
+        }
+    }
+}
+
 /// A PNG whose header declares `width × height` pixels of `depth`-bit `color` type,
 /// followed by a few bytes of image data: what a 1 MB hostile upload amounts to.
 fn png_declaring(width: u32, height: u32, depth: u8, color: u8) -> Vec<u8> {
