@@ -45,7 +45,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .map_err(|err| cannot_listen(args.addr, &err))?;
@@ -78,7 +78,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             .context("the server failed")?;
         println!("stopped");
         Ok(())
-    })
+    });
+    // Work stuck on a file (a network disk that hangs) must not keep the process from
+    // ending once the server has stopped.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
 /// `--header-timeout`'s ceiling: a deadline is an instant plus this, and a client may

@@ -2,12 +2,10 @@
 //! says what to do, sent as `{"error": message}` so the page can show it.
 
 use axum::extract::rejection::PathRejection;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::LengthLimitError;
 use serde::Serialize;
-
-use super::BODY_LIMIT;
 
 /// An error answer: a status and a message, sent as `{"error": message}`.
 #[derive(Debug)]
@@ -29,14 +27,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    /// A body over [`BODY_LIMIT`], whether its declared length says so or reading it does.
-    pub fn too_large() -> Self {
+    /// A body over its [`body_limit`](super::body_limit) of `limit` bytes, whether its
+    /// declared length says so or reading it does.
+    pub fn too_large(limit: usize, method: &Method) -> Self {
+        let size = match limit >> 20 {
+            0 => format!("{} KiB", limit >> 10),
+            mib => format!("{mib} MiB"),
+        };
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the request body is larger than the {} MiB limit",
-                BODY_LIMIT >> 20
-            ),
+            format!("the request body is larger than the {size} limit of this {method} request"),
         )
     }
 
@@ -54,10 +54,10 @@ impl ApiError {
     }
 
     /// A body that could not be read: too large, or cut off.
-    pub fn from_read(err: axum::Error) -> Self {
+    pub fn from_read(err: axum::Error, limit: usize, method: &Method) -> Self {
         let err = err.into_inner();
         if err.is::<LengthLimitError>() {
-            Self::too_large()
+            Self::too_large(limit, method)
         } else {
             Self::bad_request(format!("cannot read the request body: {err}"))
         }

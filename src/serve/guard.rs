@@ -22,7 +22,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState, BODY_LIMIT};
+use super::{ApiError, AppState, body_limit};
 
 /// The names and secret requests are checked against.
 pub struct Access {
@@ -34,6 +34,9 @@ pub struct Access {
     token: Option<String>,
     /// One cookie per port: two servers on one machine do not overwrite each other's.
     cookie: String,
+    /// The address listened on, as a `Host` names it (`127.0.0.2`, `[::1]`): the
+    /// address printed at start is answered, whichever loopback address it is.
+    bound_name: String,
 }
 
 impl Access {
@@ -48,6 +51,10 @@ impl Access {
             beyond_loopback,
             token: beyond_loopback.then(new_token),
             cookie: format!("mnist-mlp-token-{}", bound.port()),
+            bound_name: match bound.ip() {
+                IpAddr::V4(ip) => ip.to_string(),
+                IpAddr::V6(ip) => format!("[{ip}]"),
+            },
         }
     }
 
@@ -60,6 +67,7 @@ impl Access {
     fn answers_to(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
         matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+            || name == self.bound_name
             || (self.beyond_loopback && is_ip_literal(&name))
             || self.allowed_hosts.contains(&name)
     }
@@ -110,7 +118,12 @@ impl Access {
             .get_all(header::AUTHORIZATION)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("token ")))
+            .filter_map(|v| v.split_once(' '))
+            // The scheme's name is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
+            .filter(|(scheme, _)| {
+                scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")
+            })
+            .map(|(_, given)| given)
             .chain(cookies(headers, &self.cookie))
             .any(|given| same_secret(given.trim(), token));
         if in_header {
@@ -242,11 +255,11 @@ fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Checks every request before routing: a body declared larger than
-/// [`BODY_LIMIT`] (413, before it is read), the `Host` and the `Origin` (403),
+/// [`body_limit`](super::body_limit) (413, before it is read), the `Host` and the `Origin` (403),
 /// and the token when one is needed (401).
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let access = &state.access;
-    let checked = check_size(request.headers())
+    let checked = check_size(&request)
         .and_then(|()| access.check_host(request.headers()))
         .and_then(|()| check_origin(request.headers()))
         .and_then(|()| access.check_token(&request));
@@ -269,15 +282,17 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
-/// 413 when the declared `Content-Length` is over [`BODY_LIMIT`], so such a body
-/// is refused before any of it is read (one sent without a length is cut off as it
-/// is read, with the same answer).
-fn check_size(headers: &HeaderMap) -> Result<(), ApiError> {
-    let declared = headers
+/// 413 when the declared `Content-Length` is over the method's [`body_limit`], so
+/// such a body is refused before any of it is read (one sent without a length is cut
+/// off as it is read, with the same answer).
+fn check_size(request: &Request) -> Result<(), ApiError> {
+    let declared = request
+        .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
-        return Err(ApiError::too_large());
+    let limit = body_limit(request.method(), request.uri().path());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::too_large(limit, request.method()));
     }
     Ok(())
 }
@@ -362,6 +377,11 @@ mod tests {
         assert!(loopback.token().is_none());
         assert!(loopback.answers_to("localhost") && loopback.answers_to("mybox.LAN"));
         assert!(!loopback.answers_to("10.0.0.2") && !loopback.answers_to("evil.example"));
+        // The loopback address it was told to listen on, as printed at start.
+        let other_loopback = Access::new("127.0.0.2:80".parse().unwrap(), &[]);
+        assert!(other_loopback.answers_to("127.0.0.2") && !other_loopback.answers_to("127.0.0.3"));
+        let v6 = Access::new("[::1]:80".parse().unwrap(), &[]);
+        assert!(v6.answers_to("[::1]") && !v6.answers_to("127.0.0.2"));
         let everywhere = Access::new("0.0.0.0:80".parse().unwrap(), &allowed);
         assert_eq!(everywhere.token().map(str::len), Some(48));
         assert!(everywhere.answers_to("10.0.0.2") && everywhere.answers_to("mybox.lan"));

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Method;
 use axum::middleware;
 use axum::routing::{get, post};
 use burn::prelude::Device;
@@ -41,6 +42,20 @@ use predict::Models;
 
 /// The largest request body accepted: a phone photo of a digit fits, a flood does not.
 pub const BODY_LIMIT: usize = 8 << 20;
+
+/// The largest body a request may carry: a picture for `/api/predict/image`, 784
+/// numbers for `/api/predict`, and next to nothing for any other, so that a hundred
+/// connections sending bodies to `/` hold no memory to speak of.
+pub fn body_limit(method: &Method, path: &str) -> usize {
+    match (method, path) {
+        (&Method::POST, "/api/predict/image") => BODY_LIMIT,
+        (&Method::POST, _) => PIXELS_BODY_LIMIT,
+        _ => 64 << 10,
+    }
+}
+
+/// `/api/predict`'s JSON: 784 numbers written at any length fit many times over.
+const PIXELS_BODY_LIMIT: usize = 1 << 20;
 
 /// What every handler shares.
 pub struct ServerState {

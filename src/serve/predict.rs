@@ -23,6 +23,7 @@ use super::pool::Pool;
 use crate::config::Activation;
 use crate::data::{Checksums, Digits, Mnist};
 use crate::eval::{ConfusionMatrix, Saliency, evaluate, probabilities, saliency};
+use crate::fsutil::printable;
 use crate::mnist::CLASSES;
 use crate::model::layers_text;
 use crate::run_files::RunDir;
@@ -223,9 +224,11 @@ fn load_once(target: &Path, activation: Option<Activation>, device: &Device) -> 
         Ok(Err(err)) => format!("{err:#}"),
         Err(_) => "the loader failed unexpectedly on this file".to_string(),
     };
+    // The path and the loader's message may hold a file's control characters.
     println!(
-        "{} did not load ({message}); the failure is remembered until the file changes",
-        target.display()
+        "{} did not load ({}); the failure is remembered until the file changes",
+        printable(&target.display().to_string(), None),
+        printable(&message, None)
     );
     Err(message)
 }

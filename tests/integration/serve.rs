@@ -372,6 +372,17 @@ fn oversize_malformed_and_misdirected_requests_get_a_4xx_with_a_message() {
     );
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("8 MiB limit"), "{body}");
+    // Only the POST endpoints take a body: any other request's is kept small.
+    let (status, body) = raw(
+        server.addr(),
+        &format!(
+            "GET /api/runs HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            server.addr(),
+            1 << 20
+        ),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("64 KiB limit of this GET request"), "{body}");
     // Chunked, so no length declares it too large: refused once reading passes the limit.
     let chunked = format!(
         "POST /api/predict/image?model=tiny HTTP/1.1\r\nHost: {}\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
@@ -675,6 +686,9 @@ fn beyond_loopback_every_request_needs_the_token_it_printed() {
     let bearer = format!("Authorization: Bearer {token}\r\n");
     let cookie = format!("Cookie: other=1; mnist-mlp-token-{port}={token}\r\n");
     assert_eq!(get_runs(&addr, &bearer).0, 200);
+    // The scheme's name is case-insensitive.
+    let lowercase = format!("Authorization: bearer {token}\r\n");
+    assert_eq!(get_runs(&addr, &lowercase).0, 200);
     assert_eq!(get_runs(&addr, &cookie).0, 200);
     assert_eq!(get_runs(&addr, "Authorization: Bearer nope\r\n").0, 401);
     let elsewhere = format!("Cookie: mnist-mlp-token-1={token}\r\n");
