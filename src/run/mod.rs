@@ -57,8 +57,9 @@ pub fn run_experiment(
     let data = TrainingData::new(config, &mnist);
     // Held until this call returns: no other process trains here meanwhile.
     let lock = RunLock::acquire(&dir)?;
+    let device = backend.device();
     let resume = if options.resume {
-        prepare_resume(&dir, config)?
+        prepare_resume(&dir, config, &device)?
     } else {
         refuse_to_discard(&dir, config, options.fresh)?;
         None
@@ -72,7 +73,6 @@ pub fn run_experiment(
     }
     write_atomic(&dir.config(), config.to_toml().as_bytes())?;
 
-    let device = backend.device();
     device.seed(config.experiment.seed);
     // The training keeps progress.json current; it goes when this call returns, however
     // it returns, so a folder with one and no summary.json is a run in progress.

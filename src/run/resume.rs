@@ -4,9 +4,11 @@
 use anyhow::{Context, Result, bail};
 
 use crate::config::ExperimentConfig;
+use crate::model::MlpSpec;
 use crate::run_files::RunDir;
 use crate::run_files::history::History;
-use crate::weights::checkpoint::last_complete_epoch;
+use crate::weights::checkpoint::{last_complete_epoch, load_model};
+use burn::prelude::Device;
 
 /// A new run replaces a finished run of the same config (the assignment's habit of
 /// re-running an experiment), but never silently discards an interrupted run or a
@@ -61,7 +63,11 @@ const CHANGES_ON_UNCHECKED_RESUME: [&str; 2] = ["training.epochs", "experiment.d
 
 /// The completed epoch to continue from and the history up to it; `None` when
 /// the interrupted run completed no epoch, so it starts over as it began.
-pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<(usize, History)>> {
+pub fn prepare_resume(
+    dir: &RunDir,
+    config: &ExperimentConfig,
+    device: &Device,
+) -> Result<Option<(usize, History)>> {
     let saved = dir.config_text().map_err(|_| nothing_to_resume(dir))?;
     let saved = ExperimentConfig::parse(&saved, &[])
         .with_context(|| format!("{} is corrupt", dir.config().display()))?;
@@ -97,6 +103,8 @@ pub fn prepare_resume(dir: &RunDir, config: &ExperimentConfig) -> Result<Option<
         );
         return Ok(None);
     };
+    let model = MlpSpec::from_config(config).init(config.experiment.seed, device);
+    load_model(dir, epoch, model)?;
     let mut history = dir.history()?;
     check_resumable(dir, config, epoch, &history)?;
     history.truncate_to(epoch);

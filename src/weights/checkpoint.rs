@@ -69,7 +69,9 @@ fn read_within(path: &Path, most: u64) -> Result<Vec<u8>> {
     })
 }
 
-/// `model` with the weights of epoch `epoch`'s checkpoint.
+/// `model` with the weights of epoch `epoch`'s checkpoint, refused when they do not fit
+/// it tensor for tensor (a checkpoint copied from another run): burn's own resume
+/// panics on such a record, so a resume loads it here first.
 pub fn load_model(run: &RunDir, epoch: usize, model: Mlp) -> Result<Mlp> {
     let path = run.checkpoint("model", epoch);
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -80,5 +82,11 @@ pub fn load_model(run: &RunDir, epoch: usize, model: Mlp) -> Result<Mlp> {
                 path.display()
             )
         })?;
-    Ok(model.load_record(record))
+    model.try_load_record(record).map_err(|err| {
+        anyhow!(
+            "checkpoint {} does not fit this run's model ({}): it is not this run's; delete that epoch's files to resume from an earlier one, or run with --fresh",
+            path.display(),
+            fsutil::printable(&err.to_string(), None)
+        )
+    })
 }

@@ -706,8 +706,19 @@ fn damaged_or_foreign_checkpoints_are_refused_on_resume() {
         "optim-2.bpk is 68719476736 bytes, more than this run's model can need",
     );
     std::fs::write(&optim, kept).unwrap();
+    // Another run's model checkpoint, of another width, used to panic inside burn's resume.
+    let other = ["experiment.name=other", "model.hidden=[8]"];
+    assert_success(&project.run(&["tiny.toml", "--set", other[0], "--set", other[1]]));
     let checkpoint = project.run_dir().join("checkpoint/model-2.bpk");
     let bytes = std::fs::read(&checkpoint).unwrap();
+    let foreign = project
+        .path()
+        .join("artifacts/other/checkpoint/model-2.bpk");
+    std::fs::copy(foreign, &checkpoint).unwrap();
+    assert_clean_failure(
+        &project.run(&["tiny.toml", "--resume", "--epochs", "3"]),
+        "model-2.bpk does not fit this run's model (",
+    );
     std::fs::write(&checkpoint, &bytes[..bytes.len() / 3]).unwrap();
     let output = project.run(&["tiny.toml", "--resume"]);
     assert_clean_failure(&output, "model-2.bpk");
