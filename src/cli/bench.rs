@@ -8,7 +8,7 @@ use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::bench::{assignment_settings, bench_setting};
 use mnist_mlp::config::{Activation, ExperimentConfig, OptimizerKind};
-use mnist_mlp::data::{Checksums, Missing, Mnist};
+use mnist_mlp::data::{self, Checksums, Missing, Mnist};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -31,17 +31,30 @@ pub struct BenchArgs {
     /// Backend to measure (default: flex where compiled in).
     #[arg(long)]
     backend: Option<BackendKind>,
-    /// Data folder (default: $MNIST_DATA_DIR or ./data).
+    /// Data folder (default: the config's [data] dir with --config, else
+    /// $MNIST_DATA_DIR or ./data).
     #[arg(long, value_parser = super::user_path)]
     data_dir: Option<PathBuf>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let backend = BackendKind::resolve(args.backend)?;
-    let dir = super::data_dir_or_default(&args.data_dir);
     // A config's mistakes are reported before MNIST is read (or fetched).
     let configs = configs(args)?;
-    let mnist = Mnist::load(&dir, Missing::Fetch, Checksums::Verify)?;
+    // A config names its data, checked or not, as it does for train.
+    let (dir, checksums) = match (&args.config, configs.first()) {
+        (Some(_), Some(config)) => (
+            args.data_dir
+                .clone()
+                .unwrap_or_else(|| data::resolve_dir(&config.data.dir)),
+            Checksums::verify_if(config.data.verify),
+        ),
+        _ => (
+            super::data_dir_or_default(&args.data_dir),
+            Checksums::Verify,
+        ),
+    };
+    let mnist = Mnist::load(&dir, Missing::Fetch, checksums)?;
     if !args.json {
         println!("backend: {backend}");
         println!(

@@ -326,6 +326,10 @@ fn bench_refuses_zero_or_endless_epochs_and_a_missing_config_before_its_table() 
         "{}",
         String::from_utf8_lossy(&missing.stdout)
     );
+    // A config's own data, unchecked here, is what it measures (it used to want MNIST).
+    let own = project.run(&["bench", "--config", "tiny.toml", "--epochs", "1", "--json"]);
+    assert_success(&own);
+    assert!(String::from_utf8_lossy(&own.stdout).contains("\"median_epoch_seconds\""));
 }
 
 #[test]
