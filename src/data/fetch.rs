@@ -55,6 +55,12 @@ pub fn fetch_missing(dir: &Path) -> Result<FetchReport> {
     if missing.is_empty() {
         return Ok(report);
     }
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "the data folder {} is a file, not a folder: give the folder that holds (or is to hold) the MNIST files",
+            dir.display()
+        );
+    }
     std::fs::create_dir_all(dir).with_context(|| {
         format!(
             "cannot create the data folder {}: check permissions or set MNIST_DATA_DIR",

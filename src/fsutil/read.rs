@@ -30,7 +30,7 @@ fn size_text(bytes: u64) -> String {
 /// to a device, a sparse file of terabytes) must not hang or exhaust the commands and
 /// the server that read it.
 pub fn read_record(path: &Path) -> io::Result<String> {
-    utf8(read_opened(
+    own_text(read_opened(
         open_own_record(path)?,
         crate::limits::MAX_RECORD_BYTES,
     )?)
@@ -40,10 +40,21 @@ pub fn read_record(path: &Path) -> io::Result<String> {
 /// [`MAX_TEXT_BYTES`](crate::limits::MAX_TEXT_BYTES), never through a link, as
 /// [`read_record`] reads.
 pub fn read_own_text(path: &Path) -> io::Result<String> {
-    utf8(read_opened(
+    own_text(read_opened(
         open_own_record(path)?,
         crate::limits::MAX_TEXT_BYTES,
     )?)
+}
+
+/// `bytes` of a file the program wrote as UTF-8 text: anything else was put there
+/// by someone else (or damaged), and "save it as UTF-8" would be the wrong advice.
+fn own_text(bytes: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is not the UTF-8 text the program writes there, so it is damaged or was replaced: delete it",
+        )
+    })
 }
 
 /// [`read_text`] for a file the user named as `what` ("config", "sweep file"): a path
@@ -155,5 +166,10 @@ mod tests {
         std::fs::write(&path, b"name = \"\xE9\"").unwrap();
         let err = read_text_within(&path, 2048).unwrap_err();
         assert_eq!(err.to_string(), "it is not UTF-8 text: save it as UTF-8");
+        let err = read_record(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("so it is damaged or was replaced: delete it"),
+            "{err}"
+        );
     }
 }

@@ -65,6 +65,13 @@ pub fn check_output(path: &Path, extension: &str) -> Result<()> {
     if ours {
         return Ok(());
     }
+    // `.onnx` alone is a hidden file without a name, not a name with that extension.
+    if path.file_name() == Some(std::ffi::OsStr::new(&format!(".{extension}"))) {
+        bail!(
+            "{} is an extension with no name before it: name the file, e.g. model.{extension}",
+            path.display()
+        );
+    }
     if path.is_file() {
         bail!(
             "{} exists and is not a .{extension} file, so it is left as it is: name a new file ending in .{extension}",
@@ -145,6 +152,21 @@ mod tests {
             read_only
                 .to_string()
                 .ends_with("the disk is read-only: write elsewhere")
+        );
+    }
+
+    #[test]
+    fn an_output_must_be_named_for_its_format() {
+        assert!(check_output(Path::new("out/m.ONNX"), "onnx").is_ok());
+        let message = |name: &str| {
+            check_output(Path::new(name), "onnx")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(message("m.png").ends_with("end the name in .onnx"));
+        assert_eq!(
+            message("out/.onnx"),
+            "out/.onnx is an extension with no name before it: name the file, e.g. model.onnx"
         );
     }
 

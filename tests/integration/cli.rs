@@ -1273,3 +1273,13 @@ fn export_writes_onnx_from_a_run_or_a_pytorch_file_and_refuses_a_bad_target() {
     assert_clean_failure(&project.run(&unnamed), "tiny does not end in .onnx");
     assert_success(&project.run(&["export", "artifacts/tiny", "--onnx", "tiny.onnx"]));
 }
+
+#[test]
+fn a_data_folder_that_is_a_file_is_named_as_such() {
+    let project = Project::new();
+    std::fs::write(project.path().join("notes.txt"), "not a folder").unwrap();
+    assert_clean_failure(
+        &project.run(&["fetch", "--data-dir", "notes.txt"]),
+        "the data folder notes.txt is a file, not a folder",
+    );
+}
