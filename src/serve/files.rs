@@ -1,6 +1,7 @@
 //! Reading the artifacts folder safely: every path a request names is relative
 //! to the root, and it is refused unless it still lies inside the root once every
-//! symlink is followed. The server opens files only through [`resolve`].
+//! symlink is followed. The server opens files only through [`resolve`], and
+//! serves one only if the file it opened is still inside.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio_util::io::ReaderStream;
 
 use super::{ApiError, AppState};
+use crate::fsutil;
 
 /// What a path part keeps as it is in a URL: RFC 3986's unreserved characters.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -88,19 +90,65 @@ pub async fn serve_file(
     }
     let unreadable =
         |err: std::io::Error| ApiError::not_found(format!("cannot read {path}: {err}"));
-    let file = tokio::fs::File::open(&real).await.map_err(unreadable)?;
+    let root = canonical_root(&state.root)?;
+    let kind = content_type(&real);
+    let opened = tokio::task::spawn_blocking(move || open_inside(&root, &real))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let file = match opened.map_err(unreadable)? {
+        Some(file) => tokio::fs::File::from_std(file),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{path} led outside the artifacts folder as it was opened: refused"),
+            ));
+        }
+    };
     // The length of what this handle reads: run files are replaced by a rename, never
     // rewritten in place, so it cannot change while the body streams.
     let length = file.metadata().await.map_err(unreadable)?.len();
     Ok((
         [
-            (header::CONTENT_TYPE, content_type(&real).to_string()),
+            (header::CONTENT_TYPE, kind.to_string()),
             (header::CONTENT_LENGTH, length.to_string()),
             (header::CACHE_CONTROL, "no-cache".to_string()),
         ],
         Body::from_stream(ReaderStream::with_capacity(file, CHUNK_BYTES)),
     )
         .into_response())
+}
+
+/// `real` (resolved inside the canonical `root`) opened, if the file opened is still
+/// inside: a folder on the way swapped for a link between the check and the open
+/// would otherwise have us serve a file from anywhere. `None` when it was not.
+fn open_inside(root: &Path, real: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let file = fsutil::open_regular(real)?;
+    let inside = opened_path(&file, real).is_some_and(|opened| opened.starts_with(root));
+    Ok(inside.then_some(file))
+}
+
+/// Where the file `file`, opened as `path`, really is: the kernel's own record of it
+/// on Linux; elsewhere `path` resolved again, if that is still the same file.
+fn opened_path(file: &std::fs::File, path: &Path) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(opened) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            return Some(opened);
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let resolved = path.canonicalize().ok()?;
+        let (held, found) = (file.metadata().ok()?, std::fs::metadata(&resolved).ok()?);
+        ((held.dev(), held.ino()) == (found.dev(), found.ino())).then_some(resolved)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        None
+    }
 }
 
 /// By extension; text for the run folder's Markdown, TOML, CSV and logs.
@@ -124,6 +172,25 @@ mod tests {
             file_url("sweeps/l2 run/ü~x", "a.png"),
             "/files/sweeps/l2%20run/%C3%BC~x/a.png"
         );
+    }
+
+    #[test]
+    fn a_file_that_turns_out_to_be_elsewhere_once_opened_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        std::fs::write(root.join("run/a.png"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret"), b"x").unwrap();
+        let root = root.canonicalize().unwrap();
+        assert!(
+            open_inside(&root, &root.join("run/a.png"))
+                .unwrap()
+                .is_some()
+        );
+        // What a folder swapped for a link between resolve and the open amounts to.
+        std::os::unix::fs::symlink(dir.path(), root.join("swapped")).unwrap();
+        let opened = open_inside(&root, &root.join("swapped/secret")).unwrap();
+        assert!(opened.is_none());
     }
 
     #[test]
