@@ -171,7 +171,20 @@ fn weights_containers_are_checked_before_anything_is_unpacked() {
         .unwrap()
         .set_len(2 << 30)
         .unwrap();
-    let cases: [(&str, &str); 4] = [
+    // A bare pickle (or PyTorch ≤ 1.5's format) may be pickle throughout.
+    let bare = dir.path().join("bare.pt");
+    std::fs::write(&bare, [0x80, 2, b']']).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&bare)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    let cases: [(&str, &str); 5] = [
+        (
+            "bare.pt",
+            "is 17825792 bytes, above the 16777216-byte limit for a PyTorch file of the legacy format",
+        ),
         (
             "lists.pt",
             "its pickle is 99614722 bytes, above the 1048576-byte limit",
