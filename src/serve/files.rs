@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -82,8 +83,10 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// in chunks, so that a large file costs the server no more memory than a small one.
 pub async fn serve_file(
     State(state): State<AppState>,
-    UrlPath(path): UrlPath<String>,
+    path: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    // A path that is not UTF-8 once decoded (`%ff`) gets a JSON 400 like every refusal.
+    let UrlPath(path) = path.map_err(ApiError::from_path)?;
     let real = resolve(&state.root, &path)?;
     if !real.is_file() {
         return Err(ApiError::not_found(format!("{path} is not a file")));

@@ -324,6 +324,10 @@ fn traversal_symlinks_and_foreign_hosts_are_refused() {
         let (status, body) = raw_get(addr, path);
         assert_eq!(status, 403, "{path}: {body}");
     }
+    // A path that decodes to no text is refused in JSON like the rest.
+    let (status, body) = raw_get(addr, "/files/tiny/%ff");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
     // The symlinked folder is never listed as runs or models either.
     let (_, runs) = get_json(&format!("{}/api/runs", server.url));
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
