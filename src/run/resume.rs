@@ -2,13 +2,13 @@
 //! replace a finished run of the same config, or refuse, so nothing is lost.
 
 use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
 
 use crate::config::ExperimentConfig;
 use crate::model::MlpSpec;
 use crate::run_files::RunDir;
 use crate::run_files::history::History;
 use crate::weights::checkpoint::{last_complete_epoch, load_model};
-use burn::prelude::Device;
 
 /// A new run replaces a finished run of the same config (the assignment's habit of
 /// re-running an experiment), but never silently discards an interrupted run or a

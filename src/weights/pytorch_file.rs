@@ -3,7 +3,7 @@
 //! whole, so a file of a few KB could otherwise ask for gigabytes.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
@@ -25,7 +25,7 @@ pub fn open_store(path: &Path) -> Result<PytorchStore> {
         .take(262)
         .read_to_end(&mut head)
         .map_err(unreadable)?;
-    let file = File::open(path).map_err(unreadable)?;
+    file.rewind().map_err(unreadable)?;
     if head.starts_with(b"PK\x03\x04") {
         check_zip(file, path)?;
     } else if head.get(257..262) == Some(b"ustar".as_slice()) {
