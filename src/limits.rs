@@ -9,6 +9,11 @@ use crate::mnist::IMAGE_PIXELS;
 /// MNIST needs (the assignment's 784 → 500 → 250 → 100 → 10 has 0.5 M).
 pub const MAX_PARAMETERS: usize = 1_000_000_000;
 
+/// Most hidden layers a config may ask for: a model of more has more tensors than
+/// [`MAX_TENSORS`] (a weight and a bias each), so `eval`, `inspect` and `export` could
+/// not read back the weights it saved.
+pub const MAX_HIDDEN_LAYERS: usize = MAX_TENSORS / 2 - 1;
+
 /// Most epochs a config may ask for: the run's history keeps a record of every epoch
 /// in memory, and the record run's 700 are far below it.
 pub const MAX_EPOCHS: usize = 100_000;

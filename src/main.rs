@@ -6,6 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mnist_mlp::fsutil::printable;
 
 use cli::{bench, compare, eval, export, fetch, inspect, predict, samples, serve, sweep, train};
 
@@ -82,7 +83,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Messages quote files and settings: their control characters stay escaped,
+            // so the error is one line and cannot drive the terminal.
+            eprintln!("error: {}", printable(&format!("{err:#}"), None));
             ExitCode::FAILURE
         }
     }

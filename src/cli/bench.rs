@@ -9,6 +9,7 @@ use mnist_mlp::backend::BackendKind;
 use mnist_mlp::bench::{assignment_settings, bench_setting};
 use mnist_mlp::config::{Activation, ExperimentConfig, OptimizerKind};
 use mnist_mlp::data::{self, Checksums, Missing, Mnist};
+use mnist_mlp::train::memory::refuse_if_too_large;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -41,6 +42,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let backend = BackendKind::resolve(args.backend)?;
     // A config's mistakes are reported before MNIST is read (or fetched).
     let configs = configs(args)?;
+    for config in &configs {
+        refuse_if_too_large(config)?;
+    }
     // A config names its data, checked or not, as it does for train.
     let (dir, checksums) = match (&args.config, configs.first()) {
         (Some(_), Some(config)) => (

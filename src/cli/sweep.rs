@@ -75,6 +75,12 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Some(index) => print_one_trial(&sweep, &dir, index, &stop),
         None => {
             let schedule = Schedule::new(&sweep, &dir, args.jobs, &artifacts)?;
+            if let Some(asked) = args.jobs.filter(|asked| asked.get() > schedule.jobs()) {
+                eprintln!(
+                    "note: --jobs {asked} is more than this machine's cores: running {} at a time",
+                    schedule.jobs()
+                );
+            }
             print_all_trials(&sweep, &dir, &schedule, &stop)
         }
     }
@@ -212,7 +218,15 @@ fn print_all_trials(sweep: &Sweep, dir: &SweepDir, schedule: &Schedule, stop: &S
             swept.busy
         );
     }
-    Ok(())
+    // A script (or a Slurm dependency) must see that trials are left unfinished.
+    match swept.board.failed() {
+        0 => Ok(()),
+        failed => bail!(
+            "{failed} of {} trials failed (their errors are above and in {}): fix the cause, then run the same command again to retry them",
+            sweep.trials.len(),
+            dir.leaderboard_md().display()
+        ),
+    }
 }
 
 fn print_event(dir: &SweepDir, event: &Event) {

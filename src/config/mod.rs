@@ -312,6 +312,16 @@ mod tests {
     }
 
     #[test]
+    fn a_model_deeper_than_a_saved_model_may_be_is_refused() {
+        let deep = |layers: usize| format!("model.hidden={:?}", vec![4; layers]);
+        ExperimentConfig::parse(MINIMAL, &[deep(511)]).unwrap();
+        assert_eq!(
+            error_of(MINIMAL, &[&deep(512)]),
+            "[model] hidden has 512 layers, more than the 511 a saved model may hold: use fewer"
+        );
+    }
+
+    #[test]
     fn a_quoted_line_shows_control_characters_as_escapes() {
         let err = error_of("[experiment]\nname = \"t\" # \u{1b}[2J\n", &[]);
         assert!(err.contains("(`name = \"t\" # \\u{1b}[2J`)"), "{err}");

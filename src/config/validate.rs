@@ -4,7 +4,9 @@
 use anyhow::{Result, bail};
 
 use super::{ExperimentConfig, OptimizerKind, RESERVED_NAMES, ScheduleKind, check_folder_name};
-use crate::limits::{MAX_DESCRIPTION_CHARS, MAX_EPOCHS, MAX_PARAMETERS, MAX_PATH_BYTES};
+use crate::limits::{
+    MAX_DESCRIPTION_CHARS, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_PARAMETERS, MAX_PATH_BYTES,
+};
 
 impl ExperimentConfig {
     /// Checks the values serde cannot: ranges and consistency.
@@ -90,6 +92,12 @@ impl ExperimentConfig {
         let hidden = &self.model.hidden;
         if hidden.is_empty() {
             bail!("[model] hidden = [] needs at least one layer width, e.g. [500, 250, 100]");
+        }
+        if hidden.len() > MAX_HIDDEN_LAYERS {
+            bail!(
+                "[model] hidden has {} layers, more than the {MAX_HIDDEN_LAYERS} a saved model may hold: use fewer",
+                hidden.len()
+            );
         }
         if let Some(position) = hidden.iter().position(|&width| width == 0) {
             bail!("[model] hidden[{position}] = 0: every layer width must be at least 1");

@@ -14,10 +14,19 @@ use super::open::special_kind;
 /// and syncs the folder. Only a regular file is replaced: the rename would put a
 /// file in the place of a device such as `/dev/full`, or of a FIFO.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    check_replaceable(path)?;
+    write_through_temp(path, bytes, true).map(drop)
+}
+
+/// As [`write_atomic`], but only where nothing is at `path` yet, however many
+/// processes try at once: `false` (nothing written) when something already was.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool> {
+    check_replaceable(path)?;
+    write_through_temp(path, bytes, false)
+}
+
+/// Refuses a `path` that is a folder or a special file, or whose folder is missing.
+fn check_replaceable(path: &Path) -> Result<()> {
     if let Ok(existing) = std::fs::metadata(path) {
         let kind = existing.file_type();
         if kind.is_dir() {
@@ -34,6 +43,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             );
         }
     }
+    let dir = folder_of(path);
     if matches!(dir.try_exists(), Ok(false)) {
         bail!(
             "cannot write {}: the folder {} does not exist; create it first",
@@ -41,17 +51,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             dir.display()
         );
     }
+    Ok(())
+}
+
+/// The folder `path` is in, `.` for a bare name.
+fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The temporary file, synced and renamed onto `path` (over what is there only with
+/// `replace`), then the folder synced; whether it was renamed.
+fn write_through_temp(path: &Path, bytes: &[u8], replace: bool) -> Result<bool> {
+    let dir = folder_of(path);
     let fail = |err: io::Error| write_error(path, err);
     let mut temp = temp_file_builder().tempfile_in(dir).map_err(fail)?;
     temp.write_all(bytes).map_err(fail)?;
     temp.as_file().sync_all().map_err(fail)?;
-    temp.persist(path).map_err(|e| fail(e.error))?;
+    let renamed = if replace {
+        temp.persist(path)
+    } else {
+        temp.persist_noclobber(path)
+    };
+    match renamed {
+        Ok(_) => {}
+        Err(err) if !replace && err.error.kind() == io::ErrorKind::AlreadyExists => {
+            return Ok(false);
+        }
+        Err(err) => return Err(fail(err.error)),
+    }
     // The rename itself survives a power cut only once the folder is synced too.
     #[cfg(unix)]
     std::fs::File::open(dir)
         .and_then(|folder| folder.sync_all())
         .map_err(fail)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Refuses an output the user named unless it ends in `.extension`: an existing file
@@ -115,6 +150,16 @@ fn temp_file_builder() -> tempfile::Builder<'static, 'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_file_is_written_once_and_never_over_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        assert!(write_new(&path, b"first").unwrap());
+        assert!(!write_new(&path, b"second").unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn replaces_the_whole_file_and_leaves_no_temporaries() {

@@ -22,6 +22,7 @@ use crate::run_files::RunDir;
 use crate::run_files::history::EvalSplit;
 use crate::run_files::lock::RunLock;
 use crate::run_files::summary::Summary;
+use crate::train::memory::refuse_if_too_large;
 use crate::train::{Outcome, Trained, TrainingData, train};
 use crate::weights::save::save_pytorch_safetensors;
 use resume::{nothing_to_resume, prepare_resume, refuse_to_discard};
@@ -50,6 +51,7 @@ pub fn run_experiment(
     let dir = RunDir::new(&options.artifacts, &config.experiment.name);
     // Everything that can be refused is checked before the run folder is touched.
     let backend = BackendKind::resolve(config.training.backend)?;
+    refuse_if_too_large(config)?;
     if options.resume && !dir.config().is_file() {
         return Err(nothing_to_resume(&dir));
     }

@@ -5,13 +5,13 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::fsutil::{self, open_lock};
-use crate::run_files::RunDir;
+use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 
 /// A probe (`serve` asking whether a run is live) holds the lock shared for
 /// microseconds; a trainer that meets it tries again this often before refusing.
@@ -115,7 +115,8 @@ impl RunLock {
             let removed = if path == self.dir.marker() {
                 continue;
             } else if path == self.dir.checkpoints() && kind.is_dir() {
-                std::fs::remove_dir_all(&path)
+                clear_checkpoints(&path, &mut kept)?;
+                continue;
             } else if !kind.is_dir()
                 && (ours.contains(&path) || temporary || path == self.dir.checkpoints())
             {
@@ -129,6 +130,50 @@ impl RunLock {
         kept.sort();
         Ok(kept)
     }
+}
+
+/// Removes the checkpoints Burn wrote (and its half-written ones) from `folder`,
+/// then the folder itself unless something of the user's is left in it, which is
+/// added to `kept`.
+fn clear_checkpoints(folder: &Path, kept: &mut Vec<PathBuf>) -> Result<()> {
+    let fail = || format!("cannot clear {}", folder.display());
+    for entry in std::fs::read_dir(folder).with_context(fail)? {
+        let entry = entry.with_context(fail)?;
+        let path = entry.path();
+        let ours = !entry.file_type().with_context(fail)?.is_dir()
+            && entry.file_name().to_str().is_some_and(is_checkpoint_file);
+        if ours {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        } else {
+            kept.push(path);
+        }
+    }
+    if !kept.iter().any(|path| path.starts_with(folder)) {
+        std::fs::remove_dir(folder)
+            .with_context(|| format!("cannot remove {}", folder.display()))?;
+    }
+    Ok(())
+}
+
+/// `model-3.bpk`, or burn-pack's temporary `model-3.bpk.<pid>-<counter>.tmp`.
+fn is_checkpoint_file(name: &str) -> bool {
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let Some((stem, rest)) = name.split_once(".bpk") else {
+        return false;
+    };
+    let epoch_named = CHECKPOINT_PARTS.iter().any(|part| {
+        stem.strip_prefix(part)
+            .and_then(|tail| tail.strip_prefix('-'))
+            .is_some_and(digits)
+    });
+    let temporary = || {
+        rest.strip_prefix('.')
+            .and_then(|tail| tail.strip_suffix(".tmp"))
+            .and_then(|tail| tail.split_once('-'))
+            .is_some_and(|(pid, counter)| digits(pid) && digits(counter))
+    };
+    epoch_named && (rest.is_empty() || temporary())
 }
 
 /// Whether a process is training in `dir` now.
@@ -249,5 +294,32 @@ mod tests {
         left.sort();
         assert_eq!(left, vec![run.marker(), mine, notes]);
         assert!(is_live(&run), "clearing keeps the lock");
+    }
+
+    #[test]
+    fn clearing_the_checkpoints_keeps_what_burn_did_not_write() {
+        let scratch = tempfile::tempdir().unwrap();
+        let run = run_in(&scratch);
+        let lock = RunLock::acquire(&run).unwrap();
+        std::fs::create_dir_all(run.checkpoints().join("best")).unwrap();
+        let burns = ["model-12.bpk", "optim-3.bpk", "scheduler-3.bpk.411-0.tmp"];
+        let users = ["model-12.bpk.keep", "model-best.bpk", "notes.txt", "best"];
+        for name in burns.iter().chain(&users[..3]) {
+            std::fs::write(run.checkpoints().join(name), "x").unwrap();
+        }
+        let mut expected: Vec<_> = users.map(|name| run.checkpoints().join(name)).into();
+        expected.sort();
+        assert_eq!(lock.clear().unwrap(), expected);
+        for name in burns {
+            assert!(!run.checkpoints().join(name).exists(), "{name}");
+        }
+        // With nothing of the user's in it, the folder itself goes.
+        for path in &expected {
+            let _ = std::fs::remove_file(path);
+        }
+        std::fs::remove_dir(run.checkpoints().join("best")).unwrap();
+        std::fs::write(run.checkpoint("model", 1), "x").unwrap();
+        assert_eq!(lock.clear().unwrap(), Vec::<PathBuf>::new());
+        assert!(!run.checkpoints().exists());
     }
 }

@@ -11,6 +11,7 @@ use super::stop::Stop;
 use super::{Sweep, Trial, publish};
 use crate::config::ExperimentConfig;
 use crate::fsutil::try_lock;
+use crate::limits::MAX_DESCRIPTION_CHARS;
 use crate::run_files::RunDir;
 use crate::run_files::summary::Summary;
 
@@ -98,6 +99,8 @@ pub fn final_config(sweep: &Sweep, trial: &Trial, epochs: usize) -> Result<Exper
         "the winner of sweep {}, trial {} ({})",
         sweep.name, trial.index, trial.label
     );
+    // The label repeats the axes' values, a description among them: cut to fit.
+    let description: String = description.chars().take(MAX_DESCRIPTION_CHARS).collect();
     let mut overrides = trial.overrides.clone();
     overrides.extend([
         "data.validation=0".to_string(),

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{Sweep, trial_name};
-use crate::fsutil::{self, write_atomic};
+use crate::fsutil::{self, printable, write_new};
 use crate::run_files::RunDir;
 use crate::run_files::summary::Summary;
 
@@ -142,11 +142,11 @@ impl SweepDir {
             // A damaged summary fails its trial alone; the retry trains it again.
             return Ok(match Summary::load(&run) {
                 Ok(summary) => TrialStatus::Finished(Box::new(summary)),
-                Err(err) => TrialStatus::Failed(format!("{err:#}")),
+                Err(err) => TrialStatus::Failed(printable(&format!("{err:#}"), None)),
             });
         }
         if let Ok(message) = fsutil::read_text(&self.trial_failed(index)) {
-            return Ok(TrialStatus::Failed(message.trim().to_string()));
+            return Ok(TrialStatus::Failed(printable(message.trim(), None)));
         }
         if run.config().is_file() {
             let epochs = run.checkpoint_epochs().last().copied().unwrap_or(0);
@@ -156,39 +156,69 @@ impl SweepDir {
     }
 
     /// Refuses a folder planned for other trials: its results would be mixed with
-    /// this sweep's. With `write`, a new folder gets its `plan.json`.
+    /// this sweep's. With `write`, a new folder is made with its `plan.json`.
     pub fn check_plan(&self, sweep: &Sweep, write: bool) -> Result<()> {
         let plan = Plan::of(sweep);
-        let path = self.plan();
         if write {
-            std::fs::create_dir_all(self.trials()).with_context(|| {
-                format!(
-                    "cannot create the sweep folder {}: make it writable or choose another with --artifacts",
-                    self.root.display()
-                )
-            })?;
+            self.claim(&plan)?;
         }
+        let path = self.plan();
         match fsutil::read_record(&path) {
-            Ok(text) => {
-                if serde_json::from_str::<Plan>(&text).ok().as_ref() != Some(&plan) {
-                    bail!(
-                        "{} holds a sweep planned from a different sweep file or base config: give this one a new [sweep] name, or delete that folder to start over",
-                        self.root.display()
-                    );
-                }
-                Ok(())
+            Ok(text) if serde_json::from_str::<Plan>(&text).ok().as_ref() == Some(&plan) => {}
+            Ok(_) => bail!(
+                "{} holds a sweep planned from a different sweep file or base config: give this one a new [sweep] name, or delete that folder to start over",
+                self.root.display()
+            ),
+            // Only a sweep never run: `claim` has made it otherwise.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot read {}", path.display()));
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                if write {
-                    // Processes starting together write the same bytes: whichever
-                    // rename lands last, the plan is the same.
-                    write_atomic(&path, serde_json::to_string_pretty(&plan)?.as_bytes())?;
-                }
-                Ok(())
-            }
-            Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
         }
+        if write {
+            create_folder(&self.trials(), &self.root)?;
+        }
+        Ok(())
     }
+
+    /// Makes the folder ours with `plan`, unless it already has a plan (for the
+    /// caller to compare). A folder holding anything else is the user's and is
+    /// refused untouched; of processes starting together, the first plan stands.
+    fn claim(&self, plan: &Plan) -> Result<()> {
+        if self.plan().symlink_metadata().is_ok() {
+            return Ok(());
+        }
+        // What another sweep process starting now may have written is not the user's.
+        let ours = |name: &std::ffi::OsStr| {
+            name == "plan.json" || name == "trials" || name.to_string_lossy().starts_with(".tmp")
+        };
+        let occupied = std::fs::read_dir(&self.root)
+            .is_ok_and(|entries| entries.flatten().any(|entry| !ours(&entry.file_name())));
+        if occupied
+            || self
+                .root
+                .symlink_metadata()
+                .is_ok_and(|meta| !meta.is_dir())
+        {
+            bail!(
+                "{} exists and is not a mnist-mlp sweep folder (it has no plan.json): nothing was changed; give this sweep another [sweep] name, or move that folder away",
+                self.root.display()
+            );
+        }
+        create_folder(&self.root, &self.root)?;
+        write_new(&self.plan(), serde_json::to_string_pretty(plan)?.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Creates `folder` (and its parents) for the sweep in `root`.
+fn create_folder(folder: &Path, root: &Path) -> Result<()> {
+    std::fs::create_dir_all(folder).with_context(|| {
+        format!(
+            "cannot create the sweep folder {}: make it writable or choose another with --artifacts",
+            root.display()
+        )
+    })
 }
 
 /// `validation-accuracy-vs-<key>.png`, the key's dots kept.

@@ -207,10 +207,11 @@ pub fn trial_name(index: usize) -> String {
     format!("trial-{index:03}")
 }
 
-/// A value as people read it: strings bare, everything else as TOML writes it.
+/// A value as people read it: strings bare (their control characters escaped),
+/// everything else as TOML writes it.
 pub fn display_value(value: &toml::Value) -> String {
     match value {
-        toml::Value::String(text) => text.clone(),
+        toml::Value::String(text) => fsutil::printable(text, None),
         other => other.to_string(),
     }
 }
@@ -254,11 +255,6 @@ impl Sweep {
 
         let (fixed, axes) = keys(raw.set, raw.axes, section.mode)?;
         let seed = section.seed.unwrap_or(0);
-        let points = match (section.mode, count) {
-            (Mode::Random, Some(count)) => sample(&axes, count, seed),
-            (Mode::Paired, _) => paired(&axes)?,
-            _ => grid(&axes)?,
-        };
         let mut sweep = Self {
             file: file.to_path_buf(),
             name,
@@ -271,11 +267,11 @@ impl Sweep {
             axes,
             trials: Vec::new(),
         };
-        sweep.trials = points
-            .into_iter()
+        let trials = points(&sweep.axes, sweep.mode, count, seed)?
             .enumerate()
             .map(|(index, values)| sweep.plan_trial(index, values))
             .collect::<Result<_>>()?;
+        sweep.trials = trials;
         Ok(sweep)
     }
 
@@ -298,7 +294,7 @@ impl Sweep {
         );
         overrides.push(format!("experiment.name={}", trial_name(index)));
         let config = ExperimentConfig::parse(&self.base_config, &overrides)
-            .with_context(|| format!("trial {index} ({label})"))?;
+            .with_context(|| format!("trial {index} ({})", fsutil::printable_name(&label)))?;
         Ok(Trial {
             index,
             values,
@@ -445,7 +441,22 @@ impl Range {
     }
 }
 
-/// Every combination of the axes' lists, the first axis slowest.
+/// The trials' axis values, one trial at a time: a value of one axis is repeated in
+/// many trials, so each is validated before the next is made, and a long bad value
+/// fails the first trial instead of filling memory with thousands of copies.
+fn points<'a>(
+    axes: &'a [Axis],
+    mode: Mode,
+    count: Option<usize>,
+    seed: u64,
+) -> Result<Box<dyn Iterator<Item = Vec<toml::Value>> + 'a>> {
+    Ok(match (mode, count) {
+        (Mode::Random, Some(count)) => Box::new(sample(axes, count, seed)),
+        (Mode::Paired, _) => Box::new(paired(axes)?),
+        _ => Box::new(grid(axes)?),
+    })
+}
+
 /// Each axis's list of values (grids and paired sweeps, whose axes are lists).
 fn lists(axes: &[Axis]) -> Vec<&[toml::Value]> {
     axes.iter()
@@ -457,7 +468,7 @@ fn lists(axes: &[Axis]) -> Vec<&[toml::Value]> {
 }
 
 /// Trial K takes the K-th value of every axis; the lists must be of one length.
-fn paired(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>> {
+fn paired(axes: &[Axis]) -> Result<impl Iterator<Item = Vec<toml::Value>> + '_> {
     let lists = lists(axes);
     let count = lists[0].len();
     if let Some((axis, list)) = axes
@@ -475,12 +486,11 @@ fn paired(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>> {
     if count > MAX_TRIALS {
         bail!("the paired lists have more than {MAX_TRIALS} trials: use fewer values");
     }
-    Ok((0..count)
-        .map(|index| lists.iter().map(|list| list[index].clone()).collect())
-        .collect())
+    Ok((0..count).map(move |index| lists.iter().map(|list| list[index].clone()).collect()))
 }
 
-fn grid(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>> {
+/// Every combination of the axes' lists, the first axis slowest.
+fn grid(axes: &[Axis]) -> Result<impl Iterator<Item = Vec<toml::Value>> + '_> {
     let lists = lists(axes);
     let count = lists
         .iter()
@@ -491,31 +501,27 @@ fn grid(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>> {
                 "the grid has more than {MAX_TRIALS} trials: use fewer values, or mode = \"random\" with a number of trials"
             )
         })?;
-    Ok((0..count)
-        .map(|mut index| {
-            let mut point = vec![toml::Value::Boolean(false); lists.len()];
-            for (slot, list) in point.iter_mut().zip(&lists).rev() {
-                *slot = list[index % list.len()].clone();
-                index /= list.len();
-            }
-            point
-        })
-        .collect())
+    Ok((0..count).map(move |mut index| {
+        let mut point = vec![toml::Value::Boolean(false); lists.len()];
+        for (slot, list) in point.iter_mut().zip(&lists).rev() {
+            *slot = list[index % list.len()].clone();
+            index /= list.len();
+        }
+        point
+    }))
 }
 
 /// `count` points drawn from the axes, the same for the same seed.
-fn sample(axes: &[Axis], count: usize, seed: u64) -> Vec<Vec<toml::Value>> {
+fn sample(axes: &[Axis], count: usize, seed: u64) -> impl Iterator<Item = Vec<toml::Value>> + '_ {
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            axes.iter()
-                .map(|axis| match &axis.domain {
-                    Domain::List(values) => values[rng.random_range(0..values.len())].clone(),
-                    Domain::Range(range) => range.draw(&mut rng),
-                })
-                .collect()
-        })
-        .collect()
+    (0..count).map(move |_| {
+        axes.iter()
+            .map(|axis| match &axis.domain {
+                Domain::List(values) => values[rng.random_range(0..values.len())].clone(),
+                Domain::Range(range) => range.draw(&mut rng),
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

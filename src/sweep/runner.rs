@@ -110,7 +110,12 @@ impl Schedule {
                 todo.push(trial.index);
             }
         }
-        let jobs = jobs.map_or_else(|| (cores / 2).max(1), NonZeroUsize::get);
+        // More trials at once than cores only time-slices them, each holding its
+        // own copy of MNIST and its model: `--jobs 10000` would exhaust memory.
+        let jobs = jobs
+            .map_or_else(|| cores / 2, NonZeroUsize::get)
+            .min(cores)
+            .max(1);
         let children = (jobs > 1).then(|| Children {
             program: Default::default(),
             artifacts: Default::default(),
@@ -126,6 +131,11 @@ impl Schedule {
 
     pub fn finished(&self) -> usize {
         self.total - self.todo.len()
+    }
+
+    /// How many trials run at once.
+    pub fn jobs(&self) -> usize {
+        self.children.as_ref().map_or(1, |children| children.jobs)
     }
 }
 
@@ -274,7 +284,7 @@ mod tests {
         };
         assert_eq!(pool(None, 16), Some((8, 2)));
         assert_eq!(pool(jobs(3), 16), Some((3, 5)));
-        assert_eq!(pool(jobs(4), 2), Some((4, 1)));
+        assert_eq!(pool(jobs(4), 2), Some((2, 1)), "no more jobs than cores");
         assert_eq!(
             pool(None, 3),
             None,

@@ -9,6 +9,7 @@
 
 mod diagnostics;
 mod epochs;
+pub mod memory;
 mod progress;
 pub mod record;
 pub mod schedule;

@@ -331,3 +331,88 @@ fn a_damaged_trial_summary_fails_that_trial_alone_and_the_sweep_retrains_it() {
     assert!(stdout.contains("3 of 3 trials finished"), "{stdout}");
     assert_complete_leaderboard(&project);
 }
+
+#[test]
+fn a_sweep_whose_trial_failed_ends_in_one_error_saying_how_many() {
+    let project = Project::new();
+    assert_success(&project.run(&["--trial", "0"]));
+    // Trial 1's folder holds a file of the user's, so that trial is refused.
+    let taken = project.trial(1);
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("notes.txt"), "mine").unwrap();
+    let output = project.run(&[]);
+    assert_clean_failure(&output, "1 of 3 trials failed");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("trial 1 failed: "),
+        "{output:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(taken.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn a_folder_of_the_users_is_never_made_a_sweep() {
+    let project = Project::new();
+    std::fs::create_dir_all(project.folder()).unwrap();
+    std::fs::write(project.folder().join("leaderboard.md"), "my table").unwrap();
+    assert_clean_failure(
+        &project.run(&[]),
+        "is not a mnist-mlp sweep folder (it has no plan.json): nothing was changed",
+    );
+    assert_eq!(std::fs::read_dir(project.folder()).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(project.folder().join("leaderboard.md")).unwrap(),
+        "my table"
+    );
+}
+
+#[test]
+fn a_long_value_repeated_in_every_trial_is_refused_before_it_is_copied() {
+    // 10 000 trials of a 100 000-layer model: refused at trial 0, not after
+    // 10⁹ copied widths have filled the memory.
+    let project = Project::new();
+    let epochs: Vec<String> = (1..=10_000).map(|epoch| epoch.to_string()).collect();
+    let hidden = vec!["1"; 100_000].join(",");
+    std::fs::write(
+        project.sweep_file(),
+        format!(
+            "[sweep]\nname = \"g\"\nbase = \"../base.toml\"\nvalidation = 100\n\n[axes]\n\
+             \"training.epochs\" = [{}]\n\"model.hidden\" = [[{hidden}]]\n",
+            epochs.join(", ")
+        ),
+    )
+    .unwrap();
+    assert_clean_failure(
+        &project.run(&["--list"]),
+        "trial 0 (training.epochs=1, model.hidden=[1, 1, ",
+    );
+    let output = project.run(&["--list"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[model] hidden has 100000 layers, more than the 511")
+            && stderr.len() < 1000,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn text_from_a_trials_files_reaches_the_terminal_escaped() {
+    let project = Project::new();
+    assert_success(&project.run(&["--trial", "1"]));
+    let path = project.trial(1).join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    summary["backend"] = "flex\u{1b}]0;pwned\u{7}\n| injected |".into();
+    std::fs::write(&path, summary.to_string()).unwrap();
+    let listed = assert_success(&project.run(&["--list"]));
+    assert!(
+        listed.contains("\\u{1b}]0;pwned\\u{7}\\u{a}| injected |"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains('\u{1b}') && !listed.contains("\n| injected"),
+        "{listed}"
+    );
+}
