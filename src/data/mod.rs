@@ -7,6 +7,7 @@ mod augment;
 mod batcher;
 mod fetch;
 pub mod idx;
+mod jpeg;
 mod loader;
 pub mod picture;
 

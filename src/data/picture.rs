@@ -4,7 +4,7 @@
 //! centre of mass at the centre; ready to classify. `predict` and the web app's
 //! draw pad and upload all go through [`prepare_digit`].
 
-use std::io::{BufReader, Cursor};
+use std::io::{BufRead, BufReader, Cursor, Seek};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
@@ -13,6 +13,7 @@ use image::imageops::FilterType;
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
+use super::jpeg;
 use crate::fsutil;
 use crate::limits::{MAX_PICTURE_BYTES, MAX_PICTURE_SIDE};
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -52,9 +53,10 @@ pub fn decode_digit(bytes: &[u8]) -> Result<Vec<u8>> {
 /// the header before anything is allocated, with the orientation its EXIF tag
 /// gives (a phone stores a portrait photo sideways and says so there). The error
 /// reads on from the picture's name: "… is not a usable image (…)".
-fn decode<R: std::io::BufRead + std::io::Seek>(
-    mut reader: ImageReader<R>,
+fn decode<R: BufRead + Seek>(
+    reader: ImageReader<R>,
 ) -> Result<(DynamicImage, Orientation), String> {
+    let mut reader = refuse_a_cut_jpeg(reader)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_PICTURE_SIDE);
     limits.max_image_height = Some(MAX_PICTURE_SIDE);
@@ -81,6 +83,22 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
         },
         _ => format!("is not a usable image ({err}): {IMAGE_FIX}"),
     })
+}
+
+/// `reader` as it was, unless it holds a JPEG cut short ([`jpeg::is_complete`]),
+/// which the decoder would fill in rather than refuse.
+fn refuse_a_cut_jpeg<R: BufRead + Seek>(reader: ImageReader<R>) -> Result<ImageReader<R>, String> {
+    if reader.format() != Some(ImageFormat::Jpeg) {
+        return Ok(reader);
+    }
+    let mut inner = reader.into_inner();
+    match jpeg::is_complete(&mut inner) {
+        Ok(true) => Ok(ImageReader::with_format(inner, ImageFormat::Jpeg)),
+        Ok(false) => Err(format!(
+            "is not a usable image (a JPEG cut short: its image data has no end): {IMAGE_FIX}"
+        )),
+        Err(err) => Err(format!("cannot be read ({err})")),
+    }
 }
 
 /// Any picture of one digit → MNIST's 784 bytes (white ink on black): grayscale
@@ -337,6 +355,21 @@ mod tests {
             upright(&upright_l).unwrap(),
             "the L reads differently on its side"
         );
+    }
+
+    #[test]
+    fn a_jpeg_cut_short_is_refused_and_a_whole_one_read() {
+        let mut bytes = Cursor::new(Vec::new());
+        bar_on([255, 255, 255, 255], [0, 0, 0, 255])
+            .to_rgb8()
+            .write_to(&mut bytes, ImageFormat::Jpeg)
+            .unwrap();
+        let whole = bytes.into_inner();
+        decode_digit(&whole).unwrap();
+        let err = decode_digit(&whole[..whole.len() * 2 / 3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a JPEG cut short"), "{err}");
     }
 
     #[test]

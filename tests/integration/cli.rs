@@ -1261,6 +1261,12 @@ fn export_writes_onnx_from_a_run_or_a_pytorch_file_and_refuses_a_bad_target() {
     ];
     assert_clean_failure(&project.run(&onto_weights), "is not a .onnx file");
     assert_eq!(std::fs::read(&weights).unwrap(), before);
+    // A model kept under a .onnx name is not replaced by its own export.
+    let renamed = project.path().join("model.onnx");
+    std::fs::copy(&weights, &renamed).unwrap();
+    let onto_itself = ["export", "model.onnx", "--onnx", "model.onnx"];
+    assert_clean_failure(&project.run(&onto_itself), "is the model being exported");
+    assert_eq!(std::fs::read(&renamed).unwrap(), before);
     assert_clean_failure(
         &project.run(&["samples", "--output", "tiny.toml"]),
         "tiny.toml exists and is not a .png file",
