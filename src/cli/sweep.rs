@@ -66,7 +66,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
         .map(|given| given.map_or(TrialChoice::SlurmTask, TrialChoice::Number))
         .map(|choice| choice.resolve(&sweep))
         .transpose()?;
-    dir.check_plan(&sweep, true)?;
+    // The final run retrains a finished trial, so it never needs to make the folder.
+    dir.check_plan(&sweep, !args.final_run)?;
     let stop = Stop::on_signal(STOPPING, format!("stopped; {INTERRUPTED}"))?;
     if args.final_run {
         return final_run(&sweep, &dir, &stop);

@@ -26,8 +26,13 @@ const IMAGE_FIX: &str = "give a PNG, JPEG, GIF, BMP or WebP picture of one digit
 
 /// Reads `path` into MNIST's form: 784 bytes, white digit on black.
 pub fn load_digit(path: &Path) -> Result<Vec<u8>> {
-    let file =
-        fsutil::open_regular(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = fsutil::open_regular(path).map_err(|err| {
+        anyhow!(
+            "cannot open the picture {} ({}): give the path of a picture file",
+            path.display(),
+            fsutil::why_unreadable(&err)
+        )
+    })?;
     let mut reader = ImageReader::new(BufReader::new(file));
     if let Ok(format) = ImageFormat::from_path(path) {
         reader.set_format(format);

@@ -51,6 +51,13 @@ fn open_checked(
         options.custom_flags(libc::O_NONBLOCK | link);
     }
     let file = options.open(path).map_err(|err| {
+        // Opening a folder for writing fails before its handle can be checked.
+        if err.kind() == io::ErrorKind::IsADirectory {
+            return io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("it is a folder, not a regular file{advice}"),
+            );
+        }
         #[cfg(unix)]
         if no_link && err.raw_os_error() == Some(libc::ELOOP) {
             return io::Error::new(

@@ -45,10 +45,17 @@ pub fn retrain_winner<'a>(
 ) -> Result<Option<Retrained<'a>>> {
     let board = Leaderboard::collect(sweep, dir)?;
     let Some((trial, summary)) = board.winner() else {
-        bail!(
-            "no finished trial in {} yet: run the sweep first, then --final retrains its winner",
-            dir.root.display()
-        );
+        match board.failed() {
+            0 => bail!(
+                "no finished trial in {} yet: run the sweep first, then --final retrains its winner",
+                dir.root.display()
+            ),
+            failed => bail!(
+                "no trial in {} has finished: {failed} failed (see {}); fix the cause and run the sweep again, then --final",
+                dir.root.display(),
+                dir.leaderboard_md().display()
+            ),
+        }
     };
     let finished = board.finished().count();
     if finished < sweep.trials.len() {
@@ -189,7 +196,11 @@ mod tests {
         let project = Project::new();
         project.fail(0, "diverged");
         let (result, steps) = retrain(&project);
-        assert!(error(result).contains("no finished trial"));
+        let message = error(result);
+        assert!(
+            message.contains("has finished: 1 failed") && message.contains("leaderboard.md"),
+            "{message}"
+        );
         assert!(steps.is_empty());
     }
 

@@ -163,9 +163,15 @@ impl SweepDir {
             self.claim(&plan)?;
         }
         let path = self.plan();
-        match fsutil::read_record(&path) {
-            Ok(text) if serde_json::from_str::<Plan>(&text).ok().as_ref() == Some(&plan) => {}
-            Ok(_) => bail!(
+        let planned = fsutil::read_record(&path).map(|text| serde_json::from_str::<Plan>(&text));
+        match planned {
+            Ok(Ok(planned)) if planned == plan => {}
+            Ok(Err(err)) => bail!(
+                "{} is damaged ({err}): delete the sweep folder {} to start the sweep over",
+                path.display(),
+                self.root.display()
+            ),
+            Ok(Ok(_)) => bail!(
                 "{} holds a sweep planned from a different sweep file or base config: give this one a new [sweep] name, or delete that folder to start over",
                 self.root.display()
             ),

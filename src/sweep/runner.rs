@@ -45,7 +45,11 @@ impl TrialChoice {
                 };
                 task.trim()
                     .parse()
-                    .map_err(|_| anyhow!("${SLURM_TASK_ENV} = {task:?} is not a trial number"))?
+                    .map_err(|_| {
+                        anyhow!(
+                            "${SLURM_TASK_ENV} = {task:?} is not a trial number: give the trial with --trial K, or run under an array job (--array=0-N)"
+                        )
+                    })?
             }
         };
         let count = sweep.trials.len();

@@ -984,7 +984,10 @@ fn predict_reads_photos_of_dark_ink_and_refuses_non_images() {
         ("notes.png", "not a usable image"),
         ("empty.png", "not a usable image"),
         ("huge.png", "huge.png"),
-        ("absent.png", "absent.png"),
+        (
+            "absent.png",
+            "cannot open the picture absent.png (it does not exist)",
+        ),
     ] {
         assert_clean_failure(&project.run(&["predict", "artifacts/tiny", file]), needle);
     }

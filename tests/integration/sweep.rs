@@ -416,3 +416,13 @@ fn text_from_a_trials_files_reaches_the_terminal_escaped() {
         "{listed}"
     );
 }
+
+#[test]
+fn a_damaged_plan_is_named_and_a_final_run_of_nothing_makes_no_folder() {
+    let project = Project::new();
+    assert_clean_failure(&project.run(&["--final"]), "run the sweep first");
+    assert!(!project.folder().exists());
+    assert_success(&project.run(&["--trial", "0"]));
+    std::fs::write(project.folder().join("plan.json"), "{\"base\": ").unwrap();
+    assert_clean_failure(&project.run(&[]), "plan.json is damaged (");
+}
