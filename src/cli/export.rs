@@ -1,9 +1,9 @@
 //! `mnist-mlp export`: a saved model, or a committee, as ONNX, for onnxruntime and every
 //! tool that reads it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use mnist_mlp::fsutil;
 use mnist_mlp::model::layers_text;
@@ -24,7 +24,6 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> Result<()> {
     fsutil::check_output(&args.onnx, "onnx")?;
     let (members, _) = args.models.load("export")?;
-    refuse_overwriting_a_member(&args.onnx, &members)?;
     // One entry per member, joined with "; " for a committee.
     let each = |field: &dyn Fn(&SavedModel) -> String| -> String {
         members.iter().map(field).collect::<Vec<_>>().join("; ")
@@ -81,22 +80,4 @@ fn shapes(members: &[SavedModel]) -> String {
         .map(|(shape, count)| format!("{count} × {shape}"))
         .collect();
     format!("a committee of {}: {}", members.len(), groups.join("; "))
-}
-
-/// A member's own file given as the output (a model saved under a `.onnx` name)
-/// would be replaced by the export, and the model lost.
-fn refuse_overwriting_a_member(output: &Path, members: &[SavedModel]) -> Result<()> {
-    let Ok(output) = output.canonicalize() else {
-        return Ok(());
-    };
-    match members
-        .iter()
-        .find(|member| member.path.canonicalize().is_ok_and(|file| file == output))
-    {
-        Some(member) => bail!(
-            "{} is the model being exported: name another file for the ONNX model",
-            member.path.display()
-        ),
-        None => Ok(()),
-    }
 }

@@ -9,6 +9,7 @@ use burn::prelude::Device;
 use clap::Args;
 use mnist_mlp::data::picture::load_digit;
 use mnist_mlp::eval::{probabilities, saliency};
+use mnist_mlp::fsutil;
 use mnist_mlp::model::Mlp;
 use mnist_mlp::report::heatmaps::explanation;
 
@@ -80,6 +81,25 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
+/// `<folder>/<stem>.saliency.png` for each stem; two pictures of one name in
+/// different folders get files of their own.
+fn saliency_paths(folder: &Path, stems: &[String]) -> Vec<PathBuf> {
+    let mut taken = HashSet::new();
+    stems
+        .iter()
+        .map(|stem| {
+            let file = (1..)
+                .map(|n| match n {
+                    1 => format!("{stem}.saliency.png"),
+                    _ => format!("{stem}-{n}.saliency.png"),
+                })
+                .find(|file| taken.insert(file.clone()))
+                .expect("a free name");
+            folder.join(file)
+        })
+        .collect()
+}
+
 /// Writes `<folder>/<stem>.saliency.png` for each digit, and names each file written.
 fn explain(
     model: &Mlp,
@@ -101,27 +121,22 @@ fn explain(
             folder.display()
         )
     })?;
-    let mut taken = HashSet::new();
-    for (((digit, saliency), name), stem) in digits
+    let paths = saliency_paths(folder, stems);
+    // Every file is checked before the first is written.
+    for path in &paths {
+        fsutil::check_output(path, "png")?;
+    }
+    for (((digit, saliency), name), path) in digits
         .iter()
         .zip(saliency(model, digits, device))
         .zip(names)
-        .zip(stems)
+        .zip(&paths)
     {
-        // Two pictures of one name in different folders get files of their own.
-        let file = (1..)
-            .map(|n| match n {
-                1 => format!("{stem}.saliency.png"),
-                _ => format!("{stem}-{n}.saliency.png"),
-            })
-            .find(|file| taken.insert(file.clone()))
-            .expect("a free name");
-        let path = folder.join(file);
         let title = format!(
             "{name}: {} (probability {:.4})",
             saliency.digit, saliency.probability
         );
-        explanation(&path, &title, digit, &saliency)?;
+        explanation(path, &title, digit, &saliency)?;
         println!("explained {name}: {}", path.display());
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! permissions `File::create` would give them (0666 less the umask), not the 0600
 //! of a private temporary file, so teammates and servers can read them.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -89,16 +89,17 @@ fn write_through_temp(path: &Path, bytes: &[u8], replace: bool) -> Result<bool> 
     Ok(true)
 }
 
-/// Refuses an output the user named unless it ends in `.extension`: an existing file
-/// of another kind (`export --onnx artifacts/relu/model.safetensors`, `samples --output
-/// config/relu.toml`) is never replaced, and a new file is not given a name that
-/// promises another format (`samples --output grid.jpg` would hold a PNG).
+/// Refuses an output the user named unless it ends in `.extension` (`png` or `onnx`):
+/// an existing file of another kind (`export --onnx artifacts/relu/model.safetensors`,
+/// `samples --output config/relu.toml`, notes saved as `photo.png`) is never replaced,
+/// and a new file is not given a name that promises another format (`samples
+/// --output grid.jpg` would hold a PNG).
 pub fn check_output(path: &Path, extension: &str) -> Result<()> {
     let ours = path
         .extension()
         .is_some_and(|found| found.eq_ignore_ascii_case(extension));
     if ours {
-        return Ok(());
+        return refuse_another_format(path, extension);
     }
     // `.onnx` alone is a hidden file without a name, not a name with that extension.
     if path.file_name() == Some(std::ffi::OsStr::new(&format!(".{extension}"))) {
@@ -115,6 +116,30 @@ pub fn check_output(path: &Path, extension: &str) -> Result<()> {
     }
     bail!(
         "{} does not end in .{extension}, the only format written here: end the name in .{extension}",
+        path.display()
+    );
+}
+
+/// Refuses an existing, non-empty `path` whose first bytes are not those every file
+/// of the format starts with: a PNG's signature, or the tag of `ir_version`, the
+/// field an ONNX model begins with.
+fn refuse_another_format(path: &Path, extension: &str) -> Result<()> {
+    let signature: &[u8] = match extension {
+        "png" => b"\x89PNG\r\n\x1a\n",
+        "onnx" => &[0x08],
+        _ => &[],
+    };
+    // Absent, or not a regular file: the write itself says what is wrong.
+    let Ok(file) = super::open_regular(path) else {
+        return Ok(());
+    };
+    let mut head = Vec::new();
+    file.take(signature.len() as u64).read_to_end(&mut head)?;
+    if head.is_empty() || head == signature {
+        return Ok(());
+    }
+    bail!(
+        "{} exists and does not hold a .{extension} file's data, so it is left as it is: name a new file, or move that one away",
         path.display()
     );
 }
@@ -198,6 +223,24 @@ mod tests {
                 .to_string()
                 .ends_with("the disk is read-only: write elsewhere")
         );
+    }
+
+    #[test]
+    fn an_output_of_the_right_name_but_another_content_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.png");
+        std::fs::write(&path, "my notes").unwrap();
+        let err = check_output(&path, "png").unwrap_err().to_string();
+        assert!(err.ends_with("does not hold a .png file's data, so it is left as it is: name a new file, or move that one away"), "{err}");
+        for replaceable in [&b""[..], b"\x89PNG\r\n\x1a\nIHDR"] {
+            std::fs::write(&path, replaceable).unwrap();
+            check_output(&path, "png").unwrap();
+        }
+        let model = dir.path().join("m.onnx");
+        std::fs::write(&model, b"\x08\x08\x12\x07pytorch").unwrap();
+        check_output(&model, "onnx").unwrap();
+        std::fs::write(&model, b"{\"0.weight\"").unwrap();
+        assert!(check_output(&model, "onnx").is_err());
     }
 
     #[test]

@@ -205,6 +205,12 @@ fn predict_explain_writes_each_input_beside_its_saliency() {
         "--explain taken is a file: name a folder",
     );
     assert_clean_failure(&explain("taken/inside"), "choose another --explain folder");
+    // A map is written again over an earlier one, never over a file of the user's.
+    assert_success(&explain("why"));
+    let notes = project.path().join("why/test-0.saliency.png");
+    std::fs::write(&notes, "my notes").unwrap();
+    assert_clean_failure(&explain("why"), "does not hold a .png file's data");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
 }
 
 #[test]
@@ -1264,11 +1270,15 @@ fn export_writes_onnx_from_a_run_or_a_pytorch_file_and_refuses_a_bad_target() {
     ];
     assert_clean_failure(&project.run(&onto_weights), "is not a .onnx file");
     assert_eq!(std::fs::read(&weights).unwrap(), before);
-    // A model kept under a .onnx name is not replaced by its own export.
+    // A model kept under a .onnx name is not replaced by its own export: it does not
+    // start as an ONNX model does.
     let renamed = project.path().join("model.onnx");
     std::fs::copy(&weights, &renamed).unwrap();
     let onto_itself = ["export", "model.onnx", "--onnx", "model.onnx"];
-    assert_clean_failure(&project.run(&onto_itself), "is the model being exported");
+    assert_clean_failure(
+        &project.run(&onto_itself),
+        "does not hold a .onnx file's data",
+    );
     assert_eq!(std::fs::read(&renamed).unwrap(), before);
     assert_clean_failure(
         &project.run(&["samples", "--output", "tiny.toml"]),
