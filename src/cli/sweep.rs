@@ -105,7 +105,7 @@ fn list(sweep: &Sweep, dir: &SweepDir) -> Result<()> {
             "{:>5}  {:<width$}  {}",
             trial.index,
             trial.label,
-            dir.status(trial.index)?.describe()
+            dir.status(trial)?.describe()
         );
     }
     let last = sweep.trials.len() - 1;

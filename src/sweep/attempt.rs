@@ -35,7 +35,7 @@ pub fn run_trial(dir: &SweepDir, trial: &Trial, stop: &Stop) -> Result<TrialResu
     let Some(_lock) = try_lock(&dir.trial_lock(trial.index))? else {
         return Ok(TrialResult::Busy);
     };
-    if dir.status(trial.index)?.is_finished() {
+    if dir.status(trial)?.is_finished() {
         return Ok(TrialResult::AlreadyFinished);
     }
     let failed = dir.trial_failed(trial.index);

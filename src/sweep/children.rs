@@ -118,7 +118,7 @@ impl Children {
                 };
                 let (index, child) = running.0.remove(next);
                 stop.forget(child.id());
-                let end = ChildEnd::classify(dir.status(index)?, stop.asked(), exit);
+                let end = ChildEnd::classify(dir.status(&sweep.trials[index])?, stop.asked(), exit);
                 busy += usize::from(matches!(end, ChildEnd::Busy));
                 ended(&sweep.trials[index], &end);
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Sweep, trial_name};
+use super::{Sweep, Trial, trial_name};
 use crate::fsutil::{self, printable, write_new};
 use crate::run_files::RunDir;
 use crate::run_files::summary::Summary;
@@ -135,13 +135,26 @@ impl SweepDir {
         self.root.join(figure_name(key))
     }
 
-    /// What trial `index`'s files say.
-    pub fn status(&self, index: usize) -> Result<TrialStatus> {
+    /// What `trial`'s files say. A run there of another config than the plan's (its
+    /// folder copied in, or left by a sweep whose plan.json was replaced) is no result
+    /// of this sweep's: it fails, rather than being ranked under this trial's label.
+    pub fn status(&self, trial: &Trial) -> Result<TrialStatus> {
+        let index = trial.index;
         let run = self.trial(index);
         if run.is_finished() {
             // A damaged summary fails its trial alone; the retry trains it again.
             return Ok(match Summary::load(&run) {
-                Ok(summary) => TrialStatus::Finished(Box::new(summary)),
+                Ok(summary) if summary.config == trial.config => {
+                    TrialStatus::Finished(Box::new(summary))
+                }
+                Ok(summary) => TrialStatus::Failed(format!(
+                    "{} holds a run of another config than this sweep plans ({}): delete that folder to train the trial again",
+                    run.root.display(),
+                    printable(
+                        &summary.config.differences(&trial.config, &[]).join(", "),
+                        None
+                    )
+                )),
                 Err(err) => TrialStatus::Failed(printable(&format!("{err:#}"), None)),
             });
         }

@@ -74,7 +74,7 @@ impl<'a> Leaderboard<'a> {
             .map(|trial| {
                 Ok(Entry {
                     trial,
-                    status: dir.status(trial.index)?,
+                    status: dir.status(trial)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

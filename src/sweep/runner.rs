@@ -110,7 +110,7 @@ impl Schedule {
     ) -> Result<Self> {
         let mut todo = Vec::new();
         for trial in &sweep.trials {
-            if !dir.status(trial.index)?.is_finished() {
+            if !dir.status(trial)?.is_finished() {
                 todo.push(trial.index);
             }
         }

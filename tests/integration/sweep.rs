@@ -426,3 +426,27 @@ fn a_damaged_plan_is_named_and_a_final_run_of_nothing_makes_no_folder() {
     std::fs::write(project.folder().join("plan.json"), "{\"base\": ").unwrap();
     assert_clean_failure(&project.run(&[]), "plan.json is damaged (");
 }
+
+#[test]
+fn a_trial_folder_of_another_config_is_never_ranked_as_that_trial() {
+    let project = Project::new();
+    assert_success(&project.run(&[]));
+    // Trials 0 and 1 swapped: each folder now holds the other's run.
+    let (zero, one, aside) = (project.trial(0), project.trial(1), project.trial(9));
+    std::fs::rename(&zero, &aside).unwrap();
+    std::fs::rename(&one, &zero).unwrap();
+    std::fs::rename(&aside, &one).unwrap();
+    let listed = assert_success(&project.run(&["--list"]));
+    assert_eq!(
+        listed
+            .matches("holds a run of another config than this sweep plans (experiment.name ")
+            .count(),
+        2,
+        "{listed}"
+    );
+    let collected = assert_success(&project.run(&["--collect"]));
+    assert!(
+        collected.contains("1 of 3 trials finished, 2 failed"),
+        "{collected}"
+    );
+}
