@@ -13,14 +13,17 @@ pub mod serve;
 pub mod sweep;
 pub mod train;
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 use mnist_mlp::data;
 
 /// Every path argument, `~` expanded: `--data-dir=~/mnist` or a quoted `"~/runs"`
-/// reach the program as written.
-fn user_path(arg: &str) -> Result<PathBuf, Infallible> {
+/// reach the program as written. An empty one (`--artifacts "$UNSET"`) is refused:
+/// it would quietly mean the current folder.
+fn user_path(arg: &str) -> Result<PathBuf, &'static str> {
+    if arg.is_empty() {
+        return Err("an empty path names nothing: give a file or folder (`.` for this one)");
+    }
     Ok(mnist_mlp::fsutil::expand_home(Path::new(arg)))
 }
 

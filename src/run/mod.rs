@@ -56,6 +56,10 @@ pub fn run_experiment(
         return Err(nothing_to_resume(&dir));
     }
     let mnist = load_data(config)?;
+    // A Ctrl-C while the data was fetched: stop before the run folder is touched.
+    if interrupter.should_stop() {
+        bail!("stopped before training began; nothing was written: run the same command again");
+    }
     let data = TrainingData::new(config, &mnist);
     // Held until this call returns: no other process trains here meanwhile.
     let lock = RunLock::acquire(&dir)?;
@@ -66,7 +70,9 @@ pub fn run_experiment(
         refuse_to_discard(&dir, config, options.fresh)?;
         None
     };
-    if resume.is_none() {
+    if resume.is_some() {
+        lock.remove_temporaries()?;
+    } else {
         let kept = lock.clear()?;
         if !kept.is_empty() {
             let names: Vec<String> = kept.iter().map(|path| path.display().to_string()).collect();

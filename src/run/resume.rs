@@ -20,6 +20,9 @@ pub fn refuse_to_discard(dir: &RunDir, config: &ExperimentConfig, fresh: bool) -
     let root = dir.root.display();
     if !dir.is_finished() {
         if !dir.checkpoint_epochs().is_empty() {
+            if !dir.config().is_file() {
+                return Err(nothing_to_resume(dir));
+            }
             bail!(
                 "{root} holds an interrupted run: continue it with --resume, or discard it with --fresh"
             );
@@ -45,6 +48,12 @@ pub fn refuse_to_discard(dir: &RunDir, config: &ExperimentConfig, fresh: bool) -
 
 /// The error for `--resume` where there is nothing to resume.
 pub fn nothing_to_resume(dir: &RunDir) -> anyhow::Error {
+    if !dir.checkpoint_epochs().is_empty() {
+        return anyhow::anyhow!(
+            "{} holds checkpoints but no config.toml (a replacement of the run was stopped part-way): start over with --fresh",
+            dir.root.display()
+        );
+    }
     anyhow::anyhow!(
         "no complete checkpoint in {}: nothing to resume; run without --resume to start training",
         dir.checkpoints().display()
@@ -96,43 +105,43 @@ pub fn prepare_resume(
     let parameters = config
         .parameter_count()
         .expect("a validated config counts its parameters");
-    let Some(epoch) = last_complete_epoch(dir, parameters)? else {
+    // metrics.csv is written before each checkpoint, so a newer checkpoint is one
+    // whose record failed to be written (a disk full for a moment) or was copied in:
+    // the run goes on from the newest the records cover, which resumes exactly.
+    let mut history = dir.history()?;
+    let recorded = history.epochs.last().map_or(0, |record| record.epoch);
+    let Some(epoch) = last_complete_epoch(dir, parameters, recorded)? else {
         eprintln!(
             "{} completed no epoch before it stopped: starting from epoch 1",
             dir.root.display()
         );
         return Ok(None);
     };
+    if dir
+        .checkpoint_epochs()
+        .last()
+        .is_some_and(|&newest| newest > epoch)
+    {
+        eprintln!(
+            "{} records {recorded} epochs in metrics.csv: resuming from its checkpoint of epoch {epoch}, not a newer one",
+            dir.root.display()
+        );
+    }
     let model = MlpSpec::from_config(config).init(config.experiment.seed, device);
     load_model(dir, epoch, model)?;
-    let mut history = dir.history()?;
-    check_resumable(dir, config, epoch, &history)?;
+    refuse_shortening(dir, config, epoch)?;
     history.truncate_to(epoch);
     eprintln!("resuming {} after epoch {epoch}", dir.root.display());
     Ok(Some((epoch, history)))
 }
 
 /// Refuses to resume from the checkpoint of `epoch` past the epochs the config now
-/// asks for (the run would end with more trained than its summary says), or when the
-/// history stops before it: metrics.csv is written before each checkpoint, so only an
-/// altered folder holds a checkpoint newer than its records.
-fn check_resumable(
-    dir: &RunDir,
-    config: &ExperimentConfig,
-    epoch: usize,
-    history: &History,
-) -> Result<()> {
+/// asks for: the run would end with more trained than its summary says.
+fn refuse_shortening(dir: &RunDir, config: &ExperimentConfig, epoch: usize) -> Result<()> {
     let asked = config.training.epochs;
     if epoch > asked {
         bail!(
             "{} has trained {epoch} epochs, more than [training] epochs = {asked}: resume with --epochs {epoch} or more, or start over with --fresh",
-            dir.root.display()
-        );
-    }
-    let recorded = history.epochs.last().map_or(0, |record| record.epoch);
-    if recorded < epoch {
-        bail!(
-            "{} holds a checkpoint of epoch {epoch} but metrics.csv records {recorded} epochs: the folder was altered; start over with --fresh",
             dir.root.display()
         );
     }

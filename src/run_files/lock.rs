@@ -106,8 +106,16 @@ impl RunLock {
         let fail = || format!("cannot clear {}", root.display());
         let ours = self.dir.own_files();
         let mut kept = Vec::new();
-        for entry in std::fs::read_dir(root).with_context(fail)? {
-            let entry = entry.with_context(fail)?;
+        let mut entries = std::fs::read_dir(root)
+            .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
+            .with_context(fail)?;
+        // The summary goes first and the config last: a clearing killed half-way leaves
+        // no finished-looking run, but one that `--resume` or `--fresh` takes on.
+        entries.sort_by_key(|entry| {
+            let path = entry.path();
+            (path != self.dir.summary(), path == self.dir.config())
+        });
+        for entry in entries {
             let path = entry.path();
             // The entry's own type: a link is removed as a link, never followed.
             let kind = entry.file_type().with_context(fail)?;
@@ -130,6 +138,32 @@ impl RunLock {
         kept.sort();
         Ok(kept)
     }
+
+    /// Removes what writes killed in this folder left (`.tmp…` files beside the
+    /// run's, burn-pack's `….bpk.<pid>-<n>.tmp` in `checkpoint/`): while the lock
+    /// is held no other process of ours writes here, so none is still being written.
+    pub fn remove_temporaries(&self) -> Result<()> {
+        let temporary = |name: &str| name.starts_with(".tmp");
+        let checkpoint_temporary = |name: &str| is_checkpoint_file(name) && name.ends_with(".tmp");
+        remove_files_named(&self.dir.root, temporary)?;
+        remove_files_named(&self.dir.checkpoints(), checkpoint_temporary)
+    }
+}
+
+/// Removes the regular files of `folder` (if it exists) whose names `doomed` picks.
+fn remove_files_named(folder: &Path, doomed: impl Fn(&str) -> bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let picked = entry.file_name().to_str().is_some_and(&doomed);
+        if picked && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes the checkpoints Burn wrote (and its half-written ones) from `folder`,
@@ -294,6 +328,30 @@ mod tests {
         left.sort();
         assert_eq!(left, vec![run.marker(), mine, notes]);
         assert!(is_live(&run), "clearing keeps the lock");
+    }
+
+    #[test]
+    fn a_resume_removes_what_killed_writes_left_and_nothing_else() {
+        let scratch = tempfile::tempdir().unwrap();
+        let run = run_in(&scratch);
+        let lock = RunLock::acquire(&run).unwrap();
+        std::fs::create_dir_all(run.checkpoints()).unwrap();
+        let left = [
+            run.root.join(".tmpy72eSL"),
+            run.checkpoints().join("optim-2.bpk.15195-4.tmp"),
+        ];
+        let kept = [
+            run.config(),
+            run.root.join("notes.tmp"),
+            run.checkpoint("model", 2),
+            run.checkpoints().join(".tmpA"),
+        ];
+        for path in left.iter().chain(&kept) {
+            std::fs::write(path, "x").unwrap();
+        }
+        lock.remove_temporaries().unwrap();
+        assert!(left.iter().all(|path| !path.exists()));
+        assert!(kept.iter().all(|path| path.exists()));
     }
 
     #[test]

@@ -20,15 +20,20 @@ use crate::fsutil;
 use crate::model::Mlp;
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 
-/// The newest epoch whose three records exist and decode, `None` when no epoch
-/// was completed. A record longer than a model of `parameters` can need is refused
+/// The newest epoch up to `at_most` whose three records exist and decode, `None`
+/// when no such epoch was completed. A record longer than a model of `parameters` can need is refused
 /// unread: two f32 words a parameter (Adam's moments; the weights take one) and
 /// their names.
-pub fn last_complete_epoch(run: &RunDir, parameters: usize) -> Result<Option<usize>> {
+pub fn last_complete_epoch(
+    run: &RunDir,
+    parameters: usize,
+    at_most: usize,
+) -> Result<Option<usize>> {
     let Some(&epoch) = run.checkpoint_epochs().iter().rev().find(|&&epoch| {
-        CHECKPOINT_PARTS
-            .iter()
-            .all(|part| run.checkpoint(part, epoch).is_file())
+        epoch <= at_most
+            && CHECKPOINT_PARTS
+                .iter()
+                .all(|part| run.checkpoint(part, epoch).is_file())
     }) else {
         return Ok(None);
     };

@@ -180,3 +180,28 @@ fn a_second_process_on_a_training_run_is_refused_whatever_its_flags() {
         "holds an interrupted run: continue it with --resume",
     );
 }
+
+#[test]
+fn a_replacement_stopped_part_way_is_taken_on_by_fresh_and_said_so() {
+    let project = trained();
+    // What a re-run killed while clearing the old run can leave: checkpoints, no config.
+    std::fs::remove_file(project.run_dir().join("summary.json")).unwrap();
+    std::fs::remove_file(project.run_dir().join("config.toml")).unwrap();
+    for args in [&["tiny.toml"][..], &["tiny.toml", "--resume"]] {
+        assert_clean_failure(
+            &project.run(args),
+            "holds checkpoints but no config.toml (a replacement of the run was stopped part-way): start over with --fresh",
+        );
+    }
+    assert_success(&project.run(&["tiny.toml", "--fresh"]));
+}
+
+#[test]
+fn an_empty_artifacts_path_is_refused_rather_than_taken_as_here() {
+    let project = Project::new();
+    let output = project.run(&["tiny.toml", "--artifacts", ""]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("an empty path names nothing"), "{stderr}");
+    assert!(!project.path().join("tiny").exists());
+}
