@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
+use mnist_mlp::fsutil::create_folder;
 use mnist_mlp::report::compare;
 use mnist_mlp::run_files::artifacts_root;
 
@@ -22,12 +23,11 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let loaded = compare::load_runs(&artifacts, &args.runs)?;
     print!("{}", compare::text_table(&loaded));
     // Runs named from elsewhere are compared into ./artifacts, which may not exist yet.
-    std::fs::create_dir_all(&artifacts).with_context(|| {
-        format!(
-            "cannot create the artifacts folder {}: choose another with --artifacts",
-            artifacts.display()
-        )
-    })?;
+    create_folder(
+        &artifacts,
+        "the artifacts folder",
+        "choose another folder with --artifacts",
+    )?;
     compare::write_comparison(&artifacts, &loaded)?;
     println!(
         "\nwrote {0}/comparison.md, {0}/comparison.png and (for runs with diagnostics) {0}/comparison_gradients.png",

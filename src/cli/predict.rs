@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::prelude::Device;
 use clap::Args;
 use mnist_mlp::data::picture::load_digit;
@@ -58,6 +58,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         names.push(format!("test image {index} (label {})", test.labels[index]));
         stems.push(format!("test-{index}"));
     }
+    // The pictures' folder and files are checked before anything is printed, so a refusal
+    // does not follow a screen of predictions.
+    let explained = match &args.explain {
+        Some(folder) => Some(saliency_outputs(folder, &stems)?),
+        None => None,
+    };
     for (name, probs) in names
         .iter()
         .zip(probabilities(&saved.model, &digits, &device))
@@ -75,8 +81,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .collect();
         println!("  {}", all.join("  "));
     }
-    if let Some(folder) = &args.explain {
-        explain(&saved.model, &digits, &names, &stems, folder, &device)?;
+    if let Some(paths) = explained {
+        explain(&saved.model, &digits, &names, &paths, &device)?;
     }
     Ok(())
 }
@@ -100,37 +106,40 @@ fn saliency_paths(folder: &Path, stems: &[String]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Writes `<folder>/<stem>.saliency.png` for each digit, and names each file written.
-fn explain(
-    model: &Mlp,
-    digits: &[Vec<u8>],
-    names: &[String],
-    stems: &[String],
-    folder: &Path,
-    device: &Device,
-) -> Result<()> {
+/// The saliency maps' paths in `folder`, made if missing, each checked to be a new
+/// file or an earlier PNG before any is written.
+fn saliency_outputs(folder: &Path, stems: &[String]) -> Result<Vec<PathBuf>> {
     if folder.exists() && !folder.is_dir() {
         bail!(
             "--explain {} is a file: name a folder for the pictures (it is made if missing)",
             folder.display()
         );
     }
-    std::fs::create_dir_all(folder).with_context(|| {
-        format!(
-            "cannot create {}: choose another --explain folder",
-            folder.display()
-        )
-    })?;
+    fsutil::create_folder(
+        folder,
+        "the --explain folder",
+        "choose another --explain folder",
+    )?;
     let paths = saliency_paths(folder, stems);
-    // Every file is checked before the first is written.
     for path in &paths {
         fsutil::check_output(path, "png")?;
     }
+    Ok(paths)
+}
+
+/// Writes each digit's saliency map to its path, and names each file written.
+fn explain(
+    model: &Mlp,
+    digits: &[Vec<u8>],
+    names: &[String],
+    paths: &[PathBuf],
+    device: &Device,
+) -> Result<()> {
     for (((digit, saliency), name), path) in digits
         .iter()
         .zip(saliency(model, digits, device))
         .zip(names)
-        .zip(&paths)
+        .zip(paths)
     {
         let title = format!(
             "{name}: {} (probability {:.4})",

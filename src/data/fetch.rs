@@ -61,12 +61,11 @@ pub fn fetch_missing(dir: &Path) -> Result<FetchReport> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "cannot create the data folder {}: check permissions or set MNIST_DATA_DIR",
-            dir.display()
-        )
-    })?;
+    crate::fsutil::create_folder(
+        dir,
+        "the data folder",
+        "set MNIST_DATA_DIR to another folder",
+    )?;
     let mut mirror_errors = Vec::new();
     let mut still_missing = Vec::new();
     for file in missing {

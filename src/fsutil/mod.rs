@@ -2,12 +2,14 @@
 //! written atomically, opened only when they are what they claim to be, read only
 //! up to what such a file can hold, and their text made safe to print.
 
+mod folder;
 mod home;
 mod open;
 mod printable;
 mod read;
 mod write;
 
+pub use folder::create_folder;
 pub use home::expand_home;
 pub use open::{open_lock, open_log, open_regular, try_lock};
 pub use printable::{printable, printable_name};

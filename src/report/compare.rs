@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::markdown;
 use super::plots::{Chart, Scale, Series, chart_grid, line_chart};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{why_unreadable, write_atomic};
 use crate::run_files::RunDir;
 use crate::run_files::diagnostics::DiagnosticsLog;
 use crate::run_files::discover::{discover, run_named_by};
@@ -31,7 +31,13 @@ pub struct ComparedRun {
 pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>> {
     let folders: Vec<RunDir> = if runs.is_empty() {
         discover(artifacts)
-            .with_context(|| format!("cannot read {}: train a config first", artifacts.display()))?
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot read {}: {}: train a config first, or choose another folder with --artifacts",
+                    artifacts.display(),
+                    why_unreadable(&err)
+                )
+            })?
             .runs
             .into_iter()
             .filter(|run| run.is_top_level() && run.dir.is_finished())

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::fsutil::{self, open_lock};
+use crate::fsutil::{self, create_folder, open_lock};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 
 /// A probe (`serve` asking whether a run is live) holds the lock shared for
@@ -74,12 +74,11 @@ impl RunLock {
                 crate::run_files::MARKER
             );
         }
-        std::fs::create_dir_all(&dir.root).with_context(|| {
-            format!(
-                "cannot create the run folder {}: make it writable or choose another with --artifacts",
-                dir.root.display()
-            )
-        })?;
+        create_folder(
+            &dir.root,
+            "the run folder",
+            "choose another folder with --artifacts",
+        )?;
         let mut marker = open_lock(&dir.marker())?;
         if !lock_exclusive(&marker, dir)? {
             bail!(

@@ -232,12 +232,11 @@ impl SweepDir {
 
 /// Creates `folder` (and its parents) for the sweep in `root`.
 fn create_folder(folder: &Path, root: &Path) -> Result<()> {
-    std::fs::create_dir_all(folder).with_context(|| {
-        format!(
-            "cannot create the sweep folder {}: make it writable or choose another with --artifacts",
-            root.display()
-        )
-    })
+    crate::fsutil::create_folder(
+        folder,
+        &format!("the sweep folder for {}", root.display()),
+        "choose another folder with --artifacts",
+    )
 }
 
 /// `validation-accuracy-vs-<key>.png`, the key's dots kept.

@@ -204,13 +204,19 @@ fn predict_explain_writes_each_input_beside_its_saliency() {
         &explain("taken"),
         "--explain taken is a file: name a folder",
     );
-    assert_clean_failure(&explain("taken/inside"), "choose another --explain folder");
+    assert_clean_failure(
+        &explain("taken/inside"),
+        "cannot create the --explain folder taken/inside: taken is a file, not a folder: choose another --explain folder",
+    );
     // A map is written again over an earlier one, never over a file of the user's.
     assert_success(&explain("why"));
     let notes = project.path().join("why/test-0.saliency.png");
     std::fs::write(&notes, "my notes").unwrap();
-    assert_clean_failure(&explain("why"), "does not hold a .png file's data");
+    let refused = explain("why");
+    assert_clean_failure(&refused, "does not hold a .png file's data");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
+    // Refused before any prediction is printed, not after a screen of them.
+    assert_eq!(String::from_utf8_lossy(&refused.stdout), "");
 }
 
 #[test]

@@ -205,3 +205,30 @@ fn an_empty_artifacts_path_is_refused_rather_than_taken_as_here() {
     assert!(stderr.contains("an empty path names nothing"), "{stderr}");
     assert!(!project.path().join("tiny").exists());
 }
+
+#[test]
+fn a_run_folder_that_cannot_be_made_says_what_is_in_the_way() {
+    let project = Project::new();
+    let notes = users_file(project.path().join("notes.txt"), "mine");
+    let output = project.run(&["tiny.toml", "--artifacts", "notes.txt"]);
+    assert_clean_failure(
+        &output,
+        "cannot create the run folder notes.txt/tiny: notes.txt is a file, not a folder: choose another folder with --artifacts",
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+    // A link left pointing at nothing is named, with where it points, and left alone.
+    std::fs::create_dir_all(project.path().join("artifacts")).unwrap();
+    let link = project.path().join("artifacts/tiny");
+    std::os::unix::fs::symlink("/nonexistent/runs/tiny", &link).unwrap();
+    let output = project.run(&["tiny.toml"]);
+    assert_clean_failure(
+        &output,
+        "artifacts/tiny is a link to /nonexistent/runs/tiny, which does not exist",
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
