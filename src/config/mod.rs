@@ -69,7 +69,8 @@ impl ExperimentConfig {
         Self::parse(&text, overrides).with_context(|| format!("config {}", path.display()))
     }
 
-    /// Parses TOML text, applies overrides and validates; errors carry line/column.
+    /// Parses TOML text, applies overrides and validates; errors carry the file's
+    /// line and column, or with overrides the section and key.
     pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
         let mut table: toml::Table = text
             .parse()
@@ -78,20 +79,19 @@ impl ExperimentConfig {
             apply_override(&mut table, assignment)?;
         }
         let has_overrides = !overrides.is_empty();
-        // Re-serialise so that deserialisation errors point at lines of the file as written
-        // when there are no overrides, and at the merged document otherwise.
+        // Without overrides, deserialisation errors point at lines of the file as written.
         let merged = if has_overrides {
             toml::to_string(&table)?
         } else {
             text.to_string()
         };
         let config: Self = toml::from_str(&merged).map_err(|err| {
-            let message = one_line_toml_error(&err, &merged);
-            if has_overrides {
-                anyhow::anyhow!("{message} (after --set overrides)")
-            } else {
-                anyhow::anyhow!(message)
-            }
+            // The merged document's lines are nobody's: name the section and key instead,
+            // which the user finds in the file, a --set or a sweep's [set] or [axes].
+            anyhow::anyhow!(match has_overrides {
+                true => keyed_toml_error(&err, &merged),
+                false => one_line_toml_error(&err, &merged),
+            })
         })?;
         config.validate()?;
         Ok(Self {
@@ -221,6 +221,49 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
 /// toml's errors span several lines with a source snippet; we want one line with
 /// the position and the message.
 pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
+    let message = plain_toml_message(err);
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before.len() - line_start + 1;
+            let source = source_line(text, line_start);
+            format!("line {line}, column {column} (`{source}`): {message}")
+        }
+        None => message,
+    }
+}
+
+/// As [`one_line_toml_error`] for a document the program wrote (a config merged with
+/// its overrides): the offending line under its `[section]`, without line numbers.
+fn keyed_toml_error(err: &toml::de::Error, text: &str) -> String {
+    let message = plain_toml_message(err);
+    let Some(span) = err.span() else {
+        return message;
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let section = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| line.starts_with('['));
+    let source = source_line(text, line_start);
+    match section {
+        Some(section) => format!("{section} {source}: {message}"),
+        None => format!("{source}: {message}"),
+    }
+}
+
+/// The line of `text` starting at `line_start`, trimmed, shortened and printable.
+fn source_line(text: &str, line_start: usize) -> String {
+    let source = text[line_start..].lines().next().unwrap_or("").trim();
+    fsutil::printable(&shortened(source), None)
+}
+
+/// The error's message on one line, with serde's Rust type names in plain words.
+fn plain_toml_message(err: &toml::de::Error) -> String {
     let mut message = err.message().trim().replace('\n', " ");
     // serde names Rust's types; a config's reader knows numbers.
     for (rust, plain) in [
@@ -231,18 +274,7 @@ pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
     ] {
         message = message.replace(rust, plain);
     }
-    match err.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-            let column = before.len() - line_start + 1;
-            let source = text[line_start..].lines().next().unwrap_or("").trim();
-            let source = fsutil::printable(&shortened(source), None);
-            format!("line {line}, column {column} (`{source}`): {message}")
-        }
-        None => message,
-    }
+    message
 }
 
 /// `line` cut to its first 80 characters (and "…"), so that a file of one long line
@@ -283,6 +315,16 @@ mod tests {
         assert_eq!(config.training.epochs, 3);
         assert_eq!(config.model.activation, Activation::Tanh);
         assert_eq!(config.model.hidden, vec![32, 16]);
+    }
+
+    #[test]
+    fn a_wrong_type_set_by_an_override_is_named_by_section_and_key_not_by_line() {
+        let overrides = ["training.epochs=3".to_string(), "optimizer.l2=\"x\"".into()];
+        let err = ExperimentConfig::parse(MINIMAL, &overrides).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "[optimizer] l2 = \"x\": invalid type: string \"x\", expected a number"
+        );
     }
 
     #[test]
