@@ -15,22 +15,22 @@ pub struct EvalArgs {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let (members, device) = args.models.load("eval")?;
-    let mnist = args.models.model.data(&members[0])?;
+    let test = args.models.model.test_data(&members[0])?;
     for member in &members {
         println!("{}", member.title());
     }
-    let test = match members.as_slice() {
-        [alone] => evaluate(&alone.model, &mnist.test, &device),
+    let evaluation = match members.as_slice() {
+        [alone] => evaluate(&alone.model, &test, &device),
         committee => {
             let models: Vec<_> = committee.iter().map(|member| &member.model).collect();
             println!(
                 "a committee of {}, their probabilities averaged",
                 models.len()
             );
-            evaluate_committee(&models, &mnist.test, &device)
+            evaluate_committee(&models, &test, &device)
         }
     };
-    print_evaluation(&test);
+    print_evaluation(&evaluation);
     Ok(())
 }
 

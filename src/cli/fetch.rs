@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use mnist_mlp::data::{Checksums, Missing, Mnist, fetch_missing};
+use mnist_mlp::data::{Checksums, FILES, Missing, Mnist, fetch_missing};
 
 #[derive(Args)]
 pub struct FetchArgs {
@@ -15,7 +15,7 @@ pub struct FetchArgs {
 
 pub fn run(args: &FetchArgs) -> Result<()> {
     let dir = super::data_dir_or_default(&args.data_dir);
-    let report = fetch_missing(&dir)?;
+    let report = fetch_missing(&dir, &FILES)?;
     // Loading verifies every file, fetched now or earlier.
     Mnist::load(&dir, Missing::Fail, Checksums::Verify)?;
     println!(

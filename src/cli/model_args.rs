@@ -9,7 +9,7 @@ use burn::prelude::Device;
 use clap::Args;
 use mnist_mlp::backend::BackendKind;
 use mnist_mlp::config::Activation;
-use mnist_mlp::data::{Checksums, Missing, Mnist, missing_files};
+use mnist_mlp::data::{Checksums, Digits, Missing, Mnist, TEST_FILES, missing_files};
 use mnist_mlp::weights::load::SavedModel;
 
 #[derive(Args)]
@@ -44,15 +44,15 @@ impl ModelArgs {
         SavedModel::load(path, self.activation, device)
     }
 
-    /// The digits to run the model on. The folder a model records is read when it
+    /// The test digits to run the model on. The folder a model records is read when it
     /// holds them, but a file from elsewhere does not choose where a download goes:
     /// missing digits are fetched into the folder the user chose (--data-dir, else
     /// $MNIST_DATA_DIR, else ./data).
-    pub fn data(&self, saved: &SavedModel) -> Result<Mnist> {
+    pub fn test_data(&self, saved: &SavedModel) -> Result<Digits> {
         let recorded = saved.data_dir();
         let dir = match &self.data_dir {
             Some(dir) => dir.clone(),
-            None if missing_files(&recorded).is_empty() => recorded,
+            None if missing_files(&recorded, &TEST_FILES).is_empty() => recorded,
             // Only MNIST can be fetched; a model of other digits needs its own named.
             None if !saved.verify_data() => bail!(
                 "{} was trained on unchecked data (verify = false) in {}, which is not there: give that data's folder with --data-dir",
@@ -62,7 +62,7 @@ impl ModelArgs {
             None => super::data_dir_or_default(&None),
         };
         let checksums = Checksums::verify_if(saved.verify_data() && !self.no_verify);
-        Mnist::load(&dir, Missing::Fetch, checksums)
+        Mnist::load_test(&dir, Missing::Fetch, checksums)
     }
 }
 

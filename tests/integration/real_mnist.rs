@@ -2,6 +2,7 @@
 //! checks the test accuracy and the run folder.
 
 use std::path::Path;
+use std::process::Command;
 
 use burn::train::Interrupter;
 use mnist_mlp::config::ExperimentConfig;
@@ -50,19 +51,40 @@ fn one_epoch_of_relu_reaches_ninety_percent() {
     std::fs::remove_dir_all(&linked).unwrap();
     let user = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(crate::common::mnist_dir(), user.path().join("data")).unwrap();
-    let output = std::process::Command::new(crate::common::BIN)
-        .arg("eval")
-        .arg(&finished.dir.root)
-        .current_dir(user.path())
-        .env_remove("MNIST_DATA_DIR")
-        .output()
-        .unwrap();
-    let stdout = crate::common::outcome::assert_success(&output);
+    let mut eval = eval_of(&finished.dir.root);
+    eval.current_dir(user.path()).env_remove("MNIST_DATA_DIR");
+    assert_scores(eval, accuracy);
+    assert!(!linked.exists());
+
+    // `eval` needs the test split alone: with only its two files there, and no mirror or
+    // npm to reach, it scores the same and fetches nothing.
+    let test_only = tempfile::tempdir().unwrap();
+    for file in mnist_mlp::data::TEST_FILES {
+        let real = crate::common::mnist_dir().join(file.name);
+        std::os::unix::fs::symlink(real, test_only.path().join(file.name)).unwrap();
+    }
+    let mut eval = eval_of(&finished.dir.root);
+    eval.arg("--data-dir").arg(test_only.path());
+    eval.env("MNIST_MIRRORS", "http://127.0.0.1:9/")
+        .env("PATH", "");
+    assert_scores(eval, accuracy);
+    assert_eq!(std::fs::read_dir(test_only.path()).unwrap().count(), 2);
+}
+
+/// `mnist-mlp eval RUN`.
+fn eval_of(run: &Path) -> Command {
+    let mut command = Command::new(crate::common::BIN);
+    command.arg("eval").arg(run);
+    command
+}
+
+/// Runs `eval`, which must succeed and report `accuracy`.
+fn assert_scores(mut eval: Command, accuracy: f64) {
+    let stdout = crate::common::outcome::assert_success(&eval.output().unwrap());
     assert!(
         stdout.contains(&format!("test accuracy {accuracy:.2}%")),
         "{stdout}"
     );
-    assert!(!linked.exists());
 }
 
 #[test]
