@@ -3,6 +3,7 @@
 //! evaluation: the test set, or its validation split), and the first layer's
 //! gradient norm overlaid, which puts sigmoid, tanh and ReLU side by side.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
@@ -44,7 +45,12 @@ pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>>
             .map(|run| run.dir)
             .collect()
     } else {
-        runs.iter().map(|run| run_named_by(run)).collect()
+        // A run named twice (`a`, `./a/`, `a/model.safetensors`) is one row, not two.
+        let mut seen = HashSet::new();
+        runs.iter()
+            .map(|run| run_named_by(run))
+            .filter(|run| seen.insert(std::fs::canonicalize(&run.root).unwrap_or(run.root.clone())))
+            .collect()
     };
     if folders.is_empty() {
         bail!(

@@ -244,6 +244,11 @@ fn one_experiment_trained_twice_is_compared_under_its_two_folders() {
         ["artifacts/tiny", "elsewhere/tiny"],
         "{table}"
     );
+    // One run named twice, however spelled, is one row.
+    let output = project.run(&["compare", "artifacts/tiny", "./artifacts/tiny/"]);
+    let table = assert_success(&output);
+    let rows = table.lines().skip(1).take_while(|line| !line.is_empty());
+    assert_eq!(rows.collect::<Vec<_>>().len(), 1, "{table}");
 }
 
 #[test]
