@@ -13,7 +13,7 @@ use image::imageops::FilterType;
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
-use super::jpeg;
+use super::jpeg::{self, Verdict};
 use crate::fsutil;
 use crate::limits::{MAX_PICTURE_BYTES, MAX_PICTURE_SIDE};
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -90,17 +90,24 @@ fn decode<R: BufRead + Seek>(
     })
 }
 
-/// `reader` as it was, unless it holds a JPEG cut short ([`jpeg::is_complete`]),
+/// `reader` as it was, unless it holds a JPEG missing image data ([`jpeg::check`]),
 /// which the decoder would fill in rather than refuse.
 fn refuse_a_cut_jpeg<R: BufRead + Seek>(reader: ImageReader<R>) -> Result<ImageReader<R>, String> {
     if reader.format() != Some(ImageFormat::Jpeg) {
         return Ok(reader);
     }
     let mut inner = reader.into_inner();
-    match jpeg::is_complete(&mut inner) {
-        Ok(true) => Ok(ImageReader::with_format(inner, ImageFormat::Jpeg)),
-        Ok(false) => Err(format!(
+    match jpeg::check(&mut inner) {
+        Ok(Verdict::Complete) => Ok(ImageReader::with_format(inner, ImageFormat::Jpeg)),
+        Ok(Verdict::CutShort) => Err(format!(
             "is not a usable image (a JPEG cut short: its image data has no end): {IMAGE_FIX}"
+        )),
+        Ok(Verdict::TooLittleData {
+            width,
+            height,
+            bytes,
+        }) => Err(format!(
+            "is not a usable image (a damaged JPEG: its header says {width}×{height} pixels, but it holds only {bytes} bytes of image data): {IMAGE_FIX}"
         )),
         Err(err) => Err(format!("cannot be read ({err})")),
     }
