@@ -59,6 +59,7 @@ impl ExperimentConfig {
     /// Reads `path`, applies `overrides` (`section.key=value`), and validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = fsutil::read_named_text(path, "config", "the shipped configs are in config/")?;
+        refuse_unless_toml(path, "config", "the shipped configs are in config/")?;
         let table = text.parse::<toml::Table>();
         if table.is_ok_and(|table| table.contains_key("sweep")) {
             bail!(
@@ -220,6 +221,22 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
 
 /// toml's errors span several lines with a source snippet; we want one line with
 /// the position and the message.
+/// Refuses a file not named `*.toml`. A parse error quotes the line it stopped at, and
+/// from /proc/self/environ, a `.env` or a credentials file that line holds secrets,
+/// which a log would keep.
+pub(crate) fn refuse_unless_toml(path: &Path, what: &str, hint: &str) -> Result<()> {
+    if path
+        .extension()
+        .is_some_and(|extension| extension == "toml")
+    {
+        return Ok(());
+    }
+    bail!(
+        "{} is not a .toml file: a {what} is TOML in a file named *.toml ({hint})",
+        path.display()
+    )
+}
+
 pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
     let message = plain_toml_message(err);
     match err.span() {

@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 
-use crate::config::{ExperimentConfig, check_folder_name, one_line_toml_error};
+use crate::config::{ExperimentConfig, check_folder_name, one_line_toml_error, refuse_unless_toml};
 use crate::fsutil;
 use crate::limits::MAX_TRIALS;
 
@@ -220,6 +220,7 @@ impl Sweep {
     /// Reads the sweep file and its base config, and plans and validates every trial.
     pub fn load(file: &Path) -> Result<Self> {
         let text = fsutil::read_named_text(file, "sweep file", "examples are in config/sweeps/")?;
+        refuse_unless_toml(file, "sweep file", "examples are in config/sweeps/")?;
         Self::parse(file, &text).with_context(|| format!("sweep {}", file.display()))
     }
 
@@ -313,6 +314,11 @@ fn read_base(path: &Path, as_written: &Path) -> Result<String> {
         as_written.display()
     );
     let text = fsutil::read_named_text(path, "the base config", &hint)?;
+    refuse_unless_toml(
+        path,
+        "base config",
+        "base names the experiment config every trial starts from, e.g. base = \"../relu.toml\"",
+    )?;
     let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
         anyhow!(
             "base config {}: {}",

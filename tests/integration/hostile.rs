@@ -590,3 +590,33 @@ fn a_model_holding_nan_is_refused_for_use_and_shown_by_inspect() {
     assert!(stdout.contains("not loadable as an MNIST MLP"), "{stdout}");
     assert!(stdout.contains("2 NaN or infinite values"), "{stdout}");
 }
+
+#[test]
+fn a_file_that_is_not_toml_is_refused_before_a_line_of_it_is_quoted() {
+    // A parse error quotes the line it stopped at: from /proc/self/environ, the secrets.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "API_TOKEN=hunter2-do-not-print";
+    std::fs::write(dir.path().join(".env"), format!("{secret}\n")).unwrap();
+    let sweep = "[sweep]\nname = \"s\"\nbase = \".env\"\nmode = \"grid\"\n[axes]\n\"training.epochs\" = [1]\n";
+    std::fs::write(dir.path().join("s.toml"), sweep).unwrap();
+    for (args, refusal) in [
+        (&[".env"][..], ".env is not a .toml file: a config is TOML"),
+        (
+            &["sweep", "s.toml"],
+            ".env is not a .toml file: a base config is TOML",
+        ),
+        (
+            &["sweep", ".env"],
+            ".env is not a .toml file: a sweep file is TOML",
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_clean_failure(&output, refusal);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+}
