@@ -21,7 +21,7 @@ use mnist_mlp::sweep::{Sweep, Trial, publish};
 
 const INTERRUPTED: &str = "sweep interrupted: run the same command again to continue";
 const STOPPING: &str =
-    "stopping the running trials after their current step (press Ctrl-C again to quit now)…";
+    "stopping the running trials after their current step (a second Ctrl-C or SIGTERM quits now)…";
 
 #[derive(Args)]
 pub struct SweepArgs {

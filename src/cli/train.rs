@@ -53,7 +53,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // Ctrl-C or SIGTERM stops the Learner after the current step; a second one quits
     // at once (the last checkpoint is safe either way).
     let interrupt = Interrupt::on_signal(
-        "stopping after this step (press Ctrl-C again to quit now)…",
+        "stopping after this step (a second Ctrl-C or SIGTERM quits now)…",
         "stopped; resume with --resume",
     )?;
     let finished = run_experiment(&config, &options, interrupt.interrupter())?;

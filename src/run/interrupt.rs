@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use burn::train::Interrupter;
 
+/// Why the training stopped, as Burn's interrupter records it: the handler cannot tell
+/// a terminal's Ctrl-C from a scheduler's SIGTERM.
+const STOP_REASON: &str = "Ctrl-C or SIGTERM";
+
 /// Exit status of a process quit by a second signal: the shell's 128 + SIGINT.
 pub const QUIT_STATUS: i32 = 130;
 
@@ -85,7 +89,7 @@ impl Interrupt {
         }
         eprintln!("\n{}", self.stopping);
         if let Some(interrupter) = self.current.lock().expect("interrupter lock").as_ref() {
-            interrupter.stop(Some("Ctrl-C"));
+            interrupter.stop(Some(STOP_REASON));
         }
         Stage::Stopping
     }
@@ -100,7 +104,7 @@ impl Interrupt {
         let interrupter = Interrupter::new();
         *self.current.lock().expect("interrupter lock") = Some(interrupter.clone());
         if self.asked() {
-            interrupter.stop(Some("Ctrl-C"));
+            interrupter.stop(Some(STOP_REASON));
         }
         interrupter
     }

@@ -111,7 +111,7 @@ fn check_completed(outcome: &Outcome, dir: &RunDir) -> Result<()> {
         Outcome::Completed => Ok(()),
         Outcome::Diverged(divergence) => bail!("{divergence}; {}", kept()),
         Outcome::Interrupted => bail!(
-            "training interrupted (Ctrl-C); {}: continue with `mnist-mlp train <config> --resume`",
+            "training stopped by Ctrl-C or SIGTERM; {}: continue with `mnist-mlp train <config> --resume`",
             kept()
         ),
     }

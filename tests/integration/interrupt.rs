@@ -284,7 +284,7 @@ fn sigint_stops_cleanly_and_resume_matches() {
     let project = Project::new();
     let stderr = project.interrupt("-INT", inside_epoch(2));
     assert!(
-        stderr.contains("interrupted") && stderr.contains("--resume"),
+        stderr.contains("training stopped by Ctrl-C or SIGTERM") && stderr.contains("--resume"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
