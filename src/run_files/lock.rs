@@ -118,7 +118,7 @@ impl RunLock {
             let path = entry.path();
             // The entry's own type: a link is removed as a link, never followed.
             let kind = entry.file_type().with_context(fail)?;
-            let temporary = entry.file_name().to_string_lossy().starts_with(".tmp");
+            let temporary = is_temporary(&entry.file_name().to_string_lossy());
             let removed = if path == self.dir.marker() {
                 continue;
             } else if path == self.dir.checkpoints() && kind.is_dir() {
@@ -142,11 +142,16 @@ impl RunLock {
     /// run's, burn-pack's `….bpk.<pid>-<n>.tmp` in `checkpoint/`): while the lock
     /// is held no other process of ours writes here, so none is still being written.
     pub fn remove_temporaries(&self) -> Result<()> {
-        let temporary = |name: &str| name.starts_with(".tmp");
         let checkpoint_temporary = |name: &str| is_checkpoint_file(name) && name.ends_with(".tmp");
-        remove_files_named(&self.dir.root, temporary)?;
+        remove_files_named(&self.dir.root, is_temporary)?;
         remove_files_named(&self.dir.checkpoints(), checkpoint_temporary)
     }
+}
+
+/// A temporary file of [`fsutil::write_atomic`]'s (tempfile's `.tmp…` names), left
+/// beside the file it was to replace by a write that was killed.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with(".tmp")
 }
 
 /// Removes the regular files of `folder` (if it exists) whose names `doomed` picks.
