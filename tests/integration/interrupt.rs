@@ -180,22 +180,20 @@ impl Project {
     }
 }
 
-/// The reference: the same config trained without a break.
+/// The reference: the same config trained without a break. Only its outcome is kept:
+/// a static is never dropped, so a project kept here would leave its folder behind.
 fn unbroken(recipe: Recipe) -> &'static Outcome {
-    static PLAIN: OnceLock<(Project, Outcome)> = OnceLock::new();
-    static SELECTION: OnceLock<(Project, Outcome)> = OnceLock::new();
+    static PLAIN: OnceLock<Outcome> = OnceLock::new();
+    static SELECTION: OnceLock<Outcome> = OnceLock::new();
     let reference = match recipe {
         Recipe::Plain => &PLAIN,
         Recipe::Selection => &SELECTION,
     };
-    &reference
-        .get_or_init(|| {
-            let project = Project::with(recipe);
-            project.run(&[]);
-            let outcome = project.outcome();
-            (project, outcome)
-        })
-        .1
+    reference.get_or_init(|| {
+        let project = Project::with(recipe);
+        project.run(&[]);
+        project.outcome()
+    })
 }
 
 /// True once the epoch line `epoch` and then the cost line of iteration 300 went by.
