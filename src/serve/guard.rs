@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -72,13 +72,33 @@ impl Access {
             || self.allowed_hosts.contains(&name)
     }
 
-    /// 403 unless the `Host` header names this server (no header is HTTP/1.0: fine).
-    fn check_host(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(host) = headers.get(header::HOST) else {
-            return Ok(());
+    /// 403 unless the request names this server: by its address's authority when it
+    /// has one (absolute form, which RFC 9112 §3.2.2 puts before `Host`), else by its
+    /// one `Host` header. More than one `Host`, or none in HTTP/1.1, is a malformed
+    /// request (400, as RFC 9112 §3.2 asks); HTTP/1.0 needs none.
+    fn check_host(&self, request: &Request) -> Result<(), ApiError> {
+        let hosts = request.headers().get_all(header::HOST);
+        let named = match (request.uri().authority(), hosts.iter().count()) {
+            (_, 2..) => {
+                return Err(ApiError::bad_request(
+                    "the request has more than one Host header: send one".into(),
+                ));
+            }
+            (Some(authority), _) => authority.as_str().to_string(),
+            (None, 1) => hosts
+                .iter()
+                .next()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            (None, _) if request.version() == Version::HTTP_10 => return Ok(()),
+            (None, _) => {
+                return Err(ApiError::bad_request(
+                    "an HTTP/1.1 request needs a Host header: send one naming this server".into(),
+                ));
+            }
         };
-        let host = host.to_str().unwrap_or_default();
-        if self.answers_to(split_port(host).0) {
+        if self.answers_to(split_port(&named).0) {
             return Ok(());
         }
         let names = if self.beyond_loopback {
@@ -93,7 +113,7 @@ impl Access {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
-                "this server answers to {listed} only, not {host:?}: open it by one of those names, or start it with --allow-host NAME for another name"
+                "this server answers to {listed} only, not {named:?}: open it by one of those names, or start it with --allow-host NAME for another name"
             ),
         ))
     }
@@ -260,7 +280,7 @@ fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let access = &state.access;
     let checked = check_size(&request)
-        .and_then(|()| access.check_host(request.headers()))
+        .and_then(|()| access.check_host(&request))
         .and_then(|()| check_origin(request.headers()))
         .and_then(|()| access.check_token(&request));
     match checked {

@@ -347,6 +347,24 @@ fn traversal_symlinks_and_foreign_hosts_are_refused() {
         ),
     );
     assert_eq!(status, 200);
+    // Nor does it pass with a second Host, or one hidden behind an absolute address.
+    let (status, body) = raw(
+        addr,
+        "GET /api/runs HTTP/1.1\r\nHost: localhost\r\nHost: attacker.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("more than one Host"), "{body}");
+    let (status, body) = raw(
+        addr,
+        "GET http://attacker.example/api/runs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("attacker.example"), "{body}");
+    let (status, body) = raw(addr, "GET /api/runs HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("needs a Host header"), "{body}");
+    let (status, _) = raw(addr, "GET /api/runs HTTP/1.0\r\n\r\n");
+    assert_eq!(status, 200);
     // Read-only: nothing is written into the artifacts folder.
     assert_eq!(raw_get(addr, "/files/tiny/summary.json").0, 200);
     let (status, _) = raw(
