@@ -12,6 +12,8 @@ reads our model.safetensors (an nn.Sequential state_dict) and writes into OUT_DI
                           layers are attributes fc1, fc2, ... (torch's zip format)
   checkpoint.pth          torch.save({"epoch": 1, "state_dict": ...}, ...), the
                           training-checkpoint shape many scripts use
+  legacy.pt               torch.save(model.state_dict(), ..., _use_new_zipfile_serialization=False)
+                          of the nn.Sequential: PyTorch <= 1.5's format
 
 The .pt files are what torch.save writes: a zip holding archive/data.pkl (a protocol-2
 pickle whose tensors are torch._utils._rebuild_tensor_v2 calls over persistent
@@ -82,8 +84,10 @@ def _stub_torch():
     return torch, utils
 
 
-def write_torch_save(path, obj_of_tensors):
-    """torch.save(obj, path) for an object whose leaves are (shape, bytes) tensors."""
+def _pickle_tensors(obj_of_tensors, legacy):
+    """The protocol-2 pickle torch.save writes for `obj_of_tensors`, whose leaves are
+    (shape, bytes) tensors, and the storages it refers to. The legacy format's
+    persistent ids carry one more field (a view's metadata, None)."""
     torch, utils = _stub_torch()
     saved = {name: sys.modules.get(name) for name in ("torch", "torch._utils")}
     sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
@@ -106,7 +110,8 @@ def write_torch_save(path, obj_of_tensors):
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
             if isinstance(obj, _Storage):
-                return ("storage", torch.FloatStorage, obj.key, "cpu", len(obj.data) // 4)
+                pid = ("storage", torch.FloatStorage, obj.key, "cpu", len(obj.data) // 4)
+                return pid + (None,) if legacy else pid
             return None
 
     def tensors_in(value):
@@ -128,12 +133,40 @@ def write_torch_save(path, obj_of_tensors):
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
+    return buffer.getvalue(), storages
+
+
+def write_torch_save(path, obj_of_tensors):
+    """torch.save(obj, path) for an object whose leaves are (shape, bytes) tensors."""
+    data_pkl, storages = _pickle_tensors(obj_of_tensors, legacy=False)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", buffer.getvalue())
+        archive.writestr("archive/data.pkl", data_pkl)
         archive.writestr("archive/byteorder", "little")
         for storage in storages:
             archive.writestr(f"archive/data/{storage.key}", storage.data)
         archive.writestr("archive/version", "3\n")
+
+
+# The number that opens PyTorch's legacy format, and the format's version.
+LEGACY_MAGIC, LEGACY_VERSION = 0x1950A86A20F9469CFC6C, 1001
+
+
+def write_torch_save_legacy(path, obj_of_tensors):
+    """torch.save(obj, path, _use_new_zipfile_serialization=False), PyTorch <= 1.5's
+    format: five pickles (magic, version, system info, the object, its storages' keys,
+    sorted as torch sorts them), then each storage as its element count and bytes."""
+    main, storages = _pickle_tensors(obj_of_tensors, legacy=True)
+    sys_info = {"protocol_version": LEGACY_VERSION, "little_endian": True,
+                "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    keys = sorted(storage.key for storage in storages)
+    by_key = {storage.key: storage for storage in storages}
+    with open(path, "wb") as out:
+        for value in (LEGACY_MAGIC, LEGACY_VERSION, sys_info):
+            pickle.dump(value, out, protocol=2)
+        out.write(main)
+        pickle.dump(keys, out, protocol=2)
+        for key in keys:
+            out.write(struct.pack("<q", len(by_key[key].data) // 4) + by_key[key].data)
 
 
 def state_dict(items, prefixes):
@@ -157,7 +190,8 @@ def main():
              ((tuple(name.split(".")), value) for name, value in tensors.items())]
     write_torch_save(out / "named.pt", state_dict(named, rename.values()))
     write_torch_save(out / "checkpoint.pth", {"epoch": 1, "state_dict": state_dict(named, rename.values())})
-    print(f"wrote {out}/sequential.safetensors, named.pt and checkpoint.pth")
+    write_torch_save_legacy(out / "legacy.pt", state_dict(tensors.items(), layers))
+    print(f"wrote {out}/sequential.safetensors, named.pt, checkpoint.pth and legacy.pt")
 
 
 if __name__ == "__main__":

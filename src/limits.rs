@@ -23,14 +23,10 @@ pub const MAX_EPOCHS: usize = 100_000;
 /// n² (5 000 took 18 s).
 pub const MAX_TENSORS: usize = 1024;
 
-/// Most bytes the pickle of a PyTorch file may hold: an MLP's state_dict pickles to a
-/// few KB, and burn's pickle machine keeps every object a pickle makes (tens of bytes
+/// Most bytes the pickle of a PyTorch file may hold (all its pickles, in the legacy
+/// format): an MLP's state_dict pickles to a few KB, and burn's pickle machine keeps every object a pickle makes (tens of bytes
 /// for each byte of pickle), so 95 MiB of `]` took it past 5 GB.
 pub const MAX_PICKLE_BYTES: u64 = 1 << 20;
-
-/// Most bytes a PyTorch file whose pickle is not a separate entry (the legacy format of
-/// PyTorch ≤ 1.5, a bare pickle) may hold, since all of it may be pickle.
-pub const MAX_BARE_PICKLE_FILE_BYTES: u64 = 16 << 20;
 
 /// Most bytes the tensors of a weights file may take: [`MAX_PARAMETERS`] in f64, the
 /// widest float a state_dict stores.

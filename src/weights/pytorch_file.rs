@@ -9,11 +9,14 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 use burn::store::PytorchStore;
 
+use super::pickle_scan::pickles_exceed;
 use crate::fsutil;
-use crate::limits::{MAX_BARE_PICKLE_FILE_BYTES, MAX_PICKLE_BYTES};
+use crate::limits::MAX_PICKLE_BYTES;
 
 /// A store over the PyTorch file `path`, once its pickle is known to be small enough
 /// to run ([`MAX_PICKLE_BYTES`]) and no entry of a tar archive is larger than the file.
+/// A file that is neither zip nor tar (PyTorch ≤ 1.5's legacy format, or a bare
+/// pickle) has its leading pickles measured by stepping over their opcodes.
 /// PyTorch's own names are kept (`0`, `2`, `4` of a Sequential); the layers are
 /// ordered by [`super::state_dict`].
 pub fn open_store(path: &Path) -> Result<PytorchStore> {
@@ -30,19 +33,21 @@ pub fn open_store(path: &Path) -> Result<PytorchStore> {
         check_zip(file, path)?;
     } else if head.get(257..262) == Some(b"ustar".as_slice()) {
         check_tar(file, len, path)?;
-    } else if len > MAX_BARE_PICKLE_FILE_BYTES {
-        bail!(
-            "{} is {len} bytes, above the {MAX_BARE_PICKLE_FILE_BYTES}-byte limit for a PyTorch file of the legacy format (PyTorch ≤ 1.5) or a bare pickle: load it in a current PyTorch and save it again with `torch.save(model.state_dict(), path)`",
-            path.display()
-        );
+    } else if pickles_exceed(&mut file, LEGACY_PICKLES, MAX_PICKLE_BYTES).map_err(unreadable)? {
+        return Err(pickle_too_large(path, "is larger than"));
     }
     Ok(PytorchStore::from_file(path).map_indices_contiguous(false))
 }
 
-/// The error for a pickle of `bytes` bytes, past [`MAX_PICKLE_BYTES`].
-fn pickle_too_large(path: &Path, bytes: u64) -> anyhow::Error {
+/// The pickles that open PyTorch's legacy format (PyTorch ≤ 1.5): a magic number, the
+/// format's version, the system's sizes, the state_dict, its storages' keys. The
+/// storages' bytes follow them; a bare pickle is just one.
+const LEGACY_PICKLES: usize = 5;
+
+/// The error for a pickle whose size `is` (`is 2000000 bytes, above`) too large.
+fn pickle_too_large(path: &Path, is: &str) -> anyhow::Error {
     anyhow!(
-        "{}: its pickle is {bytes} bytes, above the {MAX_PICKLE_BYTES}-byte limit (an MLP's state_dict pickles to a few KB): it is not the state_dict of an MLP; save one with `torch.save(model.state_dict(), path)`",
+        "{}: its pickle {is} the {MAX_PICKLE_BYTES}-byte limit (an MLP's state_dict pickles to a few KB): it is not the state_dict of an MLP; save one with `torch.save(model.state_dict(), path)`",
         path.display()
     )
 }
@@ -60,7 +65,10 @@ fn check_zip(file: File, path: &Path) -> Result<()> {
     for index in 0..archive.len() {
         let entry = archive.by_index_raw(index).map_err(corrupt)?;
         if entry.name().map_err(corrupt)?.ends_with(".pkl") && entry.size() > MAX_PICKLE_BYTES {
-            return Err(pickle_too_large(path, entry.size()));
+            return Err(pickle_too_large(
+                path,
+                &format!("is {} bytes, above", entry.size()),
+            ));
         }
     }
     Ok(())
@@ -87,7 +95,7 @@ fn check_tar(file: File, len: u64, path: &Path) -> Result<()> {
         }
         let name = entry.path().map_err(corrupt)?;
         if name.file_name().is_some_and(|name| name == "pickle") && size > MAX_PICKLE_BYTES {
-            return Err(pickle_too_large(path, size));
+            return Err(pickle_too_large(path, &format!("is {size} bytes, above")));
         }
     }
     Ok(())
