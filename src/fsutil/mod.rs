@@ -17,7 +17,7 @@ pub use read::{
     read_named_text, read_own_text, read_record, read_text, read_text_within, read_within,
     why_unreadable,
 };
-pub use write::{check_output, write_atomic, write_new};
+pub use write::{check_output, is_temporary, write_atomic, write_new};
 
 #[cfg(test)]
 mod tests {

@@ -162,8 +162,19 @@ fn write_error(path: &Path, err: io::Error) -> anyhow::Error {
 }
 
 /// Temporary files created like `File::create` creates files: the kernel applies the umask.
+/// How [`write_atomic`] names its temporary files, so that one a killed write left
+/// behind is told apart from anyone else's files.
+const TEMPORARY_PREFIX: &str = ".mnist-mlp-tmp-";
+
+/// Whether `name` is one of [`write_atomic`]'s temporary files: one that a process
+/// holding its folder's lock finds there was left by a killed write.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with(TEMPORARY_PREFIX)
+}
+
 fn temp_file_builder() -> tempfile::Builder<'static, 'static> {
     let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMPORARY_PREFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -138,7 +138,7 @@ impl RunLock {
         Ok(kept)
     }
 
-    /// Removes what writes killed in this folder left (`.tmp…` files beside the
+    /// Removes what writes killed in this folder left (`write_atomic`'s temporaries beside the
     /// run's, burn-pack's `….bpk.<pid>-<n>.tmp` in `checkpoint/`): while the lock
     /// is held no other process of ours writes here, so none is still being written.
     pub fn remove_temporaries(&self) -> Result<()> {
@@ -148,10 +148,10 @@ impl RunLock {
     }
 }
 
-/// A temporary file of [`fsutil::write_atomic`]'s (tempfile's `.tmp…` names), left
-/// beside the file it was to replace by a write that was killed.
+/// A temporary file of [`fsutil::write_atomic`]'s, left beside the file it was to
+/// replace by a write that was killed; earlier versions gave them tempfile's `.tmp…`.
 fn is_temporary(name: &str) -> bool {
-    name.starts_with(".tmp")
+    fsutil::is_temporary(name) || name.starts_with(".tmp")
 }
 
 /// Removes the regular files of `folder` (if it exists) whose names `doomed` picks.
@@ -341,6 +341,7 @@ mod tests {
         let lock = RunLock::acquire(&run).unwrap();
         std::fs::create_dir_all(run.checkpoints()).unwrap();
         let left = [
+            run.root.join(".mnist-mlp-tmp-y72eSL"),
             run.root.join(".tmpy72eSL"),
             run.checkpoints().join("optim-2.bpk.15195-4.tmp"),
         ];

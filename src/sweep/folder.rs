@@ -209,7 +209,7 @@ impl SweepDir {
         }
         // What another sweep process starting now may have written is not the user's.
         let ours = |name: &std::ffi::OsStr| {
-            name == "plan.json" || name == "trials" || name.to_string_lossy().starts_with(".tmp")
+            name == "plan.json" || name == "trials" || fsutil::is_temporary(&name.to_string_lossy())
         };
         let occupied = std::fs::read_dir(&self.root)
             .is_ok_and(|entries| entries.flatten().any(|entry| !ours(&entry.file_name())));

