@@ -905,6 +905,7 @@ fn pytorch_state_dicts_evaluate_predict_and_inspect_like_the_run_itself() {
         "exported/sequential.safetensors",
         "exported/named.pt",
         "exported/checkpoint.pth",
+        "exported/legacy.pt",
     ] {
         let output = project.run(&[&["eval", file][..], &foreign].concat());
         let title = String::from_utf8_lossy(&output.stdout)
@@ -1336,6 +1337,11 @@ fn export_writes_onnx_from_a_run_or_a_pytorch_file_and_refuses_a_bad_target() {
         &project.run(&["samples", "--output", "tiny.toml"]),
         "tiny.toml exists and is not a .png file",
     );
+    // The project's digits are not MNIST's: drawn only when asked to skip the checksums.
+    let samples = ["samples", "--data-dir", "data", "--output", "grid.png"];
+    assert_clean_failure(&project.run(&samples), "does not match MNIST's");
+    assert_success(&project.run(&[&samples[..], &["--no-verify"]].concat()));
+    assert!(project.path().join("grid.png").is_file());
     // Nor is a new file named for a format it would not hold.
     let as_jpeg = project.run(&["samples", "--output", "grid.jpg"]);
     assert_clean_failure(&as_jpeg, "grid.jpg does not end in .png");
