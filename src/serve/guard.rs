@@ -72,31 +72,10 @@ impl Access {
             || self.allowed_hosts.contains(&name)
     }
 
-    /// 403 unless the request names this server: by its address's authority when it
-    /// has one (absolute form, which RFC 9112 §3.2.2 puts before `Host`), else by its
-    /// one `Host` header. More than one `Host`, or none in HTTP/1.1, is a malformed
-    /// request (400, as RFC 9112 §3.2 asks); HTTP/1.0 needs none.
+    /// 403 unless the request names this server ([`host_named`]).
     fn check_host(&self, request: &Request) -> Result<(), ApiError> {
-        let hosts = request.headers().get_all(header::HOST);
-        let named = match (request.uri().authority(), hosts.iter().count()) {
-            (_, 2..) => {
-                return Err(ApiError::bad_request(
-                    "the request has more than one Host header: send one".into(),
-                ));
-            }
-            (Some(authority), _) => authority.as_str().to_string(),
-            (None, 1) => hosts
-                .iter()
-                .next()
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string(),
-            (None, _) if request.version() == Version::HTTP_10 => return Ok(()),
-            (None, _) => {
-                return Err(ApiError::bad_request(
-                    "an HTTP/1.1 request needs a Host header: send one naming this server".into(),
-                ));
-            }
+        let Some(named) = host_named(request)? else {
+            return Ok(());
         };
         if self.answers_to(split_port(&named).0) {
             return Ok(());
@@ -167,6 +146,28 @@ impl Access {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
         response
+    }
+}
+
+/// The name a request gives the server: its address's authority when it has one
+/// (absolute form, which RFC 9112 §3.2.2 puts before `Host`), else its one `Host`
+/// header; `None` for HTTP/1.0 without one. More than one `Host`, or none in
+/// HTTP/1.1, is a malformed request (400, as RFC 9112 §3.2 asks).
+fn host_named(request: &Request) -> Result<Option<String>, ApiError> {
+    let hosts = request.headers().get_all(header::HOST);
+    match (request.uri().authority(), hosts.iter().count()) {
+        (_, 2..) => Err(ApiError::bad_request(
+            "the request has more than one Host header: send one".into(),
+        )),
+        (Some(authority), _) => Ok(Some(authority.as_str().to_string())),
+        (None, 1) => Ok(hosts
+            .iter()
+            .next()
+            .map(|v| v.to_str().unwrap_or_default().to_string())),
+        (None, _) if request.version() == Version::HTTP_10 => Ok(None),
+        (None, _) => Err(ApiError::bad_request(
+            "an HTTP/1.1 request needs a Host header: send one naming this server".into(),
+        )),
     }
 }
 
