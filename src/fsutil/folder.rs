@@ -20,11 +20,18 @@ pub fn create_folder(path: &Path, what: &str, hint: &str) -> Result<()> {
 }
 
 /// What stopped `create_dir_all(path)`: the nearest part of the path that exists is a
-/// file or a link to nothing, or it is a folder this process may not write in.
+/// file or a link to nothing, or it is a folder this process may not look into or
+/// write in.
 fn why_not_created(path: &Path, err: &io::Error) -> String {
+    // Whether the part below the one looked at was hidden from this user, not absent.
+    let mut hidden_below = false;
     for part in path.ancestors().filter(|part| !part.as_os_str().is_empty()) {
-        let Ok(own) = std::fs::symlink_metadata(part) else {
-            continue;
+        let own = match std::fs::symlink_metadata(part) {
+            Ok(own) => own,
+            Err(err) => {
+                hidden_below = err.kind() == io::ErrorKind::PermissionDenied;
+                continue;
+            }
         };
         let followed = std::fs::metadata(part);
         if own.file_type().is_symlink() && followed.is_err() {
@@ -39,6 +46,9 @@ fn why_not_created(path: &Path, err: &io::Error) -> String {
             return format!("{} is a file, not a folder", part.display());
         }
         return match err.kind() {
+            io::ErrorKind::PermissionDenied if hidden_below => {
+                format!("this user may not look inside {}", part.display())
+            }
             io::ErrorKind::PermissionDenied => {
                 format!("{} is not writable by this user", part.display())
             }
