@@ -119,9 +119,8 @@ fn list(sweep: &Sweep, dir: &SweepDir) -> Result<()> {
 fn collect(sweep: &Sweep, dir: &SweepDir) -> Result<()> {
     if !dir.root.is_dir() {
         bail!(
-            "no folder {} yet: run the sweep first (`mnist-mlp sweep {}`)",
-            dir.root.display(),
-            sweep.file.display()
+            "no folder {} yet: run the sweep first (the same command without --collect)",
+            dir.root.display()
         );
     }
     let board = publish::refresh(sweep, dir)?;
@@ -213,21 +212,29 @@ fn print_all_trials(sweep: &Sweep, dir: &SweepDir, schedule: &Schedule, stop: &S
         bail!(INTERRUPTED);
     }
     print_standing(sweep, dir, &swept.board);
-    if swept.busy > 0 {
-        println!(
-            "{} trials are running in other processes: `--collect` once they finish",
-            swept.busy
-        );
+    match swept.busy {
+        0 => {}
+        1 => println!("1 trial is running in another process: `--collect` once it finishes"),
+        busy => {
+            println!("{busy} trials are running in other processes: `--collect` once they finish")
+        }
     }
     // A script (or a Slurm dependency) must see that trials are left unfinished.
-    match swept.board.failed() {
-        0 => Ok(()),
-        failed => bail!(
-            "{failed} of {} trials failed (their errors are above and in {}): fix the cause, then run the same command again to retry them",
-            sweep.trials.len(),
-            dir.leaderboard_md().display()
-        ),
+    let failed = swept.board.failed();
+    let unfinished = swept.board.unfinished().saturating_sub(swept.busy);
+    if failed + unfinished == 0 {
+        return Ok(());
     }
+    let ended = match (failed, unfinished) {
+        (_, 0) => format!("{failed} failed"),
+        (0, _) => format!("{unfinished} ended without a result"),
+        _ => format!("{failed} failed and {unfinished} ended without a result"),
+    };
+    bail!(
+        "of {} trials, {ended} (see above and {}): fix the cause, then run the same command again to retry or resume them",
+        sweep.trials.len(),
+        dir.leaderboard_md().display()
+    )
 }
 
 fn print_event(dir: &SweepDir, event: &Event) {
@@ -274,6 +281,9 @@ fn final_run(sweep: &Sweep, dir: &SweepDir, stop: &Stop) -> Result<()> {
             );
         }
         FinalStep::AlreadyDone => println!("the final run is already done"),
+        FinalStep::StartingOver => println!(
+            "the unfinished final run of an earlier winner starts over (it had not looked at the test set yet)"
+        ),
         FinalStep::Retraining { trial, epochs } => println!(
             "retraining trial {} ({}) on every training image for {epochs} epochs",
             trial.index, trial.label

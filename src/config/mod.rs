@@ -192,14 +192,16 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
         bail!("--set {assignment:?}: the key must name its section, e.g. optimizer.learning_rate");
     };
     let raw_value = raw_value.trim();
-    // `v = {raw_value}` below would read a second line as a second key, and drop it.
-    if raw_value.contains(['\n', '\r']) {
-        bail!("--set {assignment:?}: the value holds a line break; give one setting per --set");
-    }
     let parsed = format!("v = {raw_value}")
         .parse::<toml::Table>()
         .ok()
-        .and_then(|mut parsed| parsed.remove("v"));
+        .filter(|parsed| parsed.len() == 1);
+    // One value may span lines (a sweep's multi-line string), but `v = …` would read a
+    // second setting on a line of its own as a second key, and drop it.
+    if parsed.is_none() && raw_value.contains(['\n', '\r']) {
+        bail!("--set {assignment:?}: the value holds a line break; give one setting per --set");
+    }
+    let parsed = parsed.and_then(|mut parsed| parsed.remove("v"));
     let value = match parsed {
         Some(value) => value,
         // Else it would pass as a string, and the error would say it wants a number.
@@ -219,8 +221,6 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
     Ok(())
 }
 
-/// toml's errors span several lines with a source snippet; we want one line with
-/// the position and the message.
 /// Refuses a file not named `*.toml`. A parse error quotes the line it stopped at, and
 /// from /proc/self/environ, a `.env` or a credentials file that line holds secrets,
 /// which a log would keep.
@@ -237,6 +237,8 @@ pub(crate) fn refuse_unless_toml(path: &Path, what: &str, hint: &str) -> Result<
     )
 }
 
+/// toml's errors span several lines with a source snippet; we want one line with
+/// the position and the message.
 pub(crate) fn one_line_toml_error(err: &toml::de::Error, text: &str) -> String {
     let message = plain_toml_message(err);
     match err.span() {

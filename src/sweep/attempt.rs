@@ -38,15 +38,17 @@ pub fn run_trial(dir: &SweepDir, trial: &Trial, stop: &Stop) -> Result<TrialResu
     if dir.status(trial)?.is_finished() {
         return Ok(TrialResult::AlreadyFinished);
     }
+    // This attempt's outcome replaces the last one's: a stale failure would be shown for
+    // a trial that is training, interrupted or lost.
     let failed = dir.trial_failed(trial.index);
-    match train(&trial.config, &dir.trials(), stop) {
-        Ok(Some(summary)) => {
-            if failed.exists() {
-                std::fs::remove_file(&failed)
-                    .with_context(|| format!("cannot remove {}", failed.display()))?;
-            }
-            Ok(TrialResult::Finished(Box::new(summary)))
+    match std::fs::remove_file(&failed) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("cannot remove {}", failed.display()));
         }
+        _ => {}
+    }
+    match train(&trial.config, &dir.trials(), stop, false) {
+        Ok(Some(summary)) => Ok(TrialResult::Finished(Box::new(summary))),
         Ok(None) => Ok(TrialResult::Interrupted),
         Err(err) => {
             let message = format!("{err:#}").replace('\n', " ");
@@ -57,18 +59,19 @@ pub fn run_trial(dir: &SweepDir, trial: &Trial, stop: &Stop) -> Result<TrialResu
 }
 
 /// Trains `config` into `<artifacts>/<name>/`, resuming what an earlier attempt
-/// left there; `None` when Ctrl-C stopped it, which is no failure of the trial.
+/// left there unless `fresh`; `None` when Ctrl-C stopped it, which is no failure of the trial.
 pub(crate) fn train(
     config: &ExperimentConfig,
     artifacts: &Path,
     stop: &Stop,
+    fresh: bool,
 ) -> Result<Option<Summary>> {
     let run = RunDir::new(artifacts, &config.experiment.name);
     let options = RunOptions {
         artifacts: artifacts.to_path_buf(),
         // A started run resumes from its last complete epoch (or starts over if it has none).
-        resume: run.config().is_file(),
-        fresh: false,
+        resume: !fresh && run.config().is_file(),
+        fresh,
     };
     match run_experiment(config, &options, stop.interrupter()) {
         Ok(finished) => Ok(Some(finished.summary)),

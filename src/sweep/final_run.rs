@@ -22,6 +22,8 @@ pub enum FinalStep<'a> {
     Provisional { finished: usize, of: usize },
     /// The final run of this winner exists already: it is reported, not retrained.
     AlreadyDone,
+    /// An unfinished final run of an earlier winner is started over.
+    StartingOver,
     /// Retraining starts.
     Retraining { trial: &'a Trial, epochs: usize },
 }
@@ -76,8 +78,12 @@ pub fn retrain_winner<'a>(
         watch(FinalStep::AlreadyDone);
         done
     } else {
+        let earlier_winners = started_for_another(&run, &config);
+        if earlier_winners {
+            watch(FinalStep::StartingOver);
+        }
         watch(FinalStep::Retraining { trial, epochs });
-        let Some(summary) = train(&config, &dir.root, stop)? else {
+        let Some(summary) = train(&config, &dir.root, stop, earlier_winners)? else {
             return Ok(None);
         };
         publish::refresh(sweep, dir)?;
@@ -123,6 +129,17 @@ pub fn final_config(sweep: &Sweep, trial: &Trial, epochs: usize) -> Result<Exper
     ]);
     ExperimentConfig::parse(&sweep.base_config, &overrides)
         .with_context(|| format!("the final run of trial {} ({})", trial.index, trial.label))
+}
+
+/// Whether `run` holds an unfinished final run of another config (an earlier
+/// winner's, before more trials finished). It has not looked at the test set yet, which
+/// it does once at the end, so it may start over for the new winner. The same winner's
+/// run, with its data moved since, resumes instead.
+fn started_for_another(run: &RunDir, config: &ExperimentConfig) -> bool {
+    run.config_text()
+        .ok()
+        .and_then(|text| ExperimentConfig::parse(&text, &[]).ok())
+        .is_some_and(|started| !started.differences(config, &["data.dir"]).is_empty())
 }
 
 /// Refuses a finished final run made from another config (an earlier winner's):
@@ -238,6 +255,22 @@ mod tests {
             "{message}"
         );
         assert!(!steps.iter().any(|step| step.starts_with("Retraining")));
+    }
+
+    #[test]
+    fn an_unfinished_final_run_starts_over_for_a_new_winner_and_resumes_for_its_own() {
+        let project = Project::new();
+        let config_of =
+            |index: usize| final_config(&project.sweep, &project.sweep.trials[index], 7).unwrap();
+        let run = project.dir.final_run();
+        std::fs::create_dir_all(&run.root).unwrap();
+        std::fs::write(run.config(), config_of(1).to_toml()).unwrap();
+        assert!(!started_for_another(&run, &config_of(1)));
+        assert!(started_for_another(&run, &config_of(3)));
+        // The same winner with its data moved since resumes as any run does.
+        let mut moved = config_of(1);
+        moved.data.dir = "/elsewhere".into();
+        assert!(!started_for_another(&run, &moved));
     }
 
     #[test]

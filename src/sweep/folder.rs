@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Sweep, Trial, trial_name};
 use crate::fsutil::{self, printable, write_new};
+use crate::limits::MAX_RECORD_BYTES;
 use crate::run_files::RunDir;
 use crate::run_files::summary::Summary;
 
@@ -224,8 +225,17 @@ impl SweepDir {
                 self.root.display()
             );
         }
+        // It is read back whole, up to the limit on any record of ours.
+        let text = serde_json::to_string_pretty(plan)?;
+        if text.len() as u64 > MAX_RECORD_BYTES {
+            bail!(
+                "the sweep's plan takes {} MiB, more than the {} MiB a sweep's plan.json may hold: plan fewer trials, or shorter values in [set] and [axes]",
+                text.len() >> 20,
+                MAX_RECORD_BYTES >> 20
+            );
+        }
         create_folder(&self.root, &self.root)?;
-        write_new(&self.plan(), serde_json::to_string_pretty(plan)?.as_bytes())?;
+        write_new(&self.plan(), text.as_bytes())?;
         Ok(())
     }
 }

@@ -119,6 +119,11 @@ impl<'a> Leaderboard<'a> {
             .count()
     }
 
+    /// Trials neither finished nor failed: interrupted, still running elsewhere, or not started.
+    pub fn unfinished(&self) -> usize {
+        self.entries.iter().filter(|e| group(e) == 2).count()
+    }
+
     /// leaderboard.csv: one row per finished or failed trial, with the axis values.
     pub fn csv(&self, sweep: &Sweep) -> Result<Vec<u8>> {
         let mut csv = csv::Writer::from_writer(Vec::new());

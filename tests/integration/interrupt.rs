@@ -9,9 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use crate::common::BIN;
+use crate::common::{BIN, wait_for};
 
 /// What a finished run leaves that must not depend on interruptions.
 #[derive(Debug, PartialEq)]
@@ -212,22 +211,11 @@ fn checkpointed(epoch: usize) -> impl FnMut(&str, &Path) -> bool {
         if done {
             // The Learner saves the three records on a background thread, in no set order.
             for part in ["model", "optim", "scheduler"] {
-                wait_for(&run_dir.join(format!("checkpoint/{part}-{epoch}.bpk")));
+                let path = run_dir.join(format!("checkpoint/{part}-{epoch}.bpk"));
+                wait_for(&path.display().to_string(), || path.is_file());
             }
         }
         done
-    }
-}
-
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !path.is_file() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

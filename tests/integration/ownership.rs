@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::outcome::{assert_clean_failure, assert_success};
 use crate::common::project::Project;
+use crate::common::wait_for;
 
 #[test]
 fn a_folder_that_is_not_a_run_is_never_emptied() {
@@ -141,14 +141,6 @@ fn start_long_run(project: &Project) -> Child {
     let progress = project.run_dir().join("progress.json");
     wait_for("progress.json", || progress.is_file());
     child
-}
-
-fn wait_for(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} never appeared");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

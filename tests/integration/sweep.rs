@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use mnist_mlp::run_files::history::History;
 
-use crate::common::BIN;
 use crate::common::outcome::{assert_clean_failure, assert_success};
+use crate::common::{BIN, wait_for};
 
 const SLURM_TASK: &str = "SLURM_ARRAY_TASK_ID";
 
@@ -310,6 +310,82 @@ fn a_changed_or_broken_sweep_file_is_refused_in_one_line() {
     assert_clean_failure(&project.run(&["--list"]), "trial 2");
 }
 
+/// The ids of the processes working in `dir` with `args`, one after the other, on
+/// their command line.
+fn processes_in(dir: &Path, args: &[&str]) -> Vec<u32> {
+    let wanted: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let parts: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            cwd.is_ok_and(|cwd| cwd == dir) && parts.windows(wanted.len()).any(|w| w == wanted)
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_whose_child_trial_is_killed_ends_in_an_error() {
+    let project = Project::new();
+    // Trial 0 trains until it is killed; trial 1 is over at once.
+    std::fs::write(
+        project.sweep_file(),
+        "[sweep]\nname = \"g\"\nbase = \"../base.toml\"\nvalidation = 100\n\n\
+         [axes]\n\"training.epochs\" = [100000, 1]\n",
+    )
+    .unwrap();
+    let sweep = project
+        .command(&["--jobs", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checkpoint = project.trial(0).join("checkpoint/model-1.bpk");
+    wait_for("trial 0's first checkpoint", || checkpoint.is_file());
+    let canonical = project.path().canonicalize().unwrap();
+    let children = processes_in(&canonical, &["--trial", "0"]);
+    assert_eq!(children.len(), 1, "one child trains trial 0: {children:?}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &children[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = sweep.wait_with_output().unwrap();
+    assert_clean_failure(&output, "of 2 trials, 1 ended without a result");
+}
+
+#[test]
+fn a_retried_trial_that_is_killed_shows_as_interrupted_not_as_its_old_failure() {
+    let project = Project::new();
+    let text = std::fs::read_to_string(project.sweep_file()).unwrap();
+    let long = text.replace("\"training.epochs\" = 2", "\"training.epochs\" = 100000");
+    std::fs::write(project.sweep_file(), long).unwrap();
+    // The first attempt fails: the trial's folder holds a file of the user's.
+    let taken = project.trial(1);
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("notes.txt"), "mine").unwrap();
+    assert_clean_failure(&project.run(&["--trial", "1"]), "trial 1 failed");
+    std::fs::remove_file(taken.join("notes.txt")).unwrap();
+    let mut retry = project
+        .command(&["--trial", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = taken.join("checkpoint/model-1.bpk");
+    wait_for("the retry's first checkpoint", || checkpoint.is_file());
+    retry.kill().unwrap();
+    retry.wait().unwrap();
+    let listed = assert_success(&project.run(&["--list"]));
+    assert!(listed.contains("interrupted after epoch"), "{listed}");
+    assert!(!listed.contains("failed"), "{listed}");
+}
+
 #[test]
 fn a_damaged_trial_summary_fails_that_trial_alone_and_the_sweep_retrains_it() {
     let project = Project::new();
@@ -341,7 +417,7 @@ fn a_sweep_whose_trial_failed_ends_in_one_error_saying_how_many() {
     std::fs::create_dir_all(&taken).unwrap();
     std::fs::write(taken.join("notes.txt"), "mine").unwrap();
     let output = project.run(&[]);
-    assert_clean_failure(&output, "1 of 3 trials failed");
+    assert_clean_failure(&output, "of 3 trials, 1 failed");
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("trial 1 failed: "),
         "{output:?}"
