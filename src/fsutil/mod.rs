@@ -11,7 +11,7 @@ mod write;
 
 pub use folder::create_folder;
 pub use home::expand_home;
-pub use open::{open_lock, open_log, open_regular, try_lock};
+pub use open::{open_lock, open_log, open_own_record, open_regular, try_lock};
 pub use printable::{printable, printable_name};
 pub use read::{
     read_named_text, read_own_text, read_record, read_text, read_text_within, read_within,

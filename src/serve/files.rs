@@ -28,9 +28,10 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 pub fn file_url(folder: &str, file: &str) -> String {
     let parts: Vec<String> = folder
         .split('/')
+        .chain([file])
         .map(|part| utf8_percent_encode(part, UNRESERVED).to_string())
         .collect();
-    format!("/files/{}/{file}", parts.join("/"))
+    format!("/files/{}", parts.join("/"))
 }
 
 /// `relative` (percent-decoded, `/`-separated) under `root`, as a canonical path.
@@ -169,11 +170,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_encode_every_part_of_the_folder() {
+    fn urls_encode_every_part_of_the_folder_and_the_file() {
         assert_eq!(file_url("relu", "a.png"), "/files/relu/a.png");
         assert_eq!(
             file_url("sweeps/l2 run/ü~x", "a.png"),
             "/files/sweeps/l2%20run/%C3%BC~x/a.png"
+        );
+        assert_eq!(
+            file_url("sweeps/s", "acc #1?100%.png"),
+            "/files/sweeps/s/acc%20%231%3F100%25.png"
         );
     }
 

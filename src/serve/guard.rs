@@ -72,12 +72,13 @@ impl Access {
             || self.allowed_hosts.contains(&name)
     }
 
-    /// 403 unless the request names this server ([`host_named`]).
-    fn check_host(&self, request: &Request) -> Result<(), ApiError> {
-        let Some(named) = host_named(request)? else {
+    /// 403 unless the name the request gives the server ([`host_named`]) is one it
+    /// answers to; HTTP/1.0 may give none.
+    fn check_host(&self, named: Option<&str>) -> Result<(), ApiError> {
+        let Some(named) = named else {
             return Ok(());
         };
-        if self.answers_to(split_port(&named).0) {
+        if self.answers_to(split_port(named).0) {
             return Ok(());
         }
         let names = if self.beyond_loopback {
@@ -252,13 +253,12 @@ fn same_origin(origin: &str, host: Option<&str>) -> bool {
     name_and_port(authority) == name_and_port(host)
 }
 
-/// 403 when a browser says another site made the request: a foreign `Origin`
+/// 403 when a browser says another site made the request: an `Origin` other than `host`
 /// (sent with every cross-origin fetch and form POST), or `Sec-Fetch-Site`
 /// other than `same-origin` for anything but opening the page itself (what an
 /// `<img>` or `<iframe>` on another site sends, without an `Origin`).
-fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_origin(headers: &HeaderMap, host: Option<&str>) -> Result<(), ApiError> {
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = value(header::HOST.as_str());
     let foreign_origin = value(header::ORIGIN.as_str()).filter(|o| !same_origin(o, host));
     let opened =
         value("sec-fetch-mode") == Some("navigate") && value("sec-fetch-dest") == Some("document");
@@ -281,8 +281,11 @@ fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let access = &state.access;
     let checked = check_size(&request)
-        .and_then(|()| access.check_host(&request))
-        .and_then(|()| check_origin(request.headers()))
+        .and_then(|()| host_named(&request))
+        .and_then(|host| {
+            access.check_host(host.as_deref())?;
+            check_origin(request.headers(), host.as_deref())
+        })
         .and_then(|()| access.check_token(&request));
     match checked {
         Err(err) if err.status == StatusCode::UNAUTHORIZED => {

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::middleware;
 use axum::routing::{get, post};
 use burn::prelude::Device;
@@ -49,7 +49,7 @@ pub const BODY_LIMIT: usize = 8 << 20;
 pub fn body_limit(method: &Method, path: &str) -> usize {
     match (method, path) {
         (&Method::POST, "/api/predict/image") => BODY_LIMIT,
-        (&Method::POST, _) => PIXELS_BODY_LIMIT,
+        (&Method::POST, "/api/predict") => PIXELS_BODY_LIMIT,
         _ => 64 << 10,
     }
 }
@@ -122,6 +122,7 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
             post(api::predict::image).route_layer(middleware::from_fn(guard::image_body)),
         )
         .route("/files/{*path}", get(files::serve_file))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
@@ -134,4 +135,16 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
 
 async fn not_found(request: Request) -> ApiError {
     ApiError::not_found(format!("nothing at {}", request.uri().path()))
+}
+
+/// A route asked with a method it does not take; axum adds the `Allow` header.
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {} requests: see the Allow header for those it takes",
+            request.uri().path(),
+            request.method()
+        ),
+    )
 }

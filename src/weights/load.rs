@@ -64,12 +64,16 @@ impl SavedModel {
     /// `target` is a run folder (its `model.safetensors` is used) or a weights file;
     /// `activation` is needed only when the file does not name its own.
     pub fn load(target: &Path, activation: Option<Activation>, device: &Device) -> Result<Self> {
-        let path = if target.is_dir() {
-            RunDir::at(target).weights()
+        // A run's own model.safetensors is never a link: one there was put by someone
+        // else, and would have the server show a model from outside the artifacts.
+        let (path, opened) = if target.is_dir() {
+            let path = RunDir::at(target).weights();
+            let opened = fsutil::open_own_record(&path);
+            (path, opened)
         } else {
-            target.to_path_buf()
+            (target.to_path_buf(), fsutil::open_regular(target))
         };
-        if let Err(err) = fsutil::open_regular(&path) {
+        if let Err(err) = opened {
             let why = fsutil::why_unreadable(&err);
             bail!(
                 "cannot read {} ({why}): give a finished run folder (artifacts/<name>), its model.safetensors, or a PyTorch .safetensors/.pt/.pth state_dict",

@@ -373,6 +373,24 @@ fn traversal_symlinks_and_foreign_hosts_are_refused() {
     );
     assert_eq!(status, 405);
     assert!(!artifacts.join("tiny/new.txt").exists());
+    // A 405 says so in JSON, as every other refusal does.
+    let (status, body) = raw(
+        addr,
+        "OPTIONS /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 405);
+    assert!(body.contains("does not take OPTIONS requests"), "{body}");
+
+    // A run's model.safetensors that is a link (to a model outside) is not loaded.
+    let model = artifacts.join("tiny/model.safetensors");
+    let outside = project.path().join("outside.safetensors");
+    std::fs::rename(&model, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &model).unwrap();
+    for path in ["/api/runs/tiny/confusion", "/api/runs/tiny/confusion/0/0"] {
+        let (status, body) = raw_get(addr, path);
+        assert_eq!(status, 422, "{path}: {body}");
+        assert!(body.contains("symbolic link"), "{path}: {body}");
+    }
 }
 
 #[test]
@@ -405,6 +423,17 @@ fn oversize_malformed_and_misdirected_requests_get_a_4xx_with_a_message() {
     );
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("64 KiB limit of this GET request"), "{body}");
+    // POST to anywhere but the two prediction endpoints is held to the same.
+    let (status, body) = raw(
+        server.addr(),
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            server.addr(),
+            200 << 10
+        ),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("64 KiB limit of this POST request"), "{body}");
     // Chunked, so no length declares it too large: refused once reading passes the limit.
     let chunked = format!(
         "POST /api/predict/image?model=tiny HTTP/1.1\r\nHost: {}\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
