@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::config::ExperimentConfig;
 use crate::fsutil::{self, create_folder, open_lock};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 
@@ -40,8 +41,11 @@ impl Ownership {
         if !root.is_dir() {
             return Self::Foreign;
         }
-        let legacy_run =
-            dir.config().is_file() && (dir.is_finished() || dir.checkpoints().is_dir());
+        // A config.toml of ours, not any tool's, beside what a run leaves.
+        let legacy_run = (dir.is_finished() || dir.checkpoints().is_dir())
+            && dir
+                .config_text()
+                .is_ok_and(|text| ExperimentConfig::parse(&text, &[]).is_ok());
         if dir.marker().is_file() || legacy_run {
             return Self::Ours;
         }
@@ -268,7 +272,7 @@ mod tests {
         assert_eq!(Ownership::of(&run), Ownership::Empty);
         std::fs::write(run.root.join("notes.txt"), "mine").unwrap();
         assert_eq!(Ownership::of(&run), Ownership::Foreign);
-        std::fs::write(run.config(), "").unwrap();
+        std::fs::write(run.config(), "[experiment]\nname = \"run\"\n").unwrap();
         assert_eq!(Ownership::of(&run), Ownership::Foreign, "a config alone");
         std::fs::write(run.summary(), "").unwrap();
         assert_eq!(
@@ -276,6 +280,17 @@ mod tests {
             Ownership::Ours,
             "a run from before the marker"
         );
+        // Another tool's config.toml beside a checkpoint folder is not ours.
+        std::fs::remove_file(run.summary()).unwrap();
+        std::fs::create_dir(run.checkpoints()).unwrap();
+        assert_eq!(Ownership::of(&run), Ownership::Ours);
+        std::fs::write(run.config(), "x = \"other\"\n").unwrap();
+        assert_eq!(
+            Ownership::of(&run),
+            Ownership::Foreign,
+            "another tool's config"
+        );
+        std::fs::write(run.summary(), "").unwrap();
         std::fs::remove_file(run.summary()).unwrap();
         std::fs::write(run.marker(), "").unwrap();
         assert_eq!(Ownership::of(&run), Ownership::Ours);
