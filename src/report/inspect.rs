@@ -120,7 +120,8 @@ pub fn safetensors_stats(path: &Path) -> Result<SafetensorsContents> {
     Ok(SafetensorsContents { metadata, tensors })
 }
 
-/// The tensors of one of Burn's burnpack checkpoint files.
+/// The tensors of one of Burn's burnpack checkpoint files, bounded as
+/// [`state_dict::check_sizes`] bounds any weights before a value is read.
 pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
     // Checked by its type first: Burn's store would open a FIFO and wait on it.
     fsutil::open_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -131,6 +132,7 @@ pub fn burnpack_stats(path: &Path) -> Result<Vec<TensorStats>> {
             path.display()
         )
     })?;
+    state_dict::check_sizes(tensors.values(), path)?;
     collect_stats(tensors, path)
 }
 
