@@ -197,6 +197,15 @@ pub fn train(
     );
     let (start_epoch, mut history) = resume.unwrap_or_default();
     history.eval_split = data.eval_split;
+    // A run that early stopping had ended (stopped while its files were written)
+    // trains no further epoch: the Learner asks only after one more.
+    let last_epoch = match settings.early_stopping {
+        0 => settings.epochs,
+        patience if start_epoch > 0 && selection::should_stop(&history, start_epoch, patience) => {
+            start_epoch
+        }
+        _ => settings.epochs,
+    };
     let recording = Arc::new(Mutex::new(Recording {
         history,
         divergence: None,
@@ -223,7 +232,7 @@ pub fn train(
             .with_default_checkpointers()
             .with_interrupter(stop)
             .renderer(Box::new(SilentRenderer))
-            .num_epochs(settings.epochs);
+            .num_epochs(last_epoch);
         let result = keeping(training, keep_best, start_epoch).launch(learner);
         (result.model, result.error, result.interrupted.is_some())
     });

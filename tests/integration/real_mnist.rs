@@ -118,3 +118,58 @@ fn bench_measures_the_setting_a_config_describes() {
         "{result}"
     );
 }
+
+#[test]
+fn an_early_stopped_run_stopped_while_its_files_were_written_resumes_to_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("es.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[experiment]\nname = \"es\"\nseed = 3\n[data]\ndir = \"{}\"\nvalidation = 10000\n[model]\nhidden = [16]\n[optimizer]\nlearning_rate = 0.5\n[training]\nepochs = 12\nbatch_size = 128\nearly_stopping = 1\n",
+            crate::common::mnist_dir().display()
+        ),
+    )
+    .unwrap();
+    let train = |extra: &[&str]| {
+        Command::new(crate::common::BIN)
+            .arg("train")
+            .arg(&config)
+            .arg("--artifacts")
+            .arg(dir.path().join("artifacts"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = dir.path().join("artifacts/es");
+    let outcome = || {
+        let mut summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+        summary.as_object_mut().unwrap().remove("train_seconds");
+        (
+            std::fs::read(run.join("model.safetensors")).unwrap(),
+            summary,
+        )
+    };
+    crate::common::outcome::assert_success(&train(&[]));
+    let unbroken = outcome();
+    let epochs = unbroken.1["epochs_trained"].as_u64().unwrap();
+    assert!(
+        epochs < 12,
+        "early stopping ended it, after {epochs} epochs"
+    );
+    // Trained again, it fails once every epoch is saved: a folder is where a figure goes.
+    std::fs::remove_file(run.join("confusion.png")).unwrap();
+    std::fs::create_dir(run.join("confusion.png")).unwrap();
+    crate::common::outcome::assert_clean_failure(&train(&["--fresh"]), "--resume");
+    std::fs::remove_dir(run.join("confusion.png")).unwrap();
+    let resumed = crate::common::outcome::assert_success(&train(&["--resume"]));
+    assert!(
+        !resumed.contains("Training for epoch"),
+        "trained on: {resumed}"
+    );
+    assert!(
+        outcome() == unbroken,
+        "the resumed run differs from the unbroken one"
+    );
+}
