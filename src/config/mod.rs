@@ -373,6 +373,14 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_data_folder_is_refused_rather_than_taken_as_the_working_folder() {
+        assert_eq!(
+            error_of(MINIMAL, &["data.dir=\"\""]),
+            "[data] dir is empty: give the folder holding the MNIST files, or leave the key out for ./data (or $MNIST_DATA_DIR)"
+        );
+    }
+
+    #[test]
     fn a_model_deeper_than_a_saved_model_may_be_is_refused() {
         let deep = |layers: usize| format!("model.hidden={:?}", vec![4; layers]);
         ExperimentConfig::parse(MINIMAL, &[deep(511)]).unwrap();

@@ -114,6 +114,11 @@ impl ExperimentConfig {
     /// The validation split, and the training keys that need one or make it useless.
     fn validate_data(&self) -> Result<()> {
         let dir_bytes = self.data.dir.as_os_str().len();
+        if dir_bytes == 0 {
+            bail!(
+                "[data] dir is empty: give the folder holding the MNIST files, or leave the key out for ./data (or $MNIST_DATA_DIR)"
+            );
+        }
         if dir_bytes > MAX_PATH_BYTES {
             bail!(
                 "[data] dir is {dir_bytes} bytes long, longer than any path the system opens ({MAX_PATH_BYTES}): give the folder holding the MNIST files"
