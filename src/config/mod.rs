@@ -373,6 +373,21 @@ mod tests {
     }
 
     #[test]
+    fn a_run_may_not_log_more_costs_than_its_metrics_file_holds() {
+        let every_batch = |epochs: usize| {
+            let epochs = format!("training.epochs={epochs}");
+            let overrides = ["training.batch_size=1", "training.log_interval=1", &epochs];
+            ExperimentConfig::parse(MINIMAL, &overrides.map(String::from)).unwrap()
+        };
+        every_batch(34).check_cost_rows(60_000).unwrap();
+        every_batch(60).check_cost_rows(600).unwrap();
+        assert_eq!(
+            format!("{:#}", every_batch(60).check_cost_rows(60_000).unwrap_err()),
+            "[training] log_interval = 1 logs the cost 3600000 times over 60 epochs of batch 1, more than the 2097152 rows metrics.csv may hold: log every 2 iterations or more"
+        );
+    }
+
+    #[test]
     fn an_empty_data_folder_is_refused_rather_than_taken_as_the_working_folder() {
         assert_eq!(
             error_of(MINIMAL, &["data.dir=\"\""]),

@@ -5,7 +5,8 @@ use anyhow::{Result, bail};
 
 use super::{ExperimentConfig, OptimizerKind, RESERVED_NAMES, ScheduleKind, check_folder_name};
 use crate::limits::{
-    MAX_DESCRIPTION_CHARS, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_PARAMETERS, MAX_PATH_BYTES,
+    MAX_COST_ROWS, MAX_DESCRIPTION_CHARS, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_PARAMETERS,
+    MAX_PATH_BYTES,
 };
 
 impl ExperimentConfig {
@@ -84,6 +85,25 @@ impl ExperimentConfig {
         }
         if training.log_interval == 0 {
             bail!("[training] log_interval = 0 must be at least 1 (the assignment uses 200)");
+        }
+        Ok(())
+    }
+
+    /// metrics.csv gets a cost row every `log_interval` batches of the `train_images`
+    /// trained on, and resume and `compare` read it back whole: no more rows than
+    /// [`MAX_COST_ROWS`] fit. Checked once the data is loaded, before the run begins.
+    pub fn check_cost_rows(&self, train_images: usize) -> Result<()> {
+        let training = &self.training;
+        let batches = train_images.div_ceil(training.batch_size);
+        let rows = (batches / training.log_interval) as u64 * training.epochs as u64;
+        if rows > MAX_COST_ROWS {
+            let enough = (batches as u64 * training.epochs as u64).div_ceil(MAX_COST_ROWS);
+            bail!(
+                "[training] log_interval = {} logs the cost {rows} times over {} epochs of batch {}, more than the {MAX_COST_ROWS} rows metrics.csv may hold: log every {enough} iterations or more",
+                training.log_interval,
+                training.epochs,
+                training.batch_size
+            );
         }
         Ok(())
     }

@@ -61,6 +61,7 @@ pub fn run_experiment(
         bail!("stopped before training began; nothing was written: run the same command again");
     }
     let data = TrainingData::new(config, &mnist);
+    config.check_cost_rows(data.train.len())?;
     // Held until this call returns: no other process trains here meanwhile.
     let lock = RunLock::acquire(&dir)?;
     let device = backend.device();
