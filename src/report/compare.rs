@@ -58,25 +58,43 @@ pub fn load_runs(artifacts: &Path, runs: &[PathBuf]) -> Result<Vec<ComparedRun>>
             artifacts.display()
         );
     }
-    let mut compared = folders
-        .iter()
-        .map(|run| {
-            let summary = Summary::load(run)?;
-            Ok(ComparedRun {
-                name: summary.config.experiment.name.clone(),
-                summary,
-                history: run.history()?,
-                diagnostics: run.diagnostics_log()?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    // A run found in the folder that cannot be read is left out, saying why: one
+    // damaged run does not keep the others from being compared. A run asked for is not.
+    let (mut compared, mut kept) = (Vec::new(), Vec::new());
+    for folder in folders {
+        match load_run(&folder) {
+            Ok(run) => {
+                compared.push(run);
+                kept.push(folder);
+            }
+            Err(err) if runs.is_empty() => eprintln!("warning: {err:#}: left out"),
+            Err(err) => return Err(err),
+        }
+    }
+    if compared.is_empty() {
+        bail!(
+            "no run in {} could be read (see the warnings above)",
+            artifacts.display()
+        );
+    }
     let names: Vec<String> = compared.iter().map(|run| run.name.clone()).collect();
-    for (run, folder) in compared.iter_mut().zip(&folders) {
+    for (run, folder) in compared.iter_mut().zip(&kept) {
         if names.iter().filter(|&name| *name == run.name).count() > 1 {
             run.name = folder.root.display().to_string();
         }
     }
     Ok(compared)
+}
+
+/// A finished run's summary and records.
+fn load_run(run: &RunDir) -> Result<ComparedRun> {
+    let summary = Summary::load(run)?;
+    Ok(ComparedRun {
+        name: summary.config.experiment.name.clone(),
+        summary,
+        history: run.history()?,
+        diagnostics: run.diagnostics_log()?,
+    })
 }
 
 const HEADER: [&str; 11] = [

@@ -142,6 +142,27 @@ fn a_run_writes_every_artifact() {
     let elsewhere = ["compare", "artifacts/tiny", "--artifacts", "reports/today"];
     assert_success(&project.run(&elsewhere));
     assert!(project.path().join("reports/today/comparison.md").is_file());
+
+    // A damaged run found in the folder is left out with a warning, not the whole table;
+    // named, it is refused.
+    assert_success(&project.run(&["tiny.toml", "--set", "experiment.name=other"]));
+    std::fs::write(
+        project.path().join("artifacts/other/metrics.csv"),
+        "kind,x\n1",
+    )
+    .unwrap();
+    let compare = project.run(&["compare"]);
+    let table = assert_success(&compare);
+    assert!(
+        table.contains("tiny") && !table.contains("other"),
+        "{table}"
+    );
+    let stderr = String::from_utf8_lossy(&compare.stderr);
+    assert!(
+        stderr.starts_with("warning: ") && stderr.contains("other"),
+        "{stderr}"
+    );
+    assert_clean_failure(&project.run(&["compare", "artifacts/other"]), "metrics.csv");
 }
 
 /// A PNG that decodes, with more than one colour in it: something was drawn.
