@@ -129,7 +129,12 @@ impl History {
 
     pub fn load_csv(path: &Path) -> Result<Self> {
         let text = read_record(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let context = || format!("cannot read {}: the file is corrupt", path.display());
+        let context = || {
+            format!(
+                "cannot read {}: the file is corrupt, and the epochs' figures are kept nowhere else: train the run again with --fresh to record them anew",
+                path.display()
+            )
+        };
         let mut history = Self::default();
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         for row in reader.deserialize::<Row>() {
