@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use flate2::read::GzDecoder;
 
 use super::MnistFile;
-use crate::fsutil::{is_temporary, write_atomic};
+use crate::fsutil::{is_temporary, remove_files_named, write_atomic};
 
 /// The mirrors torchvision and Burn download from, in order.
 const MIRRORS: [&str; 2] = [
@@ -68,9 +68,11 @@ pub fn fetch_missing(dir: &Path, files: &[MnistFile]) -> Result<FetchReport> {
         "the data folder",
         "set MNIST_DATA_DIR to another folder",
     )?;
+    // With the folder's lock held, no other fetch is writing a temporary file there: one
+    // left was a killed fetch's. What cannot be removed stays, and the fetch goes on.
     let lock = lock_folder(dir);
     if lock.is_some() {
-        remove_temporaries(dir);
+        let _ = remove_files_named(dir, is_temporary);
     }
     // Another process may have fetched them while this one waited for the lock.
     let missing = missing_files(dir, files);
@@ -129,20 +131,6 @@ fn lock_folder(dir: &Path) -> Option<File> {
             folder.lock().ok().map(|()| folder)
         }
         Err(TryLockError::Error(_)) => None,
-    }
-}
-
-/// Removes what killed fetches left in `dir` (only our own temporary files): with
-/// the folder's lock held, no other fetch is writing them. What cannot be removed stays.
-fn remove_temporaries(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let ours = entry.file_name().to_str().is_some_and(is_temporary);
-        if ours && entry.file_type().is_ok_and(|kind| kind.is_file()) {
-            let _ = std::fs::remove_file(entry.path());
-        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! Folders made for the user (runs, sweeps, data, pictures), with errors that name
-//! the part of the path in the way rather than the OS's "File exists (os error 17)".
+//! the part of the path in the way rather than the OS's "File exists (os error 17)";
+//! and what killed writes left in them, removed.
 
 use std::io;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 /// Creates `path` and its missing parents. On failure: "cannot create {what} {path}:
 /// {why}: {hint}", where `why` names the part of the path in the way.
@@ -17,6 +18,23 @@ pub fn create_folder(path: &Path, what: &str, hint: &str) -> Result<()> {
         path.display(),
         why_not_created(path, &err)
     )
+}
+
+/// Removes the regular files of `folder` (if it exists) whose names `doomed` picks;
+/// never a folder, and a link as a link.
+pub fn remove_files_named(folder: &Path, doomed: impl Fn(&str) -> bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let picked = entry.file_name().to_str().is_some_and(&doomed);
+        if picked && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// What stopped `create_dir_all(path)`: the nearest part of the path that exists is a

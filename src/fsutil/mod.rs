@@ -9,7 +9,7 @@ mod printable;
 mod read;
 mod write;
 
-pub use folder::create_folder;
+pub use folder::{create_folder, remove_files_named};
 pub use home::expand_home;
 pub use open::{open_lock, open_log, open_own_record, open_regular, try_lock};
 pub use printable::{printable, printable_name};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::config::ExperimentConfig;
-use crate::fsutil::{self, create_folder, open_lock};
+use crate::fsutil::{self, create_folder, open_lock, remove_files_named};
 use crate::run_files::{CHECKPOINT_PARTS, RunDir};
 
 /// A probe (`serve` asking whether a run is live) holds the lock shared for
@@ -156,22 +156,6 @@ impl RunLock {
 /// replace by a write that was killed; earlier versions gave them tempfile's `.tmp…`.
 fn is_temporary(name: &str) -> bool {
     fsutil::is_temporary(name) || name.starts_with(".tmp")
-}
-
-/// Removes the regular files of `folder` (if it exists) whose names `doomed` picks.
-fn remove_files_named(folder: &Path, doomed: impl Fn(&str) -> bool) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let picked = entry.file_name().to_str().is_some_and(&doomed);
-        if picked && entry.file_type().is_ok_and(|kind| kind.is_file()) {
-            let path = entry.path();
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove {}", path.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// Removes the checkpoints Burn wrote (and its half-written ones) from `folder`,
