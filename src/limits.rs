@@ -63,8 +63,8 @@ pub const MAX_TEXT_BYTES: u64 = 1 << 20;
 pub const MAX_RECORD_BYTES: u64 = 128 << 20;
 
 /// Most cost rows (one every `log_interval` batches) a run may log: at 64 bytes each,
-/// more than a row takes, metrics.csv stays within [`MAX_RECORD_BYTES`]. Batches of 1
-/// logged at each of them for 60 epochs would pass it; the record run logs 1 400.
+/// more than a row takes, metrics.csv stays within [`MAX_RECORD_BYTES`], which it is
+/// read back with.
 pub const MAX_COST_ROWS: u64 = MAX_RECORD_BYTES / 64;
 
 /// Longest experiment description: a sweep copies it into each of its trials' configs

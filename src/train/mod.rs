@@ -199,12 +199,12 @@ pub fn train(
     history.eval_split = data.eval_split;
     // A run that early stopping had ended (stopped while its files were written)
     // trains no further epoch: the Learner asks only after one more.
-    let last_epoch = match settings.early_stopping {
-        0 => settings.epochs,
-        patience if start_epoch > 0 && selection::should_stop(&history, start_epoch, patience) => {
-            start_epoch
-        }
-        _ => settings.epochs,
+    let patience = settings.early_stopping;
+    let stopped = patience > 0 && selection::should_stop(&history, start_epoch, patience);
+    let last_epoch = if stopped {
+        start_epoch
+    } else {
+        settings.epochs
     };
     let recording = Arc::new(Mutex::new(Recording {
         history,

@@ -171,8 +171,8 @@ fn weights_containers_are_checked_before_anything_is_unpacked() {
         .unwrap()
         .set_len(2 << 30)
         .unwrap();
-    // A bare pickle (or PyTorch ≤ 1.5's format) has no size written down: 16 MiB of
-    // empty lists took burn's pickle machine to 2.9 GB.
+    // A bare pickle (or PyTorch ≤ 1.5's format) has no size written down: its pickle
+    // is measured as it is stepped over.
     lists.truncate(16 << 20);
     lists.extend_from_slice(b"l.");
     std::fs::write(dir.path().join("bare.pt"), &lists).unwrap();
